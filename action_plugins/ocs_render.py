@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+"""Validate the whole fabric once and render every host's files, in-process.
+
+Why an action plugin: one ``template`` task per host per file costs ~0.17 s of
+Ansible overhead (measured on 2 cores), ~30 minutes for 2,000 hosts. This runs
+once on the controller, calls the same pure functions the filter plugins wrap
+(``lib/ocs_l3``), prints each file with its role's own template through
+Ansible's templar, and writes ``<build_dir>/<host>/<absolute path>`` plus
+``<build_dir>/manifest.json``. The per-host roles then copy those files (one
+code path produces a file's content). A fabric that fails validation writes
+nothing.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ocs_render
+short_description: Validate the ocs-l3 fabric and render every host's files into a build directory
+description:
+  - Reads the fabric from the inventory (groups C(spines), C(tors), C(hypervisors), C(nat_gateways),
+    host variables C(ocs_*), and C(ocs_racks)/C(ocs_fabric)) and validates all of it, whatever C(--limit) says.
+  - Renders the files of O(hosts) with the templates of the roles that apply them.
+  - Writes atomically per host under O(build_dir), and C(manifest.json) with each file's kind and sha256.
+options:
+  build_dir:
+    description: Directory that receives C(<host>/<path>) and C(manifest.json).
+    type: path
+    required: true
+  hosts:
+    description: Hosts to render (default every fabric host). Validation always covers the whole fabric.
+    type: list
+    elements: str
+  inventory_dir:
+    description: Directory against which a relative C(ocs_fabric.instances_file) is resolved.
+    type: path
+  managed:
+    description: Text of C(ansible_managed) in every rendered file.
+    type: str
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.join(_ROOT, "lib") not in sys.path:
+    sys.path.insert(0, os.path.join(_ROOT, "lib"))
+
+from ocs_l3 import FabricError  # noqa: E402
+from ocs_l3.artifacts import fabric_artifacts  # noqa: E402
+from ocs_l3.fabric import HOST_KEYS, ROLE_GROUPS, build  # noqa: E402
+from ocs_l3.inventory import fabric_input  # noqa: E402
+
+ROLES_DIR = os.path.join(_ROOT, "roles")
+
+
+def _plain(value):
+    """Ansible's tagged values -> plain Python (str, int, list, dict)."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        build_dir = args.get("build_dir")
+        if not build_dir:
+            raise AnsibleActionFail("build_dir is required")
+        groups = task_vars["groups"]
+        hostvars = task_vars["hostvars"]
+        names = set()
+        for g in ROLE_GROUPS:
+            names.update(groups.get(g, []))
+        raw_hostvars = {}
+        for name in names:
+            hv = hostvars[name]
+            raw_hostvars[name] = {k: _plain(hv[k]) for k in HOST_KEYS if k in hv}
+        try:
+            data = fabric_input(
+                {g: list(groups.get(g, [])) for g in ROLE_GROUPS}, raw_hostvars,
+                _plain(task_vars.get("ocs_racks")), _plain(task_vars.get("ocs_fabric")),
+                base_dir=args.get("inventory_dir"))
+            fab = build(data)
+        except FabricError as exc:
+            result.update(failed=True, msg=str(exc), problems=exc.problems)
+            return result
+        except (OSError, ValueError) as exc:
+            result.update(failed=True, msg="cannot read the fabric: %s" % exc)
+            return result
+        wanted = args.get("hosts")
+        full = wanted is None or set(fab.hosts) <= set(wanted)
+        plans = fabric_artifacts(fab, None if full else wanted)
+        rendered = self._render(plans, task_vars)
+        build_dir = os.path.abspath(build_dir)
+        changed, manifest = _write(build_dir, rendered, fab, full=full)
+        result.update(
+            changed=bool(changed), changed_files=changed[:50], changed_count=len(changed),
+            hosts=len(plans), files=sum(len(v) for v in rendered.values()), instances=fab.instance_count,
+            build_dir=build_dir, manifest=os.path.join(build_dir, "manifest.json"),
+        )
+        return result
+
+    def _render(self, plans, task_vars):
+        managed = self._task.args.get("managed") or "Managed by ocs-l3 (Ansible); local changes are overwritten"
+        cache = {}
+        out = {}
+        for host, artifacts in plans.items():
+            files = []
+            for art in artifacts:
+                path = os.path.join(ROLES_DIR, art.role, "templates", art.template)
+                if path not in cache:
+                    with open(path) as fh:
+                        cache[path] = trust_as_template(fh.read())
+                variables = dict(art.vars, ansible_managed=managed, inventory_hostname=host)
+                templar = self._templar.copy_with_new_env(searchpath=[os.path.dirname(path)],
+                                                          available_variables=variables)
+                text = templar.template(cache[path], escape_backslashes=False, overrides=dict(trim_blocks=True))
+                files.append((art, str(text)))
+            out[host] = files
+        return out
+
+
+def _write(build_dir, rendered, fab, full):
+    """Swap in each rendered host directory; return (changed paths, manifest)."""
+    os.makedirs(build_dir, exist_ok=True)
+    with open(os.path.join(build_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mpath = os.path.join(build_dir, "manifest.json")
+        try:
+            with open(mpath) as fh:
+                old = json.load(fh).get("hosts", {})
+        except (OSError, ValueError):
+            old = {}
+        staging = tempfile.mkdtemp(prefix=".staging-", dir=build_dir)
+        trash = tempfile.mkdtemp(prefix=".trash-", dir=build_dir)
+        hosts = {} if full else {h: v for h, v in old.items() if h in fab.hosts}
+        changed = []
+        try:
+            for host, files in rendered.items():
+                before = {f["path"]: f["sha256"] for f in old.get(host, {}).get("files", [])}
+                entries = []
+                for art, text in files:
+                    data = text.encode()
+                    dest = os.path.join(staging, host, art.path.lstrip("/"))
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with open(dest, "wb") as fh:
+                        fh.write(data)
+                    digest = hashlib.sha256(data).hexdigest()
+                    if before.get(art.path) != digest:
+                        changed.append("%s:%s" % (host, art.path))
+                    entries.append({"path": art.path, "kind": art.kind, "role": art.role, "mode": art.mode,
+                                    "sha256": digest})
+                h = fab.hosts[host]
+                hosts[host] = {"role": h.role, "rack": h.rack.id if h.rack else None, "files": entries}
+                for path in set(before) - {e["path"] for e in entries}:
+                    changed.append("%s:%s (removed)" % (host, path))
+            for host in rendered:
+                live = os.path.join(build_dir, host)
+                if os.path.isdir(live):
+                    os.rename(live, os.path.join(trash, host))
+                src = os.path.join(staging, host)
+                if os.path.isdir(src):
+                    os.rename(src, live)
+                else:
+                    os.makedirs(live, exist_ok=True)
+            if full:
+                for host in set(old) - set(rendered):
+                    changed.append("%s (removed)" % host)
+                    if os.path.isdir(os.path.join(build_dir, host)):
+                        os.rename(os.path.join(build_dir, host), os.path.join(trash, host))
+            manifest = {"instances": fab.instance_count, "hosts": dict(sorted(hosts.items()))}
+            tmp = os.path.join(staging, "manifest.json")
+            with open(tmp, "w") as fh:
+                json.dump(manifest, fh, indent=1, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, mpath)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(trash, ignore_errors=True)
+    return sorted(changed), manifest

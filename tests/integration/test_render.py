@@ -1,0 +1,82 @@
+"""The render pipeline end to end: example inventory -> build/ + manifest."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import yaml
+
+from conftest import EXAMPLE, render
+from ocs_l3.fabric import build as build_fabric
+from ocs_l3.inventory import load_inventory_dir
+
+
+def test_every_fabric_host_has_its_files(rendered):
+    manifest = json.loads((rendered / "manifest.json").read_text())
+    fab = build_fabric(load_inventory_dir(EXAMPLE))
+    assert set(manifest["hosts"]) == set(fab.hosts)
+    assert manifest["instances"] == fab.instance_count == 15
+    for host, entry in manifest["hosts"].items():
+        assert entry["role"] == fab.hosts[host].role
+        for f in entry["files"]:
+            data = (rendered / host / f["path"].lstrip("/")).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f["sha256"]
+            assert data.startswith(b"#\n# Managed by ocs-l3")
+    kinds = {h: sorted(f["kind"] for f in e["files"]) for h, e in manifest["hosts"].items()}
+    assert kinds["hv-r01-01"] == ["iproute2", "routes"] and kinds["tor-r01"] == ["iproute2", "routes"]
+
+
+def test_routes_file_matches_the_inventory(rendered):
+    text = (rendered / "hv-r02-01/etc/ocs-l3/routes.batch").read_text()
+    hv = yaml.safe_load(open(os.path.join(EXAMPLE, "host_vars", "hv-r02-01.yml")))
+    for inst in hv["ocs_instances"]:
+        assert " %s/32 dev tap" % inst["ip"] in text
+    assert (rendered / "tor-r02/etc/ocs-l3/routes.batch").read_text().endswith(
+        "route replace blackhole 198.19.2.0/24 proto 211\n")
+
+
+def test_second_render_changes_nothing(tmp_path):
+    first = render(str(tmp_path))
+    assert first.returncode == 0 and "changed=1" in first.stdout
+    second = render(str(tmp_path))
+    assert second.returncode == 0, second.stdout
+    assert "changed=1" not in second.stdout
+
+
+def _broken_copy(tmp_path, mutate):
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "host_vars" / "hv-r01-02.yml"
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    return inv
+
+
+def test_broken_fabric_fails_naming_the_field_and_writes_nothing(tmp_path):
+    def mutate(d):
+        d["ocs_instances"][1]["ip"] = "198.19.2.7"
+        d["ocs_instances"][0]["mac"] = "01:00:5e:00:00:01"
+    inv = _broken_copy(tmp_path, mutate)
+    out = tmp_path / "build"
+    proc = render(str(out), str(inv))
+    assert proc.returncode != 0
+    assert ("hypervisors.hv-r01-02.ocs_instances[1] (vm-r01-02-b).ip 198.19.2.7 is outside rack r01 "
+            "instance_subnets [198.19.1.0/24]") in proc.stdout
+    assert "(vm-r01-02-a).mac 01:00:5e:00:00:01 is a multicast or broadcast MAC address" in proc.stdout
+    assert not out.exists()
+
+
+def test_limit_renders_only_the_rack_but_validates_everything(tmp_path):
+    proc = render(str(tmp_path), EXAMPLE, "--limit", "rack_r01")
+    assert proc.returncode == 0, proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "hv-r01-01", "hv-r01-02", "manifest.json", "tor-r01"]
+
+    def mutate(d):
+        d["ocs_address"] = "198.18.2.99"  # wrong rack for hv-r01-02, outside the limit below
+    inv = _broken_copy(tmp_path, mutate)
+    proc = render(str(tmp_path / "b2"), str(inv), "--limit", "rack_r02")
+    assert proc.returncode != 0
+    assert "hypervisors.hv-r01-02.ocs_address 198.18.2.99 is outside rack r01 host_subnet 198.18.1.0/24" in proc.stdout

@@ -1,0 +1,226 @@
+"""Every validation rule, with the exact message it gives."""
+
+import pytest
+
+from conftest import problems_of
+from ocs_l3 import FabricError
+from ocs_l3.fabric import build, default_ifname
+
+
+def hv(d, name):
+    return d["hostvars"][name]
+
+
+def inst(d, host, i):
+    return d["hostvars"][host]["ocs_instances"][i]
+
+
+def test_base_fabric_is_valid(data):
+    fab = build(data)
+    assert sorted(fab.racks) == ["r01", "r02"]
+    assert fab.instance_count == 4
+    assert [h.name for h in fab.racks["r01"].hypervisors] == ["hv-r01-01", "hv-r01-02"]
+    assert fab.hosts["tor-r02"].asn == 65102
+    assert fab.hosts["hv-r01-02"].uplinks[1].peer_host == "tor-r01"
+    vm_a = fab.hosts["hv-r01-01"].instances[0]
+    assert vm_a.interface == default_ifname("vm-a", "tap")
+    assert fab.hosts["hv-r01-01"].instances[1].interface == "tap-b"
+
+
+def test_default_ifname_is_short_and_stable():
+    assert default_ifname("vm-a", "tap") == default_ifname("vm-a", "tap")
+    assert len(default_ifname("x" * 63, "tap")) == 14
+    assert len(default_ifname("x", "tapabcde")) == 15
+    assert default_ifname("vm-a", "tap") != default_ifname("vm-b", "tap")
+
+
+RULES = [
+    # --- racks and ranges ---------------------------------------------------
+    ("unknown rack", lambda d: hv(d, "hv-r02-01").update(ocs_rack="r09"),
+     "hypervisors.hv-r02-01.ocs_rack r09 is not a rack of ocs_racks"),
+    ("invalid CIDR", lambda d: d["racks"]["r01"].update(host_subnet="198.18.1.0/33"),
+     "ocs_racks.r01.host_subnet 198.18.1.0/33 is not a network in CIDR notation (a.b.c.d/len)"),
+    ("host bits", lambda d: d["racks"]["r01"].update(instance_subnets=["198.19.1.5/24"]),
+     "ocs_racks.r01.instance_subnets[0] 198.19.1.5/24 has host bits set (the network is 198.19.1.0/24)"),
+    ("racks overlap", lambda d: d["racks"]["r02"].update(instance_subnets=["198.19.1.128/25"]),
+     "ocs_racks.r02.instance_subnets[0] 198.19.1.128/25 overlaps ocs_racks.r01.instance_subnets[0] 198.19.1.0/24"),
+    ("host subnet overlaps instance subnet",
+     lambda d: d["racks"]["r02"].update(host_subnet="198.19.1.0/26"),
+     "ocs_racks.r02.host_subnet 198.19.1.0/26 overlaps ocs_racks.r01.instance_subnets[0] 198.19.1.0/24"),
+    ("rack overlaps floating", lambda d: d["fabric"].update(floating_ranges=["198.19.2.0/24"]),
+     "ocs_fabric.floating_ranges 198.19.2.0/24 overlaps internal range 198.18.0.0/15"),
+    ("rack outside internal", lambda d: d["fabric"].update(internal_ranges=["198.18.0.0/16"]),
+     "ocs_racks.r02.instance_subnets[1] 198.19.2.128/25 is not inside internal_ranges [198.18.0.0/16]"),
+    ("default route as range", lambda d: d["fabric"].update(internal_ranges=["0.0.0.0/0"]),
+     "ocs_fabric.internal_ranges[0] 0.0.0.0/0 covers every address (0.0.0.0/0 is not allowed)"),
+    ("floating range overlapping itself",
+     lambda d: d["fabric"].update(floating_ranges=["203.0.113.0/24", "203.0.113.128/25"]),
+     "ocs_fabric.floating_ranges[1] 203.0.113.128/25 overlaps floating_ranges[0] 203.0.113.0/24"),
+    ("subnet too small", lambda d: d["racks"]["r01"].update(instance_subnets=["198.19.1.0/31"]),
+     "ocs_racks.r01.instance_subnets[0] 198.19.1.0/31 is smaller than a /30"),
+    ("gateway outside", lambda d: d["racks"]["r01"].update(instance_gateway="198.19.9.1"),
+     "ocs_racks.r01.instance_gateway 198.19.9.1 is outside the first instance subnet 198.19.1.0/24"),
+    ("gateway broadcast", lambda d: d["racks"]["r01"].update(instance_gateway="198.19.1.255"),
+     "ocs_racks.r01.instance_gateway 198.19.1.255 is the network or broadcast address of 198.19.1.0/24"),
+    ("unknown rack field", lambda d: d["racks"]["r01"].update(instance_subnet="x"),
+     "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
+     "instance_subnets)"),
+    ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
+     "ocs_fabric.flaoting_ranges is not a known field (known: border_peers, dns_servers, domain, floating_ranges, "
+     "gateway_asn, "
+     "hypervisor_asn, instance_ifname_prefix, instances_file, internal_ranges, metadata, mtu, nat_mode, "
+     "routing_mode, spine_asn)"),
+    ("bad nat mode", lambda d: d["fabric"].update(nat_mode="dvr"),
+     "ocs_fabric.nat_mode dvr must be host or gateway"),
+    ("bad mtu", lambda d: d["fabric"].update(mtu=100000),
+     "ocs_fabric.mtu 100000 must be an integer from 576 to 9216"),
+    ("bad domain", lambda d: d["fabric"].update(domain="a b"),
+     "ocs_fabric.domain 'a b' is not a lower-case DNS domain name"),
+    ("bad metadata port", lambda d: d["fabric"]["metadata"].update(port=0),
+     "ocs_fabric.metadata.port 0 is not a TCP port"),
+    ("bad prefix", lambda d: d["fabric"].update(instance_ifname_prefix="Tap"),
+     "ocs_fabric.instance_ifname_prefix Tap must be 1-8 characters of a-z, 0-9 and '-', starting with a letter"),
+    # --- ASNs ---------------------------------------------------------------
+    ("rack ASNs unique", lambda d: d["racks"]["r02"].update(asn=65101),
+     "ocs_racks.r02.asn 65101 is also the ASN of rack r01"),
+    ("rack ASN equals spine", lambda d: d["racks"]["r02"].update(asn=65000),
+     "ocs_racks.r02.asn 65000 is also ocs_fabric.spine_asn"),
+    ("hypervisor ASN equals spine", lambda d: d["fabric"].update(hypervisor_asn=65000),
+     "ocs_fabric.hypervisor_asn 65000 is also spine_asn"),
+    ("reserved ASN", lambda d: d["fabric"].update(gateway_asn=23456),
+     "ocs_fabric.gateway_asn 23456 is a reserved AS number"),
+    ("ASN zero", lambda d: d["racks"]["r01"].update(asn=0), "ocs_racks.r01.asn 0 is a reserved AS number"),
+    ("ASN 65535", lambda d: d["fabric"].update(spine_asn=65535), "ocs_fabric.spine_asn 65535 is a reserved AS number"),
+    ("ASN 2^32-1", lambda d: d["fabric"].update(spine_asn=4294967295),
+     "ocs_fabric.spine_asn 4294967295 is a reserved AS number"),
+    ("documentation ASN", lambda d: d["racks"]["r01"].update(asn=64500),
+     "ocs_racks.r01.asn 64500 is a documentation AS number (RFC 5398)"),
+    ("documentation ASN 32-bit", lambda d: d["fabric"]["border_peers"][0].update(asn=65540),
+     "ocs_fabric.border_peers[0].asn 65540 is a documentation AS number (RFC 5398)"),
+    ("spines share spine_asn", lambda d: hv(d, "spine1").update(ocs_asn=65001),
+     "spines.spine1.ocs_asn 65001 differs from ocs_fabric.spine_asn 65000 (spines share one ASN)"),
+    ("ASN not a number", lambda d: d["racks"]["r01"].update(asn="65101x"),
+     "ocs_racks.r01.asn 65101x is not an AS number (an integer)"),
+    # --- hosts --------------------------------------------------------------
+    ("host outside host subnet", lambda d: hv(d, "hv-r02-01").update(ocs_address="198.18.1.99"),
+     "hypervisors.hv-r02-01.ocs_address 198.18.1.99 is outside rack r02 host_subnet 198.18.2.0/24"),
+    ("host address duplicated", lambda d: hv(d, "hv-r01-02").update(ocs_address="198.18.1.11"),
+     "hypervisors.hv-r01-02.ocs_address 198.18.1.11 is also the address of hypervisors.hv-r01-01"),
+    ("host address invalid", lambda d: hv(d, "spine1").update(ocs_address="198.18.0.1\n"),
+     "spines.spine1.ocs_address '198.18.0.1\\n' is not an IPv4 address"),
+    ("host address missing", lambda d: hv(d, "spine1").pop("ocs_address"), "spines.spine1.ocs_address is required"),
+    ("rack missing", lambda d: hv(d, "tor-r02").pop("ocs_rack"), "tors.tor-r02.ocs_rack is required"),
+    ("host in two groups", lambda d: d["groups"]["tors"].append("hv-r02-01"),
+     "hypervisors.hv-r02-01 is also in group tors (a host has one role)"),
+    ("public address outside floating", lambda d: hv(d, "gw-01").update(ocs_public_address="198.18.0.99"),
+     "nat_gateways.gw-01.ocs_public_address 198.18.0.99 is outside floating_ranges"),
+    ("public address required", lambda d: hv(d, "hv-r02-01").pop("ocs_public_address"),
+     "hypervisors.hv-r02-01.ocs_public_address is required (hypervisor with nat_mode host)"),
+    ("public address duplicated", lambda d: hv(d, "hv-r01-02").update(ocs_public_address="203.0.113.11"),
+     "hypervisors.hv-r01-02.ocs_public_address 203.0.113.11 is also the public address of hypervisors.hv-r01-01"),
+    ("uplink name invalid", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(interface="eth0;reboot"),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].interface 'eth0;reboot' is not a valid interface name"),
+    ("uplink name too long", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(interface="a" * 16),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].interface aaaaaaaaaaaaaaaa is not a valid interface name"),
+    ("uplink with instance prefix", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(interface="tap0"),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].interface tap0 starts with the instance interface prefix tap"),
+    ("uplink peer not a ToR", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(peer="198.18.1.12"),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].peer 198.18.1.12 is not an address of a ToR"),
+    ("uplink peer off link", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(peer="198.18.1.129"),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].peer 198.18.1.129 is not another address of the link 198.18.1.0/25"),
+    ("uplink address duplicated", lambda d: hv(d, "hv-r01-02")["ocs_uplinks"][1].update(address="198.18.1.11/25"),
+     "hypervisors.hv-r01-02.ocs_uplinks[1].address 198.18.1.11 is also an address of hv-r01-01"),
+    ("uplink address is network", lambda d: hv(d, "hv-r01-01")["ocs_uplinks"][0].update(address="198.18.1.0/25"),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].address 198.18.1.0/25 is the network or broadcast address of "
+     "198.18.1.0/25"),
+    ("ToR uplink peer not a spine", lambda d: hv(d, "tor-r02")["ocs_uplinks"][0].update(peer="198.18.0.21"),
+     "tors.tor-r02.ocs_uplinks[0].peer 198.18.0.21 is not an address of a spine"),
+    ("rackless host inside a rack", lambda d: hv(d, "gw-01").update(ocs_address="198.18.2.200"),
+     "nat_gateways.gw-01.ocs_address 198.18.2.200 lies in rack r02, but gw-01 has no ocs_rack"),
+    ("rack with hypervisors and no ToR", lambda d: d["groups"]["tors"].remove("tor-r02"),
+     "ocs_racks.r02 has hypervisors but no ToR in group tors"),
+    ("gateway mode without gateways", lambda d: (d["fabric"].update(nat_mode="gateway"),
+                                                 d["groups"].update(nat_gateways=[])),
+     "ocs_fabric.nat_mode is gateway, but group nat_gateways is empty"),
+    # --- instances ----------------------------------------------------------
+    ("instance outside rack", lambda d: inst(d, "hv-r01-02", 0).update(ip="198.19.2.7"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip 198.19.2.7 is outside rack r01 instance_subnets "
+     "[198.19.1.0/24]"),
+    ("instance network address", lambda d: inst(d, "hv-r01-02", 0).update(ip="198.19.1.0"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip 198.19.1.0 is the network or broadcast address of "
+     "198.19.1.0/24"),
+    ("instance broadcast", lambda d: inst(d, "hv-r02-01", 0).update(ip="198.19.2.127"),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip 198.19.2.127 is the network or broadcast address of "
+     "198.19.2.0/25"),
+    ("instance gateway", lambda d: inst(d, "hv-r02-01", 0).update(ip="198.19.2.129"),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip 198.19.2.129 is the gateway of 198.19.2.128/25 in rack r02"),
+    ("instance IP duplicated", lambda d: inst(d, "hv-r01-02", 0).update(ip="198.19.1.10"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip 198.19.1.10 is also the IP of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a)"),
+    ("MAC malformed", lambda d: inst(d, "hv-r01-02", 0).update(mac="02:00:00:00:01"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).mac 02:00:00:00:01 is not a MAC address of six "
+     "colon-separated hex octets"),
+    ("MAC multicast", lambda d: inst(d, "hv-r01-02", 0).update(mac="01:00:5e:00:00:01"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).mac 01:00:5e:00:00:01 is a multicast or broadcast MAC address"),
+    ("MAC broadcast", lambda d: inst(d, "hv-r01-02", 0).update(mac="ff:ff:ff:ff:ff:ff"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).mac ff:ff:ff:ff:ff:ff is a multicast or broadcast MAC address"),
+    ("MAC duplicated (any case)", lambda d: inst(d, "hv-r01-02", 0).update(mac="02:00:00:00:01:0A"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).mac 02:00:00:00:01:0a is also the MAC of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a)"),
+    ("name not a label", lambda d: inst(d, "hv-r01-02", 0).update(name="vm_c"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm_c).name vm_c is not a lower-case RFC 1123 label (a-z, 0-9, '-', "
+     "at most 63)"),
+    ("name duplicated", lambda d: inst(d, "hv-r01-02", 0).update(name="vm-a"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-a).name vm-a is also the name of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a)"),
+    ("floating outside ranges", lambda d: inst(d, "hv-r01-02", 0).update(floating_ip="198.51.100.7"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating_ip 198.51.100.7 is outside floating_ranges "
+     "[203.0.113.0/24]"),
+    ("floating is a fixed IP", lambda d: inst(d, "hv-r01-02", 0).update(floating_ip="198.19.1.10"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating_ip 198.19.1.10 is outside floating_ranges "
+     "[203.0.113.0/24]"),
+    ("floating duplicated", lambda d: inst(d, "hv-r01-02", 0).update(floating_ip="203.0.113.101"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating_ip 203.0.113.101 is also the floating IP of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a)"),
+    ("floating equals public", lambda d: inst(d, "hv-r01-02", 0).update(floating_ip="203.0.113.250"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating_ip 203.0.113.250 is also the public address of "
+     "nat_gateways.gw-01"),
+    ("floating is broadcast", lambda d: inst(d, "hv-r01-02", 0).update(floating_ip="203.0.113.255"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating_ip 203.0.113.255 is the network or broadcast address "
+     "of floating range 203.0.113.0/24"),
+    ("interface outside prefix", lambda d: inst(d, "hv-r01-01", 1).update(interface="eth9"),
+     "hypervisors.hv-r01-01.ocs_instances[1] (vm-b).interface eth9 must be a valid interface name (<= 15 chars) "
+     "starting with tap"),
+    ("interface clash", lambda d: inst(d, "hv-r01-01", 0).update(interface="tap-b"),
+     "hypervisors.hv-r01-01.ocs_instances[1] (vm-b).interface tap-b is also the interface of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a) on hv-r01-01"),
+    ("interface injection", lambda d: inst(d, "hv-r01-01", 1).update(interface="tap-b\nroute"),
+     "hypervisors.hv-r01-01.ocs_instances[1] (vm-b).interface 'tap-b\\nroute' must be a valid interface name "
+     "(<= 15 chars) starting with tap"),
+    ("unknown instance field", lambda d: inst(d, "hv-r01-02", 0).update(floating="203.0.113.9"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating is not a known field (known: floating_ip, interface, "
+     "ip, mac, name)"),
+]
+
+
+@pytest.mark.parametrize("mutate,expected", [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+def test_rule(data, mutate, expected):
+    mutate(data)
+    assert expected in problems_of(data)
+
+
+def test_all_problems_reported_together(data):
+    data["racks"]["r02"]["asn"] = 65101
+    inst(data, "hv-r01-02", 0)["mac"] = "bad"
+    hv(data, "hv-r02-01")["ocs_rack"] = "r09"
+    with pytest.raises(FabricError) as err:
+        build(data)
+    assert len(err.value.problems) >= 3
+    assert str(err.value).startswith("fabric is invalid: ")
+
+
+@pytest.mark.parametrize("name", ["vm\nx", "vm,x", "vm=x", "vm x", "vm;reboot", "$(id)", "vm`id`", "-vm", "vm-",
+                                  "VM", "a" * 64, ""])
+def test_instance_names_cannot_inject(data, name):
+    inst(data, "hv-r01-02", 0)["name"] = name
+    assert any(".name " in p and "RFC 1123" in p for p in problems_of(data))

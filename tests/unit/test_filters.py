@@ -1,0 +1,67 @@
+"""The filter plugin is a thin adapter: same results, AnsibleFilterError on bad input."""
+
+import importlib.util
+import os
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from conftest import ROOT
+
+_spec = importlib.util.spec_from_file_location("ocs_l3_filters", os.path.join(ROOT, "filter_plugins/ocs_l3.py"))
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+FILTERS = plugin.FilterModule().filters()
+
+
+def test_filters_registered():
+    assert set(FILTERS) == {"ocs_fabric_input", "ocs_fabric_check", "ocs_instance_ifname", "ocs_route_lines",
+                            "ocs_rack_table", "ocs_host_files"}
+
+
+def test_check_summarises_a_valid_fabric(data):
+    assert FILTERS["ocs_fabric_check"](data) == {"racks": 2, "hosts": 7, "instances": 4}
+
+
+def test_check_raises_naming_every_problem(data):
+    data["hostvars"]["hv-r02-01"]["ocs_rack"] = "r09"
+    data["racks"]["r01"]["asn"] = 0
+    with pytest.raises(AnsibleFilterError) as err:
+        FILTERS["ocs_fabric_check"](data)
+    assert "hypervisors.hv-r02-01.ocs_rack r09 is not a rack of ocs_racks" in str(err.value)
+    assert "ocs_racks.r01.asn 0 is a reserved AS number" in str(err.value)
+
+
+def test_check_rejects_non_mapping():
+    with pytest.raises(AnsibleFilterError, match="got list"):
+        FILTERS["ocs_fabric_check"]([])
+
+
+def test_route_lines_and_unknown_host(data):
+    assert FILTERS["ocs_route_lines"](data, "tor-r01") == ["route replace blackhole 198.19.1.0/24 proto 211"]
+    with pytest.raises(AnsibleFilterError, match="'nope' is not a host"):
+        FILTERS["ocs_route_lines"](data, "nope")
+
+
+def test_rack_table_and_unknown_rack(data):
+    assert FILTERS["ocs_rack_table"](data, "r02")["198.19.2.13/32"] == ["198.18.2.11"]
+    with pytest.raises(AnsibleFilterError, match="'r9' is not a rack"):
+        FILTERS["ocs_rack_table"](data, "r9")
+
+
+def test_instance_ifname():
+    assert FILTERS["ocs_instance_ifname"]("vm-a", "vif").startswith("vif")
+    with pytest.raises(AnsibleFilterError, match="not an RFC 1123 label"):
+        FILTERS["ocs_instance_ifname"]("vm a")
+
+
+def test_fabric_input_keeps_only_ocs_keys(data):
+    hostvars = {h: dict(v, ansible_host="x") for h, v in data["hostvars"].items()}
+    out = FILTERS["ocs_fabric_input"](data["racks"], data["fabric"], hostvars, data["groups"])
+    assert "ansible_host" not in out["hostvars"]["spine1"]
+    assert FILTERS["ocs_fabric_check"](out)["instances"] == 4
+
+
+def test_host_files(data):
+    assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "hv-r01-01")] == ["iproute2", "routes"]
+    assert FILTERS["ocs_host_files"](data, "spine1") == []

@@ -1,0 +1,128 @@
+"""Route computation: hypervisor ports, ToR rack tables, static mode."""
+
+import importlib.util
+import os
+
+from conftest import ROOT
+from ocs_l3.fabric import build, default_ifname
+from ocs_l3.routes import host_lines, rack_table
+
+_spec = importlib.util.spec_from_file_location(
+    "ocs_route_table", os.path.join(ROOT, "roles/ocs_routes/library/ocs_route_table.py"))
+route_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(route_table)
+
+
+def test_hypervisor_ports(data):
+    fab = build(data)
+    tap_a = default_ifname("vm-a", "tap")
+    assert host_lines(fab, fab.hosts["hv-r01-01"]) == [
+        "address replace 198.19.1.1/24 dev tap-b noprefixroute",
+        "address replace 198.19.1.1/24 dev %s noprefixroute" % tap_a,
+        "route replace 198.19.1.10/32 dev %s proto 211 scope link" % tap_a,
+        "route replace 198.19.1.11/32 dev tap-b proto 211 scope link",
+        "route replace 203.0.113.101/32 dev %s proto 211 scope link" % tap_a,
+    ]
+
+
+def test_second_subnet_uses_its_own_gateway(data):
+    data["hostvars"]["hv-r02-01"]["ocs_instances"][0]["ip"] = "198.19.2.200"
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r02-01"])[0].startswith("address replace 198.19.2.129/25 dev tap")
+
+
+def test_floating_routes_only_in_host_nat_mode(data):
+    data["fabric"]["nat_mode"] = "gateway"
+    for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
+        data["hostvars"][name].pop("ocs_public_address")
+    fab = build(data)
+    assert not [ln for ln in host_lines(fab, fab.hosts["hv-r01-01"]) if "203.0.113" in ln]
+
+
+def test_tor_bgp_mode_has_only_blackholes(data):
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["tor-r02"]) == [
+        "route replace blackhole 198.19.2.0/25 proto 211",
+        "route replace blackhole 198.19.2.128/25 proto 211",
+    ]
+
+
+def test_static_mode_rack_table_with_ecmp(data):
+    data["fabric"]["routing_mode"] = "static"
+    fab = build(data)
+    tor = host_lines(fab, fab.hosts["tor-r01"])
+    assert "route replace blackhole 198.19.1.0/24 proto 211" in tor
+    assert "route replace 198.19.1.10/32 via 198.18.1.11 proto 211" in tor
+    # dual-homed hypervisor: both of its links, ECMP
+    assert "route replace 198.19.1.12/32 proto 211 nexthop via 198.18.1.12 nexthop via 198.18.1.140" in tor
+    assert "route replace 203.0.113.102/32 proto 211 nexthop via 198.18.1.12 nexthop via 198.18.1.140" in tor
+    assert "route replace 203.0.113.12/32 proto 211 nexthop via 198.18.1.12 nexthop via 198.18.1.140" in tor
+    # hypervisors get a default route via their uplink peers
+    hv2 = host_lines(fab, fab.hosts["hv-r01-02"])
+    assert hv2[-1] == "route replace default proto 211 nexthop via 198.18.1.1 nexthop via 198.18.1.129"
+    # no uplinks described: via the rack's ToR
+    assert host_lines(fab, fab.hosts["hv-r02-01"])[-1] == "route replace default via 198.18.2.1 proto 211"
+
+
+def test_rack_table(data):
+    table = rack_table(build(data), build(data).racks["r01"])
+    assert table["198.19.1.0/24"] == ["blackhole"]
+    assert table["198.19.1.12/32"] == ["198.18.1.12", "198.18.1.140"]
+    assert table["198.19.1.10/32"] == ["198.18.1.11"]
+
+
+def test_lines_are_deterministic(data):
+    a = [host_lines(build(data), h) for h in build(data).hosts.values()]
+    b = [host_lines(build(data), h) for h in build(data).hosts.values()]
+    assert a == b
+
+
+# --- the host-side module's planning step -----------------------------------
+
+DESIRED = [
+    "address replace 198.19.1.1/24 dev tap-a noprefixroute",
+    "route replace 198.19.1.10/32 dev tap-a proto 211 scope link",
+    "route replace 198.19.1.12/32 proto 211 nexthop via 198.18.1.12 nexthop via 198.18.1.140",
+    "route replace blackhole 198.19.1.0/24 proto 211",
+    "route replace 198.19.1.20/32 dev tap-gone proto 211 scope link",
+    "route replace 198.19.1.30/32 via 198.18.1.13 proto 211",
+]
+
+
+def _plan(ours, every, addrs=(), links=("tap-a", "eth0", "eth1")):
+    return route_table.plan(DESIRED, ours, list(ours) + list(every), list(addrs), set(links), 211)
+
+
+def test_kernel_json_reads_back_as_canonical_lines():
+    ours = [
+        {"dst": "198.19.1.10", "dev": "tap-a", "protocol": "211", "scope": "link", "flags": []},
+        {"dst": "198.19.1.12", "protocol": "ocs", "flags": [],
+         "nexthops": [{"gateway": "198.18.1.140", "dev": "eth1"}, {"gateway": "198.18.1.12", "dev": "eth0"}]},
+        {"type": "blackhole", "dst": "198.19.1.0/24", "protocol": "211", "flags": []},
+        {"dst": "198.19.1.30", "gateway": "198.18.1.13", "dev": "eth0", "protocol": "211", "flags": []},
+    ]
+    addrs = [{"ifname": "tap-a", "addr_info": [{"family": "inet", "local": "198.19.1.1", "prefixlen": 24,
+                                               "noprefixroute": True}]}]
+    commands, missing, conflicts, before, after = _plan(ours, [], addrs)
+    assert commands == []  # a no-op: nothing to do
+    assert missing == ["tap-gone"]
+    assert before == after
+
+
+def test_plan_adds_replaces_and_deletes_only_ours():
+    ours = [
+        {"dst": "198.19.1.10", "dev": "eth0", "protocol": "211", "scope": "link"},  # wrong device
+        {"dst": "198.19.1.99", "dev": "tap-a", "protocol": "211", "scope": "link"},  # stale
+    ]
+    foreign = [{"dst": "198.19.1.30", "gateway": "198.18.1.1", "protocol": "static"},
+               {"dst": "10.0.0.0/8", "gateway": "198.18.1.1", "protocol": "boot"}]
+    commands, missing, conflicts, _, _ = _plan(ours, foreign)
+    assert commands == [
+        "address replace 198.19.1.1/24 dev tap-a noprefixroute",
+        "route replace 198.19.1.10/32 dev tap-a proto 211 scope link",
+        "route replace 198.19.1.12/32 proto 211 nexthop via 198.18.1.12 nexthop via 198.18.1.140",
+        "route replace blackhole 198.19.1.0/24 proto 211",
+        "route del 198.19.1.99/32 proto 211",
+    ]
+    assert conflicts == ["198.19.1.30/32 is held by a route of protocol static"]
+    assert not any("10.0.0.0" in c for c in commands)
