@@ -1,4 +1,4 @@
-"""Shared helpers: put lib/ on sys.path; a small valid fabric to mutate."""
+"""Fixtures shared by the unit tests (helpers live in fabric_data.py)."""
 
 import copy
 import os
@@ -6,73 +6,12 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ocs_l3 import FabricError  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-
-BASE = {
-    "groups": {
-        "spines": ["spine1"],
-        "tors": ["tor-r01", "tor-r02"],
-        "hypervisors": ["hv-r01-01", "hv-r01-02", "hv-r02-01"],
-        "nat_gateways": ["gw-01"],
-    },
-    "hostvars": {
-        "spine1": {"ocs_address": "198.18.0.1"},
-        "tor-r01": {"ocs_address": "198.18.1.1", "ocs_rack": "r01",
-                    "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.11/24", "peer": "198.18.0.1"}],
-                    "ocs_downlinks": [{"interface": "eth1", "address": "198.18.1.1/25"},
-                                      {"interface": "eth2", "address": "198.18.1.129/25"}]},
-        "tor-r02": {"ocs_address": "198.18.2.1", "ocs_rack": "r02",
-                    "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.12/24", "peer": "198.18.0.1"}]},
-        "hv-r01-01": {"ocs_address": "198.18.1.11", "ocs_rack": "r01", "ocs_public_address": "203.0.113.11",
-                      "ocs_uplinks": [{"interface": "eth0", "address": "198.18.1.11/25", "peer": "198.18.1.1"}],
-                      "ocs_instances": [
-                          {"name": "vm-a", "mac": "02:00:00:00:01:0a", "ip": "198.19.1.10",
-                           "floating_ip": "203.0.113.101"},
-                          {"name": "vm-b", "mac": "02:00:00:00:01:0b", "ip": "198.19.1.11", "interface": "tap-b"},
-                      ]},
-        "hv-r01-02": {"ocs_address": "198.18.1.12", "ocs_rack": "r01", "ocs_public_address": "203.0.113.12",
-                      "ocs_uplinks": [{"interface": "eth0", "address": "198.18.1.12/25", "peer": "198.18.1.1"},
-                                      {"interface": "eth1", "address": "198.18.1.140/25", "peer": "198.18.1.129"}],
-                      "ocs_instances": [
-                          {"name": "vm-c", "mac": "02:00:00:00:01:0c", "ip": "198.19.1.12",
-                           "floating_ip": "203.0.113.102"},
-                      ]},
-        "hv-r02-01": {"ocs_address": "198.18.2.11", "ocs_rack": "r02", "ocs_public_address": "203.0.113.21",
-                      "ocs_instances": [
-                          {"name": "vm-d", "mac": "02:00:00:00:02:0d", "ip": "198.19.2.13"},
-                      ]},
-        "gw-01": {"ocs_address": "198.18.0.21", "ocs_public_address": "203.0.113.250",
-                  "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.21/24", "peer": "198.18.0.1"}]},
-    },
-    "racks": {
-        "r01": {"asn": 65101, "host_subnet": "198.18.1.0/24", "instance_subnets": ["198.19.1.0/24"]},
-        "r02": {"asn": 65102, "host_subnet": "198.18.2.0/24", "instance_subnets": ["198.19.2.0/25", "198.19.2.128/25"]},
-    },
-    "fabric": {
-        "spine_asn": 65000, "hypervisor_asn": 65200, "gateway_asn": 65300,
-        "border_peers": [{"address": "198.18.0.254", "asn": 65530}],
-        "floating_ranges": ["203.0.113.0/24"], "internal_ranges": ["198.18.0.0/15"],
-        "metadata": {"target": "198.18.0.100", "target_port": 8775},
-        "dns_servers": ["198.18.0.53"], "domain": "cloud.ocs.example", "mtu": 1450,
-    },
-    "instances_records": None,
-}
+from fabric_data import BASE  # noqa: E402
 
 
 @pytest.fixture
 def data():
     """A fresh deep copy of the valid base fabric input."""
     return copy.deepcopy(BASE)
-
-
-def problems_of(data):
-    """Every problem message, or [] when the fabric is valid."""
-    try:
-        build(data)
-    except FabricError as exc:
-        return exc.problems
-    return []

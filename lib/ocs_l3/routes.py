@@ -14,8 +14,12 @@ Canonical lines (sorted by destination)::
     route replace default via 198.18.1.1 proto 211
 """
 
-from . import ROUTE_PROTOCOL
+from . import ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME
 from .addr import ntoa
+from .artifact import Artifact, text
+
+ROUTES_PATH = "/etc/ocs-l3/routes.batch"
+RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 
 def _via(dst, hops):
@@ -106,3 +110,15 @@ def rack_table(fab, rack):
         for inst in hv.instances:
             table["%s/32" % ntoa(inst.ip)] = hops
     return table
+
+
+def artifacts(fab, host):
+    """Route files of ToRs and hypervisors: the protocol name and the table."""
+    if host.role not in ("hypervisor", "tor"):
+        return []
+    return [
+        Artifact(RT_PROTOS_PATH, "iproute2", "ocs_routes", "etc/iproute2/rt_protos.d/ocs-l3.conf.j2",
+                 {"_ocs_routes_protocol": ROUTE_PROTOCOL, "_ocs_routes_protocol_name": ROUTE_PROTOCOL_NAME}),
+        Artifact(ROUTES_PATH, "routes", "ocs_routes", "etc/ocs-l3/routes.batch.j2",
+                 {"_ocs_routes_text": text(host_lines(fab, host))}),
+    ]

@@ -7,7 +7,7 @@ import shutil
 
 import yaml
 
-from conftest import EXAMPLE, render
+from helpers import EXAMPLE, render
 from ocs_l3.fabric import build as build_fabric
 from ocs_l3.inventory import load_inventory_dir
 

@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, ROOT, ansible_env, sh
+from helpers import BIN, ROOT, ansible_env, sh
 
 LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import problems_of
+from fabric_data import problems_of
 from ocs_l3 import FabricError
 from ocs_l3.fabric import build, default_ifname
 

@@ -6,7 +6,7 @@ import os
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from conftest import ROOT
+from fabric_data import ROOT
 
 _spec = importlib.util.spec_from_file_location("ocs_l3_filters", os.path.join(ROOT, "filter_plugins/ocs_l3.py"))
 plugin = importlib.util.module_from_spec(_spec)

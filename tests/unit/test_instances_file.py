@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import problems_of
+from fabric_data import problems_of
 from ocs_l3.fabric import build
 from ocs_l3.inventory import fabric_input, parse_instances
 

@@ -3,7 +3,7 @@
 import importlib.util
 import os
 
-from conftest import ROOT
+from fabric_data import ROOT
 from ocs_l3.fabric import build, default_ifname
 from ocs_l3.routes import host_lines, rack_table
 

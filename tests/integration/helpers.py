@@ -1,0 +1,53 @@
+"""Helpers for tests that run ansible-playbook and the real kernel tools (fixtures in conftest.py)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+BIN = os.path.dirname(sys.executable)
+EXAMPLE = os.path.join(ROOT, "inventory", "example")
+
+
+def ansible_env(**extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_DEPRECATION_WARNINGS="0", PATH=BIN + os.pathsep + os.environ["PATH"])
+    env.update(extra)
+    return env
+
+
+def render(build_dir, inventory=EXAMPLE, *extra):
+    """Run playbooks/render.yml; return the CompletedProcess."""
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "render.yml"),
+           "-e", "ocs_render_build_dir=%s" % build_dir, *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    """The example inventory rendered once for the session."""
+    build = tmp_path_factory.mktemp("build")
+    proc = render(str(build))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return build
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture
+def netns():
+    """A scratch network namespace (root only), removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.fail("this test needs root and iproute2 (make validate installs iproute2)")
+    name = "ocs-t-%s" % uuid.uuid4().hex[:8]
+    sh("ip", "netns", "add", name)
+    sh("ip", "-n", name, "link", "set", "lo", "up")
+    yield name
+    sh("ip", "netns", "del", name, check=False)
