@@ -57,6 +57,8 @@ def hypervisor_lines(fab, host):
         lines.append(_dev("%s/32" % ntoa(inst.ip), inst.interface))
         if inst.floating_ip is not None and fab.nat_mode == "host":
             lines.append(_dev("%s/32" % ntoa(inst.floating_ip), inst.interface))
+    if host.public_address is not None and fab.nat_mode == "host":
+        lines.append(public_address_line(host))
     if fab.routing_mode == "static":
         hops = [up.peer for up in host.uplinks if up.peer is not None]
         if not hops and host.rack is not None:
@@ -64,6 +66,17 @@ def hypervisor_lines(fab, host):
         if hops:
             lines.append(_via("default", hops))
     return sorted(set(lines), key=_sort_key)
+
+
+def public_address_line(host):
+    """The SNAT source of a hypervisor (host NAT mode) or NAT gateway, as a
+    /32 on ``lo``: BGP announces it, replies to SNATed flows come back to it."""
+    return "address replace %s/32 dev lo" % ntoa(host.public_address)
+
+
+def gateway_lines(fab, host):
+    """A NAT gateway's own public address."""
+    return [public_address_line(host)] if host.public_address is not None else []
 
 
 def next_hops(hv, tor):
@@ -98,6 +111,8 @@ def host_lines(fab, host):
         return hypervisor_lines(fab, host)
     if host.role == "tor":
         return tor_lines(fab, host)
+    if host.role == "nat_gateway":
+        return gateway_lines(fab, host)
     return []
 
 
@@ -113,8 +128,8 @@ def rack_table(fab, rack):
 
 
 def artifacts(fab, host):
-    """Route files of ToRs and hypervisors: the protocol name and the table."""
-    if host.role not in ("hypervisor", "tor"):
+    """Route files of ToRs, hypervisors and NAT gateways: the protocol name and the table."""
+    if host.role not in ("hypervisor", "tor", "nat_gateway"):
         return []
     return [
         Artifact(RT_PROTOS_PATH, "iproute2", "ocs_routes", "etc/iproute2/rt_protos.d/ocs-l3.conf.j2",

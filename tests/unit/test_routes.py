@@ -19,6 +19,7 @@ def test_hypervisor_ports(data):
     assert host_lines(fab, fab.hosts["hv-r01-01"]) == [
         "address replace 198.19.1.1/24 dev tap-b noprefixroute",
         "address replace 198.19.1.1/24 dev %s noprefixroute" % tap_a,
+        "address replace 203.0.113.11/32 dev lo",
         "route replace 198.19.1.10/32 dev %s proto 211 scope link" % tap_a,
         "route replace 198.19.1.11/32 dev tap-b proto 211 scope link",
         "route replace 203.0.113.101/32 dev %s proto 211 scope link" % tap_a,
@@ -37,6 +38,12 @@ def test_floating_routes_only_in_host_nat_mode(data):
         data["hostvars"][name].pop("ocs_public_address")
     fab = build(data)
     assert not [ln for ln in host_lines(fab, fab.hosts["hv-r01-01"]) if "203.0.113" in ln]
+
+
+def test_gateway_public_address(data):
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["gw-01"]) == ["address replace 203.0.113.250/32 dev lo"]
+    assert host_lines(fab, fab.hosts["spine1"]) == []
 
 
 def test_tor_bgp_mode_has_only_blackholes(data):
