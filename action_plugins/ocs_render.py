@@ -37,6 +37,14 @@ options:
   managed:
     description: Text of C(ansible_managed) in every rendered file.
     type: str
+  run_id:
+    description: Id of this run (the host lease owner); default a new unique id.
+    type: str
+  generation:
+    description:
+      - Generation of the inventory (an integer that grows with every change); hosts refuse an older one.
+      - Default the commit time of the inventory directory's last git commit, or none outside git.
+    type: int
 """
 
 import fcntl
@@ -44,8 +52,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import uuid
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -115,8 +126,16 @@ class ActionModule(ActionBase):
         rendered = self._render(plans, task_vars)
         build_dir = os.path.abspath(build_dir)
         changed, manifest = _write(build_dir, rendered, fab, full=full)
+        generation = args.get("generation")
+        if generation in (None, ""):
+            generation = _git_time(args.get("inventory_dir"))
+        run_id = args.get("run_id") or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
         result.update(
-            changed=bool(changed), changed_files=changed[:50], changed_count=len(changed),
+            run_id=run_id, generation=None if generation is None else int(generation),
+            # The build directory is the controller's working copy, recomputed on every run (check mode
+            # included: the roles compare against it); only a real run reports it as a change.
+            changed=bool(changed) and not self._task.check_mode, changed_files=changed[:50],
+            changed_count=len(changed),
             hosts=len(plans), files=sum(len(v) for v in rendered.values()), instances=fab.instance_count,
             build_dir=build_dir, manifest=os.path.join(build_dir, "manifest.json"),
         )
@@ -140,6 +159,18 @@ class ActionModule(ActionBase):
                 files.append((art, str(text)))
             out[host] = files
         return out
+
+
+def _git_time(path):
+    """Commit time of the last commit touching ``path``, or None outside git."""
+    if not path:
+        return None
+    try:
+        out = subprocess.run(["git", "-C", path, "log", "-1", "--format=%ct", "--", "."], capture_output=True,
+                             text=True, timeout=30, check=False).stdout.strip()
+    except OSError:
+        return None
+    return int(out) if out.isdigit() else None
 
 
 def _write(build_dir, rendered, fab, full):
