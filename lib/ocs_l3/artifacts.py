@@ -6,10 +6,11 @@ with template variables already computed (templates only print). Cost is
 linear in the host's own instances (ToRs print their rack).
 """
 
-from . import routes
+from . import dhcp, routes
 
 CONCERNS = (
     routes.artifacts,
+    dhcp.artifacts,
 )
 
 

@@ -31,7 +31,7 @@ HOST_KEYS = ("ocs_address", "ocs_rack", "ocs_uplinks", "ocs_downlinks", "ocs_asn
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
     "metadata", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
-    "instances_file",
+    "instances_file", "dhcp_lease_time",
 }
 RACK_KEYS = {"asn", "host_subnet", "instance_subnets", "instance_gateway"}
 INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface"}
@@ -49,6 +49,10 @@ _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})")
 _PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,7}")
 _DOMAIN_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
+
+_DURATION_RE = re.compile(r"([0-9]{1,8})([smhdw]?)")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400
 
 _PLAIN_RE = re.compile(r"[A-Za-z0-9._:/@+-]+")
 
@@ -168,6 +172,7 @@ class Fabric:
         self.nat_mode = "host"
         self.routing_mode = "bgp"
         self.instances_file = None
+        self.dhcp_lease_time = 43200  # seconds
 
     def instances(self):
         for host in self.by_role["hypervisor"]:
@@ -257,6 +262,16 @@ def _overlaps(items):
     return out
 
 
+def _duration(value):
+    """``43200``, ``'720m'``, ``'12h'`` -> seconds, or None when not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    m = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2)] if m else None
+
+
 def _settings(chk, fab, data, groups):
     where = "ocs_fabric"
     if not isinstance(data, dict):
@@ -343,6 +358,12 @@ def _settings(chk, fab, data, groups):
     else:
         fab.instance_ifname_prefix = prefix
     fab.instances_file = data.get("instances_file")
+    lease = _duration(data.get("dhcp_lease_time", "12h"))
+    if lease is None or not DHCP_LEASE_MIN <= lease <= DHCP_LEASE_MAX:
+        chk.add(where + ".dhcp_lease_time", "%s must be a lease time from 2m to 365d (seconds, or a number with "
+                "unit s, m, h, d or w)" % _show(data.get("dhcp_lease_time")))
+    else:
+        fab.dhcp_lease_time = lease
     ids = [fab.spine_asn, fab.hypervisor_asn, fab.gateway_asn]
     names = ["spine_asn", "hypervisor_asn", "gateway_asn"]
     for a in range(3):

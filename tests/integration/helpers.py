@@ -1,5 +1,6 @@
 """Helpers for tests that run ansible-playbook and the real kernel tools (fixtures in conftest.py)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import uuid
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "lib"))
@@ -35,6 +37,32 @@ def rendered(tmp_path_factory):
     proc = render(str(build))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return build
+
+
+def inventory_copy(tmp_path, host, mutate, name="inv"):
+    """A copy of the example inventory at ``tmp_path/name`` whose host_vars of
+    ``host`` went through ``mutate(data)``; returns its directory."""
+    inv = tmp_path / name
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "host_vars" / (host + ".yml")
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    return inv
+
+
+def run_module(netns, library, module, args, check=False):
+    """Run a role's module with ``ansible localhost`` inside ``netns``; return its result dict.
+    ``args``: the module arguments as ``k=v`` text or JSON."""
+    cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+           "-M", library, "-m", module, "-a", args, "-e",
+           "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
+    if check:
+        cmd += ["--check", "--diff"]
+    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    out = json.loads(proc.stdout)
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
 def sh(*cmd, check=True, **kw):

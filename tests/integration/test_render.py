@@ -3,11 +3,10 @@
 import hashlib
 import json
 import os
-import shutil
 
 import yaml
 
-from helpers import EXAMPLE, render
+from helpers import EXAMPLE, inventory_copy, render
 from ocs_l3.fabric import build as build_fabric
 from ocs_l3.inventory import load_inventory_dir
 
@@ -24,7 +23,8 @@ def test_every_fabric_host_has_its_files(rendered):
             assert hashlib.sha256(data).hexdigest() == f["sha256"]
             assert data.startswith(b"#\n# Managed by ocs-l3")
     kinds = {h: sorted(f["kind"] for f in e["files"]) for h, e in manifest["hosts"].items()}
-    assert kinds["hv-r01-01"] == ["iproute2", "routes"] and kinds["tor-r01"] == ["iproute2", "routes"]
+    assert kinds["hv-r01-01"] == ["dnsmasq", "dnsmasq-hosts", "iproute2", "routes", "systemd"]
+    assert kinds["tor-r01"] == ["iproute2", "routes"]
 
 
 def test_routes_file_matches_the_inventory(rendered):
@@ -45,13 +45,7 @@ def test_second_render_changes_nothing(tmp_path):
 
 
 def _broken_copy(tmp_path, mutate):
-    inv = tmp_path / "inv"
-    shutil.copytree(EXAMPLE, inv)
-    path = inv / "host_vars" / "hv-r01-02.yml"
-    data = yaml.safe_load(path.read_text())
-    mutate(data)
-    path.write_text(yaml.safe_dump(data))
-    return inv
+    return inventory_copy(tmp_path, "hv-r01-02", mutate)
 
 
 def test_broken_fabric_fails_naming_the_field_and_writes_nothing(tmp_path):

@@ -1,25 +1,15 @@
 """ocs_route_table against a real kernel, in a scratch network namespace."""
 
-import json
 import os
-import subprocess
 
-from helpers import BIN, ROOT, ansible_env, sh
+from helpers import ROOT, run_module, sh
 
 LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 
 
 def apply(netns, src, check=False):
     """Run the real module inside the namespace; return its result dict."""
-    cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-           "-M", LIBRARY, "-m", "ocs_route_table", "-a", "src=%s" % src, "-e",
-           "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
-    if check:
-        cmd += ["--check", "--diff"]
-    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    out = json.loads(proc.stdout)
-    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return run_module(netns, LIBRARY, "ocs_route_table", "src=%s" % src, check=check)
 
 
 def routes(netns, *sel):

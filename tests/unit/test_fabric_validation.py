@@ -66,14 +66,20 @@ RULES = [
      "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
-     "ocs_fabric.flaoting_ranges is not a known field (known: border_peers, dns_servers, domain, floating_ranges, "
-     "gateway_asn, "
+     "ocs_fabric.flaoting_ranges is not a known field (known: border_peers, dhcp_lease_time, dns_servers, domain, "
+     "floating_ranges, gateway_asn, "
      "hypervisor_asn, instance_ifname_prefix, instances_file, internal_ranges, metadata, mtu, nat_mode, "
      "routing_mode, spine_asn)"),
     ("bad nat mode", lambda d: d["fabric"].update(nat_mode="dvr"),
      "ocs_fabric.nat_mode dvr must be host or gateway"),
     ("bad mtu", lambda d: d["fabric"].update(mtu=100000),
      "ocs_fabric.mtu 100000 must be an integer from 576 to 9216"),
+    ("DHCP lease too short", lambda d: d["fabric"].update(dhcp_lease_time="1m"),
+     "ocs_fabric.dhcp_lease_time 1m must be a lease time from 2m to 365d (seconds, or a number with unit s, m, h, "
+     "d or w)"),
+    ("DHCP lease not a duration", lambda d: d["fabric"].update(dhcp_lease_time="infinite"),
+     "ocs_fabric.dhcp_lease_time infinite must be a lease time from 2m to 365d (seconds, or a number with unit s, "
+     "m, h, d or w)"),
     ("bad domain", lambda d: d["fabric"].update(domain="a b"),
      "ocs_fabric.domain 'a b' is not a lower-case DNS domain name"),
     ("bad metadata port", lambda d: d["fabric"]["metadata"].update(port=0),

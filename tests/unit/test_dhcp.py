@@ -1,0 +1,154 @@
+"""DHCP computation: host file, dnsmasq directives, and the lease release plan."""
+
+import importlib.util
+import os
+
+from fabric_data import ROOT
+from ocs_l3.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
+from ocs_l3.fabric import build
+
+_spec = importlib.util.spec_from_file_location(
+    "ocs_dhcp_release", os.path.join(ROOT, "roles/ocs_dhcp/library/ocs_dhcp_release.py"))
+release = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(release)
+
+
+def test_host_file_one_line_per_local_instance_sorted_by_ip(data):
+    data["hostvars"]["hv-r01-01"]["ocs_instances"].reverse()
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r01-01"]) == [
+        "02:00:00:00:01:0a,198.19.1.10,vm-a,43200",
+        "02:00:00:00:01:0b,198.19.1.11,vm-b,43200",
+    ]
+    assert host_lines(fab, fab.hosts["hv-r01-02"]) == ["02:00:00:00:01:0c,198.19.1.12,vm-c,43200"]
+
+
+def test_mac_is_printed_lower_case(data):
+    data["hostvars"]["hv-r01-02"]["ocs_instances"][0]["mac"] = "02:00:00:00:01:AC"
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r01-02"]) == ["02:00:00:00:01:ac,198.19.1.12,vm-c,43200"]
+
+
+def test_lease_time_from_the_fabric(data):
+    data["fabric"]["dhcp_lease_time"] = "2h"
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == ["02:00:00:00:02:0d,198.19.2.13,vm-d,7200"]
+    assert "dhcp-range=set:ocs0,198.19.2.0,static,255.255.255.128,7200" in config_lines(fab, fab.hosts["hv-r02-01"])
+    data["fabric"]["dhcp_lease_time"] = 600
+    assert build(data).dhcp_lease_time == 600
+
+
+def test_hypervisor_without_instances_gets_an_empty_host_file(data):
+    data["hostvars"]["hv-r02-01"]["ocs_instances"] = []
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == []
+
+
+def test_config_has_a_tagged_range_and_router_per_rack_subnet(data):
+    data["racks"]["r02"]["instance_gateway"] = "198.19.2.126"
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r02-01"]) == [
+        "port=0",
+        "no-resolv",
+        "no-hosts",
+        "interface=tap*",
+        "except-interface=lo",
+        "bind-dynamic",
+        "dhcp-authoritative",
+        "dhcp-ignore=tag:!known",
+        "pid-file=",
+        "dhcp-leasefile=/var/lib/ocs-l3/dnsmasq.leases",
+        "dhcp-hostsfile=/etc/ocs-l3/dhcp-hosts",
+        "dhcp-range=set:ocs0,198.19.2.0,static,255.255.255.128,43200",
+        "dhcp-option=tag:ocs0,option:router,198.19.2.126",
+        "dhcp-range=set:ocs1,198.19.2.128,static,255.255.255.128,43200",
+        "dhcp-option=tag:ocs1,option:router,198.19.2.129",
+        "dhcp-option=option:dns-server,198.18.0.53",
+        "dhcp-option=option:domain-name,cloud.ocs.example",
+        "dhcp-option=option:mtu,1450",
+    ]
+
+
+def test_config_does_not_depend_on_instances(data):
+    """Adding or removing an instance changes only the host file: a reload, never a restart."""
+    before = build(data)
+    data["hostvars"]["hv-r01-01"]["ocs_instances"].pop()
+    data["hostvars"]["hv-r01-01"]["ocs_instances"].append(
+        {"name": "vm-z", "mac": "02:00:00:00:01:99", "ip": "198.19.1.99"})
+    after = build(data)
+    assert config_lines(before, before.hosts["hv-r01-01"]) == config_lines(after, after.hosts["hv-r01-01"])
+    assert host_lines(before, before.hosts["hv-r01-01"]) != host_lines(after, after.hosts["hv-r01-01"])
+
+
+def test_fabric_settings_reach_the_config(data):
+    data["fabric"].update(dns_servers=["198.18.0.53", "198.18.0.54"], instance_ifname_prefix="vif", mtu=9000)
+    data["fabric"].pop("domain")
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["interface"] = "vif-b"
+    fab = build(data)
+    lines = config_lines(fab, fab.hosts["hv-r01-01"])
+    assert "interface=vif*" in lines
+    assert "dhcp-option=option:dns-server,198.18.0.53,198.18.0.54" in lines
+    assert "dhcp-option=option:mtu,9000" in lines
+    assert not [ln for ln in lines if "domain-name" in ln]
+    data["fabric"]["dns_servers"] = []
+    fab = build(data)
+    assert not [ln for ln in config_lines(fab, fab.hosts["hv-r01-01"]) if "dns-server" in ln]
+
+
+def test_only_hypervisors_get_dhcp_files(data):
+    fab = build(data)
+    arts = artifacts(fab, fab.hosts["hv-r01-01"])
+    assert [(a.path, a.kind, a.role) for a in arts] == [
+        (CONFIG_PATH, "dnsmasq", "ocs_dhcp"), (HOSTS_PATH, "dnsmasq-hosts", "ocs_dhcp"),
+        (UNIT_PATH, "systemd", "ocs_dhcp")]
+    for name in ("tor-r01", "spine1", "gw-01"):
+        assert artifacts(fab, fab.hosts[name]) == []
+
+
+# --- ocs_dhcp_release: which leases go --------------------------------------
+
+HOSTS = """#
+# Managed by ocs-l3
+02:00:00:00:01:0a,198.19.1.10,vm-a,43200
+02:00:00:00:01:0b,198.19.1.11,vm-b,43200
+"""
+
+LEASES = """1795647590 02:00:00:00:01:0a 198.19.1.10 vm-a *
+1795647590 02:00:00:00:01:0c 198.19.1.12 vm-c 01:02:00:00:00:01:0c
+1795647590 02:00:00:00:01:0d 198.19.1.11 vm-old *
+1795647590 02:00:00:00:02:0e 198.19.2.14 vm-e *
+duid 00:01:00:01:2c:aa:bb:cc:00:00:00:00:00:01
+1795647590 1234 2001:db8::5 * *
+"""
+
+ADDRS = [
+    {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+    {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "198.18.1.11", "prefixlen": 25}]},
+    {"ifname": "tapb", "addr_info": [{"family": "inet", "local": "198.19.1.1", "prefixlen": 24}]},
+    {"ifname": "tapa", "addr_info": [{"family": "inet", "local": "198.19.1.1", "prefixlen": 24}]},
+]
+
+
+def test_release_plan_removed_and_reused_ips():
+    todo, unreachable = release.plan(HOSTS, LEASES, ADDRS, "tap")
+    # vm-c removed; 198.19.1.11 now belongs to another MAC; both sent on a tap of 198.19.1.0/24
+    assert todo == [("198.19.1.12", "02:00:00:00:01:0c", "tapa"), ("198.19.1.11", "02:00:00:00:01:0d", "tapa")]
+    # no tap of 198.19.2.0/24 here: reported, not released
+    assert unreachable == ["198.19.2.14 02:00:00:00:02:0e"]
+
+
+def test_release_plan_nothing_to_do():
+    assert release.plan(HOSTS, "", ADDRS, "tap") == ([], [])
+    assert release.plan(HOSTS, LEASES.splitlines()[0] + "\n", ADDRS, "tap") == ([], [])
+
+
+def test_release_plan_uses_only_instance_interfaces():
+    addrs = [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "198.19.1.1", "prefixlen": 24}]}]
+    assert release.plan("", LEASES.splitlines()[0], addrs, "tap") == ([], ["198.19.1.10 02:00:00:00:01:0a"])
+
+
+def test_desired_pairs_read_rendered_host_file(data):
+    fab = build(data)
+    content = "# header\n\n" + "\n".join(host_lines(fab, fab.hosts["hv-r01-01"]))
+    assert release.desired_pairs(content) == {("02:00:00:00:01:0a", "198.19.1.10"),
+                                              ("02:00:00:00:01:0b", "198.19.1.11")}
