@@ -7,9 +7,11 @@ linear in the host's own instances (ToRs print their rack).
 """
 
 from . import dhcp, routes
+from . import nat
 
 CONCERNS = (
     routes.artifacts,
+    nat.artifacts,
     dhcp.artifacts,
 )
 
