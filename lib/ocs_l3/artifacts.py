@@ -7,10 +7,12 @@ linear in the host's own instances (ToRs print their rack).
 """
 
 from . import dhcp, routes
+from . import frr
 from . import nat
 
 CONCERNS = (
     routes.artifacts,
+    frr.artifacts,
     nat.artifacts,
     dhcp.artifacts,
 )

@@ -30,7 +30,7 @@ HOST_KEYS = ("ocs_address", "ocs_rack", "ocs_uplinks", "ocs_downlinks", "ocs_asn
              "ocs_instances")
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
-    "metadata", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
+    "metadata", "bgp", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
     "instances_file", "dhcp_lease_time",
 }
 RACK_KEYS = {"asn", "host_subnet", "instance_subnets", "instance_gateway"}
@@ -171,6 +171,7 @@ class Fabric:
         self.instance_ifname_prefix = "tap"
         self.nat_mode = "host"
         self.routing_mode = "bgp"
+        self.bgp = {}  # ocs_fabric.bgp, validated; ocs_l3.frr fills in defaults
         self.instances_file = None
         self.dhcp_lease_time = 43200  # seconds
 
@@ -358,6 +359,7 @@ def _settings(chk, fab, data, groups):
     else:
         fab.instance_ifname_prefix = prefix
     fab.instances_file = data.get("instances_file")
+    _bgp(chk, fab, data.get("bgp"))
     lease = _duration(data.get("dhcp_lease_time", "12h"))
     if lease is None or not DHCP_LEASE_MIN <= lease <= DHCP_LEASE_MAX:
         chk.add(where + ".dhcp_lease_time", "%s must be a lease time from 2m to 365d (seconds, or a number with "
@@ -797,6 +799,67 @@ def _instances(chk, fab, hostvars, records):
                         % (ntoa(gw), host_addrs[gw].name))
 
 
+BGP_KEYS = {"bfd", "graceful_restart", "keepalive", "holdtime", "password"}
+_BGP_PASSWORD_RE = re.compile(r"[A-Za-z0-9._~+=@%^*-]{1,80}")
+
+
+def _bgp(chk, fab, data):
+    """ocs_fabric.bgp: session knobs of every fabric BGP session (FRR)."""
+    where = "ocs_fabric.bgp"
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        chk.add(where, "must be a mapping {%s}" % ", ".join(sorted(BGP_KEYS)))
+        return
+    _unknown_keys(chk, where, data, BGP_KEYS)
+    out = {}
+    for key in ("bfd", "graceful_restart"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                chk.add("%s.%s" % (where, key), "%s must be true or false" % _show(data[key]))
+            else:
+                out[key] = data[key]
+    keepalive, holdtime = data.get("keepalive", 3), data.get("holdtime", 9)
+    for key, val, low in (("keepalive", keepalive, 1), ("holdtime", holdtime, 3)):
+        if isinstance(val, bool) or not isinstance(val, int) or not low <= val <= 65535:
+            chk.add("%s.%s" % (where, key), "%s must be an integer from %d to 65535" % (_show(val), low))
+            return
+    if holdtime < 3 * keepalive:
+        chk.add(where + ".holdtime", "%d must be at least 3 times keepalive %d" % (holdtime, keepalive))
+    else:
+        out.update(keepalive=keepalive, holdtime=holdtime)
+    pw = data.get("password")
+    if pw is not None:
+        if not isinstance(pw, str) or _BGP_PASSWORD_RE.fullmatch(pw) is None:
+            chk.add(where + ".password", "must be 1-80 characters of letters, digits and ._~+=@%^*- "
+                    "(the value is not shown)")
+        else:
+            out["password"] = pw
+    fab.bgp = out
+
+
+def _unnumbered(chk, fab):
+    """An unnumbered uplink (no peer) needs a downlink one tier up naming the
+    host: that is the interface the upper side's BGP session listens on."""
+    named = {}
+    for host in fab.hosts.values():
+        for down in host.downlinks:
+            if down.host is not None:
+                named.setdefault(down.host, set()).add(host.role)
+    for host in fab.hosts.values():
+        if host.role == "hypervisor" and fab.routing_mode != "bgp":
+            continue
+        upper = {"hypervisor": "tor", "tor": "spine", "nat_gateway": "spine"}.get(host.role)
+        if upper is None:
+            continue
+        for i, up in enumerate(host.uplinks):
+            if up.peer is None and upper not in named.get(host.name, ()):
+                chk.add("%s.%s.ocs_uplinks[%d].peer" % (host.group, host.name, i),
+                        "is not set (BGP unnumbered), but no %s has an ocs_downlinks entry with host %s"
+                        % ("ToR of rack %s" % host.rack.id if upper == "tor" and host.rack else "spine", host.name))
+                break
+
+
 def build(data):
     """Validate the whole fabric; return a :class:`Fabric` or raise FabricError."""
     chk = _Checker()
@@ -812,6 +875,7 @@ def build(data):
     _racks(chk, fab, data.get("racks"))
     _hosts(chk, fab, groups, hostvars)
     _instances(chk, fab, hostvars, data.get("instances_records"))
+    _unnumbered(chk, fab)
     if fab.nat_mode == "gateway" and not fab.by_role["nat_gateway"] and groups["hypervisors"]:
         chk.add("ocs_fabric.nat_mode", "is gateway, but group nat_gateways is empty")
     if chk.problems:

@@ -66,7 +66,7 @@ RULES = [
      "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
-     "ocs_fabric.flaoting_ranges is not a known field (known: border_peers, dhcp_lease_time, dns_servers, domain, "
+     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, "
      "floating_ranges, gateway_asn, "
      "hypervisor_asn, instance_ifname_prefix, instances_file, internal_ranges, metadata, mtu, nat_mode, "
      "routing_mode, spine_asn)"),
@@ -206,6 +206,15 @@ RULES = [
     ("unknown instance field", lambda d: inst(d, "hv-r01-02", 0).update(floating="203.0.113.9"),
      "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating is not a known field (known: floating_ip, interface, "
      "ip, mac, name)"),
+    # --- BGP unnumbered (FRR) -------------------------------------------------
+    ("unnumbered hypervisor uplink without ToR downlink",
+     lambda d: hv(d, "hv-r01-01").update(ocs_uplinks=[{"interface": "eth0"}]),
+     "hypervisors.hv-r01-01.ocs_uplinks[0].peer is not set (BGP unnumbered), but no ToR of rack r01 has an "
+     "ocs_downlinks entry with host hv-r01-01"),
+    ("unnumbered ToR uplink without spine downlink",
+     lambda d: hv(d, "tor-r02").update(ocs_uplinks=[{"interface": "eth0"}]),
+     "tors.tor-r02.ocs_uplinks[0].peer is not set (BGP unnumbered), but no spine has an ocs_downlinks entry "
+     "with host tor-r02"),
 ]
 
 

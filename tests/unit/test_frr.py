@@ -1,0 +1,304 @@
+"""FRR computation: owned prefixes, prefix-lists, sessions and policies per tier."""
+
+import importlib.util
+import os
+
+import pytest
+
+from fabric_data import ROOT, problems_of
+from ocs_l3.fabric import build
+from ocs_l3.frr import config_lines, daemons_lines, owned, policy
+
+_spec = importlib.util.spec_from_file_location(
+    "ocs_frr_reload", os.path.join(ROOT, "roles/ocs_frr/library/ocs_frr_reload.py"))
+frr_reload = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(frr_reload)
+
+
+def hosts(data):
+    fab = build(data)
+    return fab, fab.hosts
+
+
+def neighbors(pol):
+    return [(n.key, n.interface, n.remote_as, n.group, n.rmap_in) for n in pol.neighbors]
+
+
+def gateway_mode(data):
+    data["fabric"]["nat_mode"] = "gateway"
+    for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
+        data["hostvars"][name].pop("ocs_public_address")
+
+
+# --- hypervisors --------------------------------------------------------------
+
+def test_hypervisor_owns_instances_floating_and_public_in_host_mode(data):
+    fab, h = hosts(data)
+    assert owned(fab, h["hv-r01-01"]) == ["198.19.1.10/32", "198.19.1.11/32", "203.0.113.11/32", "203.0.113.101/32"]
+
+
+def test_hypervisor_owns_only_instances_in_gateway_mode(data):
+    gateway_mode(data)
+    fab, h = hosts(data)
+    assert owned(fab, h["hv-r01-01"]) == ["198.19.1.10/32", "198.19.1.11/32"]
+
+
+def test_hypervisor_exports_own_imports_default(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["hv-r01-01"])
+    assert pol.prefix_lists == {"OCS-OWN": owned(fab, h["hv-r01-01"]), "OCS-DEFAULT": ["0.0.0.0/0"]}
+    assert pol.route_maps == {"OCS-IN-TOR": [(10, "OCS-DEFAULT", [])], "OCS-OUT-TOR": [(10, "OCS-OWN", [])]}
+    assert pol.networks == pol.prefix_lists["OCS-OWN"]
+    assert neighbors(pol) == [("198.18.1.1", False, 65101, "TOR", None)]
+
+
+def test_dual_homed_hypervisor_has_two_sessions_and_ecmp(data):
+    fab, h = hosts(data)
+    lines = config_lines(fab, h["hv-r01-02"])
+    assert " neighbor 198.18.1.1 remote-as 65101" in lines
+    assert " neighbor 198.18.1.129 remote-as 65101" in lines
+    assert "  maximum-paths 2" in lines
+    assert not [ln for ln in config_lines(fab, h["hv-r01-01"]) if "maximum-paths" in ln]
+
+
+def test_unnumbered_uplink_on_both_sides(data):
+    data["hostvars"]["hv-r01-01"]["ocs_uplinks"] = [{"interface": "eth0"}]
+    data["hostvars"]["tor-r01"]["ocs_downlinks"].append({"interface": "swp5", "host": "hv-r01-01"})
+    fab, h = hosts(data)
+    hv = config_lines(fab, h["hv-r01-01"])
+    assert [" neighbor eth0 interface peer-group TOR", " neighbor eth0 remote-as 65101"] == \
+        [ln for ln in hv if ln.startswith(" neighbor eth0")]
+    tor = policy(fab, h["tor-r01"])
+    assert ("swp5", True, 65200, "HV", "OCS-IN-HV-hv-r01-01") in neighbors(tor)
+    assert "  neighbor swp5 route-map OCS-IN-HV-hv-r01-01 in" in config_lines(fab, h["tor-r01"])
+
+
+def test_static_mode_hypervisor_has_no_bgp(data):
+    data["fabric"]["routing_mode"] = "static"
+    fab, h = hosts(data)
+    lines = config_lines(fab, h["hv-r01-01"])
+    assert lines == ["log syslog informational", "!"]
+
+
+def test_hypervisor_without_instances_exports_nothing(data):
+    gateway_mode(data)
+    data["hostvars"]["hv-r01-01"]["ocs_instances"] = []
+    fab, h = hosts(data)
+    pol = policy(fab, h["hv-r01-01"])
+    assert pol.route_maps["OCS-OUT-TOR"] == []  # only the explicit final deny
+    assert "route-map OCS-OUT-TOR deny 1000" in config_lines(fab, h["hv-r01-01"])
+
+
+# --- ToRs ---------------------------------------------------------------------
+
+def test_tor_accepts_from_each_hypervisor_only_what_it_owns(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["tor-r01"])
+    assert pol.prefix_lists["OCS-HV-hv-r01-01"] == owned(fab, h["hv-r01-01"])
+    assert pol.prefix_lists["OCS-HV-hv-r01-02"] == ["198.19.1.12/32", "203.0.113.12/32", "203.0.113.102/32"]
+    assert neighbors(pol) == [
+        ("198.18.0.1", False, 65000, "SPINE", None),
+        ("198.18.1.11", False, 65200, "HV", "OCS-IN-HV-hv-r01-01"),
+        ("198.18.1.12", False, 65200, "HV", "OCS-IN-HV-hv-r01-02"),
+        ("198.18.1.140", False, 65200, "HV", "OCS-IN-HV-hv-r01-02"),
+    ]
+    lines = config_lines(fab, h["tor-r01"])
+    assert "  neighbor HV default-originate" in lines
+    assert "  neighbor HV route-map OCS-OUT-HV out" in lines
+
+
+def test_tor_announces_subnets_and_public_never_instance_host_routes(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["tor-r01"])
+    assert pol.networks == ["198.19.1.0/24"]
+    assert pol.prefix_lists["OCS-RACK-NETS"] == ["198.19.1.0/24"]
+    assert pol.prefix_lists["OCS-RACK-PUBLIC"] == ["203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
+                                                   "203.0.113.102/32"]
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", []), (20, "OCS-RACK-PUBLIC", [])]
+    out = pol.prefix_lists["OCS-RACK-NETS"] + pol.prefix_lists["OCS-RACK-PUBLIC"]
+    assert not [p for p in out if p.startswith("198.19.1.") and p.endswith("/32")]
+
+
+def test_tor_static_mode_announces_rack_public_from_kernel_routes(data):
+    data["fabric"]["routing_mode"] = "static"
+    fab, h = hosts(data)
+    pol = policy(fab, h["tor-r01"])
+    assert [g.name for g in pol.groups] == ["SPINE"]
+    assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None)]
+    assert pol.networks == ["198.19.1.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
+                            "203.0.113.102/32"]
+
+
+def test_tor_gateway_mode_announces_only_subnets(data):
+    gateway_mode(data)
+    fab, h = hosts(data)
+    pol = policy(fab, h["tor-r01"])
+    assert pol.prefix_lists["OCS-RACK-PUBLIC"] == []
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", [])]
+
+
+def test_tor_imports_default_subnets_and_floating_from_spines(data):
+    fab, h = hosts(data)
+    assert policy(fab, h["tor-r02"]).prefix_lists["OCS-FABRIC"] == [
+        "0.0.0.0/0", "198.19.1.0/24", "198.19.2.0/25", "198.19.2.128/25", "203.0.113.0/24 le 32"]
+
+
+# --- spines, gateways, border -------------------------------------------------
+
+def test_spine_sessions_and_per_rack_import(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["spine1"])
+    assert neighbors(pol) == [
+        ("198.18.0.11", False, 65101, "TOR", "OCS-IN-RACK-r01"),
+        ("198.18.0.12", False, 65102, "TOR", "OCS-IN-RACK-r02"),
+        ("198.18.0.21", False, 65300, "GW", "OCS-IN-GW-gw-01"),
+        ("198.18.0.254", False, 65530, "BORDER", None),
+    ]
+    assert pol.prefix_lists["OCS-RACK-r02-NETS"] == ["198.19.2.0/25", "198.19.2.128/25"]
+    assert pol.prefix_lists["OCS-RACK-r02-PUBLIC"] == ["203.0.113.21/32"]
+    assert pol.route_maps["OCS-IN-RACK-r02"] == [(10, "OCS-RACK-r02-NETS", []), (20, "OCS-RACK-r02-PUBLIC", [])]
+    assert pol.route_maps["OCS-IN-GW-gw-01"] == [(10, "OCS-GW-gw-01", [])]
+    assert pol.prefix_lists["OCS-GW-gw-01"] == ["203.0.113.250/32"]
+
+
+def test_spine_border_gets_floating_ranges_only_and_gives_default(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["spine1"])
+    border = [g for g in pol.groups if g.name == "BORDER"][0]
+    assert (border.rmap_in, border.rmap_out, border.fabric) == ("OCS-IN-BORDER", "OCS-OUT-BORDER", False)
+    assert pol.route_maps["OCS-OUT-BORDER"] == [(10, "OCS-FLOATING", [])]
+    assert pol.prefix_lists["OCS-FLOATING"] == ["203.0.113.0/24"]
+    assert pol.route_maps["OCS-IN-BORDER"] == [(10, "OCS-DEFAULT", [])]
+    # host NAT mode: the spine originates the range, backed by a low-preference blackhole
+    assert pol.networks == ["203.0.113.0/24"]
+    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
+
+
+def test_spine_gateway_mode_takes_ranges_and_default_from_gateways(data):
+    gateway_mode(data)
+    fab, h = hosts(data)
+    pol = policy(fab, h["spine1"])
+    assert pol.networks == []
+    assert pol.route_maps["OCS-IN-GW-gw-01"] == [
+        (10, "OCS-GW-gw-01", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", ["set local-preference 200"])]
+    assert all(not p for name, p in pol.prefix_lists.items() if name.endswith("-PUBLIC"))
+
+
+def test_gateway_policies_by_nat_mode(data):
+    fab, h = hosts(data)
+    pol = policy(fab, h["gw-01"])
+    assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None)]
+    assert pol.networks == ["203.0.113.250/32"]
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", [])]
+    assert not pol.groups[0].default_originate
+    gateway_mode(data)
+    fab, h = hosts(data)
+    pol = policy(fab, h["gw-01"])
+    assert pol.networks == ["203.0.113.250/32", "203.0.113.0/24"]
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", [])]
+    assert pol.groups[0].default_originate
+    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
+
+
+# --- knobs, shape, daemons ----------------------------------------------------
+
+def test_every_session_has_import_and_export_policy(data):
+    fab, h = hosts(data)
+    for host in h.values():
+        pol = policy(fab, host)
+        groups = {g.name: g for g in pol.groups}
+        for n in pol.neighbors:
+            g = groups[n.group]
+            assert g.rmap_out in pol.route_maps, (host.name, n)
+            assert (n.rmap_in or g.rmap_in) in pol.route_maps, (host.name, n)
+        assert "bgp ebgp-requires-policy" not in " ".join(config_lines(fab, host))
+
+
+def test_bgp_knobs_apply_to_fabric_groups_only(data):
+    data["fabric"]["bgp"] = {"bfd": True, "graceful_restart": True, "keepalive": 1, "holdtime": 3,
+                             "password": "s3cret"}
+    fab, h = hosts(data)
+    lines = config_lines(fab, h["spine1"])
+    assert " bgp graceful-restart" in lines
+    for g in ("TOR", "GW"):
+        assert [" neighbor %s bfd" % g, " neighbor %s password s3cret" % g, " neighbor %s timers 1 3" % g] == \
+            [ln for ln in lines if ln.startswith(" neighbor %s " % g) and "peer-group" not in ln]
+    assert [ln for ln in lines if ln.startswith(" neighbor BORDER ")] == [" neighbor BORDER peer-group"]
+
+
+def test_default_knobs(data):
+    fab, h = hosts(data)
+    lines = config_lines(fab, h["hv-r01-01"])
+    assert " neighbor TOR timers 3 9" in lines
+    assert not [ln for ln in lines if "bfd" in ln or "password" in ln or "graceful" in ln]
+
+
+@pytest.mark.parametrize("bgp,expected", [
+    ({"bfd": "yes"}, "ocs_fabric.bgp.bfd yes must be true or false"),
+    ({"keepalive": 0}, "ocs_fabric.bgp.keepalive 0 must be an integer from 1 to 65535"),
+    ({"keepalive": 10, "holdtime": 20}, "ocs_fabric.bgp.holdtime 20 must be at least 3 times keepalive 10"),
+    ({"password": "a b"}, "ocs_fabric.bgp.password must be 1-80 characters of letters, digits and ._~+=@%^*- "
+                          "(the value is not shown)"),
+    ({"passwd": "x"}, "ocs_fabric.bgp.passwd is not a known field (known: bfd, graceful_restart, holdtime, "
+                      "keepalive, password)"),
+    ("on", "ocs_fabric.bgp must be a mapping {bfd, graceful_restart, holdtime, keepalive, password}"),
+])
+def test_bgp_knob_validation(data, bgp, expected):
+    data["fabric"]["bgp"] = bgp
+    assert expected in problems_of(data)
+
+
+def test_daemons_file_is_fixed(data):
+    lines = daemons_lines()
+    assert {"bgpd=yes", "bfdd=yes", "staticd=yes", "ospfd=no"} <= set(lines)
+
+
+def test_prefix_lists_have_no_seq_and_route_maps_end_in_deny(data):
+    fab, h = hosts(data)
+    for host in h.values():
+        lines = config_lines(fab, host)
+        assert not [ln for ln in lines if ln.startswith("ip prefix-list") and " seq " in ln]
+        names = {ln.split()[1] for ln in lines if ln.startswith("route-map ")}
+        for name in names:
+            assert "route-map %s deny 1000" % name in lines
+
+
+# --- the reload module's pure parts -------------------------------------------
+
+TEST_OUTPUT = """
+Lines To Delete
+===============
+ip prefix-list OCS-HV-hv-r01-01 seq 10 permit 198.19.1.11/32
+
+Lines To Add
+============
+ip prefix-list OCS-HV-hv-r01-01 permit 198.19.1.99/32
+router bgp 65101
+ neighbor 198.18.1.77 remote-as 65200
+2026-01-01 10:00:00,000  INFO: Loading Config object from file x
+"""
+
+
+def test_reload_parses_frr_reload_test_output():
+    delete, add = frr_reload.parse_test_output(TEST_OUTPUT)
+    assert delete == ["ip prefix-list OCS-HV-hv-r01-01 seq 10 permit 198.19.1.11/32"]
+    assert add == ["ip prefix-list OCS-HV-hv-r01-01 permit 198.19.1.99/32", "router bgp 65101",
+                   " neighbor 198.18.1.77 remote-as 65200"]
+    assert frr_reload.changed_policies(delete + add) == {"OCS-HV-hv-r01-01"}
+    empty = "\nLines To Delete\n===============\n\nLines To Add\n============\n"
+    assert frr_reload.parse_test_output(empty) == ([], [])
+
+
+def test_soft_in_goes_to_the_peers_whose_import_uses_the_list(data):
+    fab, h = hosts(data)
+    conf = "\n".join(config_lines(fab, h["tor-r01"]))
+    peers = frr_reload.soft_in_peers(conf, {"OCS-HV-hv-r01-02"})
+    assert peers == [("198.18.1.12", False), ("198.18.1.140", False)]
+    assert frr_reload.soft_in_peers(conf, {"OCS-FABRIC"}) == [("SPINE", True)]
+    assert frr_reload.soft_in_peers(conf, {"OCS-RACK-PUBLIC"}) == []  # export only: FRR re-sends by itself
+    assert frr_reload.clear_command("SPINE", True) == "clear bgp ipv4 unicast peer-group SPINE soft in"
+
+
+def test_host_owned_lines_are_kept_from_running():
+    running = "frr version 8.4.4\nno ipv6 forwarding\nhostname x\nno ip forwarding\n"
+    assert frr_reload.host_owned_lines(running) == ["no ipv6 forwarding", "hostname x", "no ip forwarding"]
