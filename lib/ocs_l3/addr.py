@@ -13,6 +13,7 @@ import netaddr
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE = re.compile(r"(%s)\.(%s)\.(%s)\.(%s)" % ((_OCTET,) * 4))
 _MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+DIGITS_RE = re.compile(r"[0-9]+")  # str.isdigit() accepts '¹' and other non-ASCII digits
 _IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
 
@@ -85,7 +86,7 @@ def parse_net(value):
         raise ValueError("is not a network in CIDR notation (a.b.c.d/len)")
     addr, _, plen = value.partition("/")
     ip = aton(addr)
-    if ip is None or not plen.isdigit() or len(plen) > 2 or int(plen) > 32:
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 2 or int(plen) > 32:
         raise ValueError("is not a network in CIDR notation (a.b.c.d/len)")
     net = Net(ip & ((0xFFFFFFFF << (32 - int(plen))) & 0xFFFFFFFF), int(plen))
     if net.first != ip:
@@ -101,7 +102,7 @@ def parse_iface_addr(value):
         raise ValueError("is not an interface address in CIDR notation (a.b.c.d/len)")
     addr, _, plen = value.partition("/")
     ip = aton(addr)
-    if ip is None or not plen.isdigit() or len(plen) > 2 or not 1 <= int(plen) <= 32:
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 2 or not 1 <= int(plen) <= 32:
         raise ValueError("is not an interface address in CIDR notation (a.b.c.d/len)")
     prefixlen = int(plen)
     net = Net(ip & ((0xFFFFFFFF << (32 - prefixlen)) & 0xFFFFFFFF), prefixlen)

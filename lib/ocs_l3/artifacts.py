@@ -6,9 +6,7 @@ with template variables already computed (templates only print). Cost is
 linear in the host's own instances (ToRs print their rack).
 """
 
-from . import dhcp, routes
-from . import frr
-from . import nat
+from . import dhcp, frr, nat, routes
 
 CONCERNS = (
     routes.artifacts,

@@ -19,7 +19,7 @@ dict lookup or a sort, never a scan of all instances per host.
 import hashlib
 import re
 
-from .addr import Net, aton, ntoa, parse_iface_addr, parse_mac, parse_net, valid_ifname
+from .addr import DIGITS_RE, Net, aton, ntoa, parse_iface_addr, parse_mac, parse_net, valid_ifname
 from .errors import FabricError
 
 ROLE_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
@@ -198,7 +198,7 @@ def _asn(chk, where, value, required=True):
             chk.add(where, "is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and DIGITS_RE.fullmatch(value):
             value = int(value)
         else:
             chk.add(where, "%s is not an AS number (an integer)" % _show(value))
@@ -475,7 +475,7 @@ def _hosts(chk, fab, groups, hostvars):
                 chk.add(hw + ".ocs_rack", "is required")
         elif role == "spine":
             chk.add(hw + ".ocs_rack", "a spine belongs to no rack")
-        elif rid not in fab.racks:
+        elif not isinstance(rid, str) or rid not in fab.racks:
             chk.add(hw + ".ocs_rack", "%s is not a rack of ocs_racks" % _show(rid))
         else:
             host.rack = fab.racks[rid]
