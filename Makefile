@@ -16,7 +16,7 @@ APT_TEST := iproute2 iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-
 	podman runc mmdebstrap uidmap
 APT_VENV := python3-venv
 
-.PHONY: help venv apt render test lint unit validate molecule clean
+.PHONY: help venv apt render test lint unit validate image molecule demo demo-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,7 +46,25 @@ unit: venv ## pytest unit tests (pure Python, no root needed)
 validate: venv apt ## Render the example and check every file with the real tools
 	$(BIN)/pytest -q tests/integration
 
-test: venv apt lint unit validate ## Run every test (what CI runs)
+test: venv apt lint unit validate molecule ## Run every test (what CI runs)
+
+# The container fabric (molecule/default, see molecule/README.md). Podman's
+# settings come from molecule/containers.conf (CONTAINERS_CONF), not /etc.
+MOLECULE := . tools/podman-env.sh && $(BIN)/molecule
+
+image: apt ## Build the molecule node image if its recipe changed (tools/image/build.sh)
+	tools/image/build.sh
+
+molecule: venv apt image ## The fabric in containers: molecule test (destroy first, real packets in verify)
+	. tools/podman-env.sh && time $(BIN)/molecule test
+
+demo: venv apt image ## Bring the container fabric up (converged) and leave it running
+	$(MOLECULE) destroy
+	$(MOLECULE) converge
+	@echo "fabric up: podman exec -it hv-r01-01 bash; ip netns exec vm-r01-01-a ...; make demo-down"
+
+demo-down: ## Remove the demo fabric (containers and networks)
+	$(MOLECULE) destroy
 
 clean: ## Remove build/ (the venv stays)
 	rm -rf build
