@@ -66,5 +66,9 @@ demo: venv apt image ## Bring the container fabric up (converged) and leave it r
 demo-down: ## Remove the demo fabric (containers and networks)
 	$(MOLECULE) destroy
 
+.PHONY: bench
+bench: venv apt ## Scale benchmark: 10k/100k/500k instances, dense host, dnsmasq (root; ~30 min on 2 cores)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean: ## Remove build/ (the venv stays)
 	rm -rf build

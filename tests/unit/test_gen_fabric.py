@@ -1,0 +1,90 @@
+"""tools/gen_fabric.py: deterministic, valid, and an address plan that scales."""
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+from ocs_l3.artifacts import fabric_artifacts  # noqa: E402
+from ocs_l3.fabric import build  # noqa: E402
+from ocs_l3.inventory import load_inventory_dir  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("gen_fabric", os.path.join(ROOT, "tools", "gen_fabric.py"))
+gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen)
+
+
+def digest(path):
+    h = hashlib.sha256()
+    for base, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(base, name)
+            h.update(os.path.relpath(full, path).encode())
+            h.update(open(full, "rb").read())
+    return h.hexdigest()
+
+
+def test_same_arguments_same_bytes_other_seed_other_choice(tmp_path):
+    a = gen.generate(str(tmp_path / "a"), 3, 4, 5, 0.3, seed=7)
+    b = gen.generate(str(tmp_path / "b"), 3, 4, 5, 0.3, seed=7)
+    c = gen.generate(str(tmp_path / "c"), 3, 4, 5, 0.3, seed=8)
+    assert a["instances"] == 60 and a["floating_ips"] == 18
+    assert digest(tmp_path / "a") == digest(tmp_path / "b") != digest(tmp_path / "c")
+
+
+def test_generated_fabric_validates_and_every_host_gets_files(tmp_path):
+    out = tmp_path / "inv"
+    summary = gen.generate(str(out), 3, 4, 5, 0.5)
+    assert summary["data_only_ranges"] == []  # small sizes: 198.18.0.0/15 and documentation ranges only
+    fab = build(load_inventory_dir(str(out)))
+    assert fab.instance_count == 60 and len(fab.by_role["hypervisor"]) == 12
+    assert len(fab.by_role["tor"]) == 3 and len(fab.by_role["spine"]) == 2 and len(fab.by_role["nat_gateway"]) == 2
+    assert sum(1 for i in fab.instances() if i.floating_ip is not None) == 30
+    plans = fabric_artifacts(fab)
+    assert all(plans[h.name] for h in fab.by_role["hypervisor"])
+    # the layout any playbook can use with -i: instances in one file, not in host_vars
+    assert sorted(os.listdir(out)) == ["group_vars", "host_vars", "hosts.yml", "instances.json", "zz-racks.yml"]
+    fabric = yaml.safe_load((out / "group_vars" / "all" / "fabric.yml").read_text())
+    assert fabric["ocs_fabric"]["instances_file"] == "instances.json"
+    assert all("ocs_instances" not in yaml.safe_load(p.read_text()) for p in (out / "host_vars").iterdir())
+    assert len(json.loads((out / "instances.json").read_text())) == 60
+
+
+def test_gateway_mode_and_static_routing(tmp_path):
+    gen.generate(str(tmp_path / "g"), 2, 2, 3, 0.5, nat_mode="gateway", routing_mode="static")
+    fab = build(load_inventory_dir(str(tmp_path / "g")))
+    assert fab.nat_mode == "gateway" and fab.routing_mode == "static"
+    assert all(h.public_address is None for h in fab.by_role["hypervisor"])
+
+
+@pytest.mark.parametrize("racks,internal,floating,data_only", [
+    (10, ["198.18.0.0/16", "198.19.0.0/17"], "198.19.128.0/17", []),
+    (100, ["198.18.0.0/16", "10.0.0.0/8"], "198.19.0.0/16", ["10.0.0.0/8"]),
+    (500, ["198.18.0.0/16", "10.0.0.0/8"], "100.64.0.0/10", ["10.0.0.0/8", "100.64.0.0/10"]),
+])
+def test_address_plan_for_the_benchmark_sizes(racks, internal, floating, data_only):
+    plan = gen.Plan(racks, 20, 50, racks * 1000 // 5, 2, 2, "host")
+    assert [gen.cidr(n) for n in plan.internal_ranges] == internal
+    assert gen.cidr(plan.floating_ranges[-1]) == floating
+    assert plan.data_only == data_only
+    assert plan.inst_block == 1024 and plan.host_block == 32
+
+
+def test_too_big_is_refused():
+    with pytest.raises(ValueError, match="198.18.1.0"):
+        gen.Plan(2000, 40, 1, 0, 2, 2, "host")
+
+
+def test_cli_refuses_to_overwrite(tmp_path, capsys):
+    assert gen.main([str(tmp_path / "x"), "--racks", "1", "--hypervisors", "1", "--instances", "1"]) == 0
+    with pytest.raises(SystemExit):
+        gen.main([str(tmp_path / "x")])
+    assert "--force" in capsys.readouterr().err
