@@ -18,17 +18,25 @@ description:
     transaction leaves the previous rules in place. When they are equal nothing is touched, so packet
     counters and conntrack entries stay.
   - Each jump of O(jumps) (C(-A CHAIN -j TARGET)) is made to exist exactly once, in the same transaction:
-    inserted at the top when missing, extra copies deleted.
+    inserted at the top when missing, extra copies deleted; with C(first), moved to the top when another rule
+    precedes it.
   - Chains and rules that are not ours (another tool's, an operator's) are never read into the transaction.
   - After a change of table nat, conntrack entries of translations that changed or vanished are deleted
     (C(conntrack -D --orig-dst X) for a changed DNAT of X/32 and C(--reply-dst X) for its reply side or a
     vanished SNAT address), so that existing flows take the new translation.
+  - One file may carry several tables (C(*nat), C(*filter)); jumps name their table. O(family) selects
+    C(iptables-*) or C(ip6tables-*); one call per family.
   - Supports check mode and diff mode.
 options:
   src:
     description: Path of the restore file on the host.
     type: path
     required: true
+  family:
+    description: C(ipv4) uses C(iptables-restore)/C(iptables-save), C(ipv6) uses C(ip6tables-restore)/C(ip6tables-save).
+    type: str
+    choices: [ipv4, ipv6]
+    default: ipv4
   prefix:
     description: Every chain the file declares must start with this.
     type: str
@@ -51,8 +59,13 @@ options:
         description: Our chain (declared in O(src)).
         type: str
         required: true
+      first:
+        description: The jump must be the chain's first rule (a filter that others' ACCEPT rules must not
+          bypass); an existing copy elsewhere is moved to the top. When false an existing jump keeps its position.
+        type: bool
+        default: false
   conntrack:
-    description: Delete conntrack entries of changed or vanished translations after a change.
+    description: Delete conntrack entries of changed or vanished translations after a change (table nat, ipv4).
     type: bool
     default: true
 author: ocs-l3
@@ -66,6 +79,14 @@ EXAMPLES = r"""
       - {chain: PREROUTING, target: OCS-PREROUTING}
       - {chain: OUTPUT, target: OCS-OUTPUT}
       - {chain: POSTROUTING, target: OCS-POSTROUTING}
+
+- name: Apply the filter chains for IPv6
+  ocs_iptables_chains:
+    src: /etc/ocs-l3/ip6tables-filter.rules
+    family: ipv6
+    jumps:
+      - {table: filter, chain: INPUT, target: OCS-INPUT}
+      - {table: filter, chain: FORWARD, target: OCS-FORWARD}
 """
 
 RETURN = r"""
@@ -156,15 +177,23 @@ def saved_chains(save_text, table, chains):
 
 
 def jump_count(save_text, table, chain, target):
+    return jump_state(save_text, table, chain, target)[0]
+
+
+def jump_state(save_text, table, chain, target):
+    """(copies of ``-A CHAIN -j TARGET`` in ``table``, whether the chain's first rule is one)."""
     want = "-A %s -j %s" % (chain, target)
-    current, count = None, 0
+    current, count, first = None, 0, None
     for raw in save_text.splitlines():
         line = raw.strip()
         if line.startswith("*"):
             current = line[1:]
-        elif current == table and line == want:
-            count += 1
-    return count
+        elif current == table and line.startswith("-A %s " % chain):
+            if first is None:
+                first = line == want
+            if line == want:
+                count += 1
+    return count, bool(first)
 
 
 def _tokens(rule):
@@ -263,11 +292,14 @@ def plan(candidate, live_by_table, candidate_save, jumps):
         jump_before, jump_after = [], []
         for j in (j for j in jumps if j["table"] == table):
             line = "-A %s -j %s" % (j["chain"], j["target"])
-            n = jump_count(live_text, table, j["chain"], j["target"])
+            n, on_top = jump_state(live_text, table, j["chain"], j["target"])
             jump_before += [line] * n
             jump_after.append(line)
-            fix = ["-I %s 1 -j %s" % (j["chain"], j["target"])] if n == 0 else []
-            fix += ["-D %s -j %s" % (j["chain"], j["target"])] * max(0, n - 1)
+            if n and j.get("first") and not on_top:  # move it to the top (deletions first: -D takes the first copy)
+                fix = ["-D %s -j %s" % (j["chain"], j["target"])] * n + ["-I %s 1 -j %s" % (j["chain"], j["target"])]
+            else:
+                fix = ["-I %s 1 -j %s" % (j["chain"], j["target"])] if n == 0 else []
+                fix += ["-D %s -j %s" % (j["chain"], j["target"])] * max(0, n - 1)
             fixed += fix
             body += fix
         if body:
@@ -278,19 +310,19 @@ def plan(candidate, live_by_table, candidate_save, jumps):
                 before="".join(before), after="".join(after))
 
 
-def _scratch_save(module, text):
-    """Apply ``text`` with iptables-restore in a throwaway netns; return its iptables-save."""
+def _scratch_save(module, text, restore, save):
+    """Apply ``text`` with ``restore`` in a throwaway netns; return the output of ``save`` there."""
     ns = "ocs-chk-%s" % uuid.uuid4().hex[:10]
     rc, out, err = module.run_command(["ip", "netns", "add", ns])
     if rc != 0:
         module.fail_json(msg="cannot create a scratch network namespace to test the rules: %s" % err.strip())
     try:
-        rc, out, err = module.run_command(["ip", "netns", "exec", ns, "iptables-restore"], data=text,
+        rc, out, err = module.run_command(["ip", "netns", "exec", ns, restore], data=text,
                                           binary_data=True)
         if rc != 0:
             module.fail_json(msg="the rules do not apply (tested in a scratch network namespace; nothing changed): %s"
                              % err.strip(), rc=rc, stderr=err)
-        rc, out, err = module.run_command(["ip", "netns", "exec", ns, "iptables-save"], check_rc=True)
+        rc, out, err = module.run_command(["ip", "netns", "exec", ns, save], check_rc=True)
         return out
     finally:
         module.run_command(["ip", "netns", "del", ns])
@@ -300,10 +332,11 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type="path", required=True),
+            family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4"),
             prefix=dict(type="str", default="OCS-"),
             jumps=dict(type="list", elements="dict", default=[], options=dict(
                 table=dict(type="str", default="nat"), chain=dict(type="str", required=True),
-                target=dict(type="str", required=True))),
+                target=dict(type="str", required=True), first=dict(type="bool", default=False))),
             conntrack=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -318,19 +351,21 @@ def main():
     problems = check_candidate(candidate, p["prefix"], p["jumps"])
     if problems:
         module.fail_json(msg="%s would touch chains that are not ours: %s" % (p["src"], "; ".join(problems)))
-    for tool in ("iptables-restore", "iptables-save", "ip"):
+    stem = "iptables" if p["family"] == "ipv4" else "ip6tables"
+    restore, save = stem + "-restore", stem + "-save"
+    for tool in (restore, save, "ip"):
         module.get_bin_path(tool, required=True)
-    candidate_save = _scratch_save(module, text)
+    candidate_save = _scratch_save(module, text, restore, save)
     tables = sorted(set(candidate) | {j["table"] for j in p["jumps"]})
 
     def live():
-        return {t: module.run_command(["iptables-save", "-t", t], check_rc=True)[1] for t in tables}
+        return {t: module.run_command([save, "-t", t], check_rc=True)[1] for t in tables}
 
     try:
         res = plan(candidate, live(), candidate_save, p["jumps"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    conntrack = [" ".join(sel) for sel in res["conntrack"]] if p["conntrack"] else []
+    conntrack = [" ".join(sel) for sel in res["conntrack"]] if p["conntrack"] and p["family"] == "ipv4" else []
     result = dict(changed=bool(res["transaction"]), transaction=res["transaction"], tables=res["tables"],
                   jumps_fixed=res["jumps_fixed"], conntrack_deleted=conntrack)
     if module._diff:
@@ -338,11 +373,11 @@ def main():
                               after_header=p["src"])
     if module.check_mode or not res["transaction"]:
         module.exit_json(**result)
-    rc, out, err = module.run_command(["iptables-restore", "-w", "--noflush"], data=res["transaction"],
+    rc, out, err = module.run_command([restore, "-w", "--noflush"], data=res["transaction"],
                                       binary_data=True)
     if rc != 0:
-        module.fail_json(msg="iptables-restore --noflush failed; the previous rules are still in place: %s"
-                         % err.strip(), rc=rc, stderr=err, **result)
+        module.fail_json(msg="%s --noflush failed; the previous rules are still in place: %s"
+                         % (restore, err.strip()), rc=rc, stderr=err, **result)
     again = plan(candidate, live(), candidate_save, p["jumps"])
     if again["transaction"]:
         module.fail_json(msg="after the apply our chains still differ (another tool changing them?)",

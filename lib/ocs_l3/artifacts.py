@@ -7,11 +7,13 @@ linear in the host's own instances (ToRs print their rack).
 """
 
 from . import dhcp, frr, nat, routes
+from . import firewall
 
 CONCERNS = (
     routes.artifacts,
     frr.artifacts,
     nat.artifacts,
+    firewall.artifacts,
     dhcp.artifacts,
 )
 

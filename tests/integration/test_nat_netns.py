@@ -27,7 +27,7 @@ import yaml
 
 from helpers import BIN, ROOT, ansible_env, render, sh
 
-NAT_LIBRARY = os.path.join(ROOT, "roles", "ocs_nat", "library")
+NAT_LIBRARY = os.path.join(ROOT, "library")
 ROUTE_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 JUMPS = [{"chain": c, "target": "OCS-" + c} for c in ("PREROUTING", "OUTPUT", "POSTROUTING")]
 

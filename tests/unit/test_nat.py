@@ -12,7 +12,7 @@ from ocs_l3.artifacts import host_artifacts
 from ocs_l3.fabric import build
 
 _spec = importlib.util.spec_from_file_location(
-    "ocs_iptables_chains", os.path.join(ROOT, "roles/ocs_nat/library/ocs_iptables_chains.py"))
+    "ocs_iptables_chains", os.path.join(ROOT, "library/ocs_iptables_chains.py"))
 chains_mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(chains_mod)
 
@@ -100,7 +100,7 @@ def test_metadata_port_and_prefix(data):
 
 def test_artifact_only_for_hypervisors(data):
     fab = build(data)
-    arts = [a for a in host_artifacts(fab, fab.hosts["hv-r01-02"]) if a.kind == "iptables"]
+    arts = [a for a in host_artifacts(fab, fab.hosts["hv-r01-02"]) if a.role == "ocs_nat"]
     assert [(a.path, a.role, a.template) for a in arts] == [
         (nat.NAT_PATH, "ocs_nat", "etc/ocs-l3/iptables-nat.rules.j2")]
     assert arts[0].vars["_ocs_nat_rules"].endswith("COMMIT\n")
