@@ -6,13 +6,14 @@ with template variables already computed (templates only print). Cost is
 linear in the host's own instances (ToRs print their rack).
 """
 
-from . import dhcp, frr, nat, routes
+from . import dhcp, frr, nat, natgw, routes
 from . import firewall
 
 CONCERNS = (
     routes.artifacts,
     frr.artifacts,
     nat.artifacts,
+    natgw.artifacts,
     firewall.artifacts,
     dhcp.artifacts,
 )

@@ -878,6 +878,9 @@ def build(data):
     _unnumbered(chk, fab)
     if fab.nat_mode == "gateway" and not fab.by_role["nat_gateway"] and groups["hypervisors"]:
         chk.add("ocs_fabric.nat_mode", "is gateway, but group nat_gateways is empty")
+    if fab.nat_mode == "gateway" and fab.by_role["nat_gateway"] and not fab.internal_ranges:
+        chk.add("ocs_fabric.internal_ranges", "is empty, but nat_mode gateway needs it (the NAT gateways tell "
+                "east-west from outbound traffic by it)")
     if chk.problems:
         raise FabricError(chk.problems)
     return fab

@@ -27,7 +27,7 @@ def test_every_fabric_host_has_its_files(rendered):
                                   "iptables", "iptables", "routes", "systemd"]
     assert kinds["tor-r01"] == ["frr", "frr-daemons", "iproute2", "routes"]
     assert kinds["spine1"] == ["frr", "frr-daemons"]
-    assert kinds["gw-01"] == ["frr", "frr-daemons", "iproute2", "routes"]
+    assert kinds["gw-01"] == ["frr", "frr-daemons", "iproute2", "nftables", "routes"]
 
 
 def test_routes_file_matches_the_inventory(rendered):

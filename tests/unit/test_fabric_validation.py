@@ -248,6 +248,10 @@ RULES = [
      lambda d: hv(d, "tor-r02").update(ocs_uplinks=[{"interface": "eth0"}]),
      "tors.tor-r02.ocs_uplinks[0].peer is not set (BGP unnumbered), but no spine has an ocs_downlinks entry "
      "with host tor-r02"),
+    ("gateway mode without internal ranges",
+     lambda d: d["fabric"].update(nat_mode="gateway", internal_ranges=[]),
+     "ocs_fabric.internal_ranges is empty, but nat_mode gateway needs it (the NAT gateways tell east-west from "
+     "outbound traffic by it)"),
 ]
 
 
