@@ -6,7 +6,7 @@ import pytest
 import fabric
 from fabric import INSTANCES, ip, json_of, run
 
-DHCP = pytest.mark.xfail(reason=fabric.DHCP, strict=False)  # landed: DHCP = fabric.LANDED
+DHCP = fabric.LANDED
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=lambda i: i.name)

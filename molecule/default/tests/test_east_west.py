@@ -6,8 +6,8 @@ import pytest
 import fabric
 from fabric import INSTANCES, ip
 
-DHCP = pytest.mark.xfail(reason=fabric.DHCP, strict=False)  # landed: DHCP = fabric.LANDED
-FRR = pytest.mark.xfail(reason=fabric.FRR, strict=False)  # landed: FRR = fabric.LANDED
+DHCP = fabric.LANDED
+FRR = fabric.LANDED
 
 
 def _pairs():

@@ -7,9 +7,9 @@ import pytest
 import fabric
 from fabric import EXT, EXT_PUBLIC, FAB, INSTANCES, ip
 
-DHCP = pytest.mark.xfail(reason=fabric.DHCP, strict=False)  # landed: DHCP = fabric.LANDED
-NAT = pytest.mark.xfail(reason=fabric.NAT, strict=False)  # landed: NAT = fabric.LANDED
-FRR = pytest.mark.xfail(reason=fabric.FRR, strict=False)  # landed: FRR = fabric.LANDED
+DHCP = fabric.LANDED
+NAT = fabric.LANDED
+FRR = fabric.LANDED
 
 FLOATING = [i for i in INSTANCES if i.floating_ip is not None]
 PRIVATE = [i for i in INSTANCES if i.floating_ip is None]

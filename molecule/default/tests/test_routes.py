@@ -7,7 +7,7 @@ import pytest
 import fabric
 from fabric import FAB, HYPERVISORS, INSTANCES, TORS, ip, json_of
 
-FRR = pytest.mark.xfail(reason=fabric.FRR, strict=False)  # landed: FRR = fabric.LANDED
+FRR = fabric.LANDED
 
 
 def _hops(route):
