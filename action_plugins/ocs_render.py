@@ -175,7 +175,9 @@ def _git_time(path):
 
 def _write(build_dir, rendered, fab, full):
     """Swap in each rendered host directory; return (changed paths, manifest)."""
-    os.makedirs(build_dir, exist_ok=True)
+    # Rendered files may carry secrets (a BGP password): only the controller's user reads them.
+    os.makedirs(build_dir, mode=0o700, exist_ok=True)
+    os.chmod(build_dir, 0o700)
     with open(os.path.join(build_dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         mpath = os.path.join(build_dir, "manifest.json")
