@@ -58,7 +58,6 @@ import sys
 import tempfile
 import uuid
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
@@ -93,12 +92,22 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
+    ARGUMENT_SPEC = dict(
+        build_dir=dict(type="path", required=True),
+        hosts=dict(type="list", elements="str"),
+        inventory_dir=dict(type="path"),
+        managed=dict(type="str"),
+        run_id=dict(type="str"),
+        generation=dict(type="int"),
+    )
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = self._task.args
-        build_dir = args.get("build_dir")
-        if not build_dir:
-            raise AnsibleActionFail("build_dir is required")
+        # The role's settings are checked here, once per run: the role has no
+        # meta/argument_specs.yml because Ansible checks those once per *host*
+        # (8.5 of 12.6 minutes of render.yml at 10,000 hosts).
+        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        build_dir = args["build_dir"]
         groups = task_vars["groups"]
         hostvars = task_vars["hostvars"]
         names = set()
