@@ -860,6 +860,19 @@ def _unnumbered(chk, fab):
                 break
 
 
+def _gateway_border_links(chk, fab):
+    """nat_mode gateway: the NAT gateways peer with the border (single-hop
+    eBGP), so every border peer must be on a link of every gateway."""
+    for host in fab.by_role["nat_gateway"]:
+        nets = [up.net for up in host.uplinks if up.net is not None]
+        for ip, _ in fab.border_peers:
+            if not any(ip in net for net in nets):
+                chk.add("%s.%s.ocs_uplinks" % (host.group, host.name),
+                        "has no link to border peer %s: with nat_mode gateway NAT gateway %s peers with "
+                        "ocs_fabric.border_peers, so each border peer must lie inside the network of one of its "
+                        "uplinks" % (ntoa(ip), host.name))
+
+
 def build(data):
     """Validate the whole fabric; return a :class:`Fabric` or raise FabricError."""
     chk = _Checker()
@@ -876,6 +889,8 @@ def build(data):
     _hosts(chk, fab, groups, hostvars)
     _instances(chk, fab, hostvars, data.get("instances_records"))
     _unnumbered(chk, fab)
+    if fab.nat_mode == "gateway":
+        _gateway_border_links(chk, fab)
     if fab.nat_mode == "gateway" and not fab.by_role["nat_gateway"] and groups["hypervisors"]:
         chk.add("ocs_fabric.nat_mode", "is gateway, but group nat_gateways is empty")
     if fab.nat_mode == "gateway" and fab.by_role["nat_gateway"] and not fab.internal_ranges:

@@ -8,7 +8,7 @@ explicit ``deny``.
 
 Tiers and policies (``host`` = nat_mode host, ``gw`` = nat_mode gateway)::
 
-    hypervisor --TOR--> ToR --SPINE--> spine --BORDER--> border
+    hypervisor --TOR--> ToR --SPINE--> spine --BORDER--> border   (host)
     exports: own instance /32s      rack instance subnets     floating ranges
              (+ floating /32s,      (network + blackhole)
               public /32: host)     (+ rack floating/public
@@ -18,8 +18,24 @@ Tiers and policies (``host`` = nat_mode host, ``gw`` = nat_mode gateway)::
                                    spines: default, rack
                                    subnets, floating le 32
 
-    nat_gateway --SPINE--> spine: exports its public /32 (+ floating ranges
-    and default in gateway mode); the spine accepts exactly that.
+    nat_gateway --SPINE--> spine: the gateway exports its public /32; the
+    spine accepts exactly that (host mode).
+
+In gateway mode the NAT gateways, not the spines, are the edge: they peer
+with ``border_peers`` (the spines have no border session)::
+
+    spine <--SPINE-- nat_gateway --BORDER--> border
+    to the spines: its public /32, the floating ranges and, by
+        ``default-originate route-map OCS-HAS-BORDER-DEFAULT``, a default
+        only while it holds a default learned from a border peer
+    from the spines: rack subnets, floating le 32 (never the default)
+    to the border: the floating ranges (exact) and its public /32
+    from the border: the default only
+
+The spines accept from each gateway its public /32, the floating ranges and
+the default (ECMP over the gateways), relay that default to the ToRs as they
+relay the border's in host mode, and send the gateways everything but the
+default.
 
 Prefix-lists carry no ``seq``: FRR numbers them and ``frr-reload.py``
 matches entries without it, so adding an instance adds one line and never
@@ -35,7 +51,6 @@ FRR_CONF_PATH = "/etc/frr/frr.conf"
 DAEMONS_PATH = "/etc/frr/daemons"
 MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
-GATEWAY_DEFAULT_LOCAL_PREF = 200  # nat_mode gateway: the fabric leaves through the NAT tier
 FLOATING_BLACKHOLE_DISTANCE = 250  # below any BGP route: unassigned floating IPs go nowhere
 
 BGP_DEFAULTS = {"bfd": False, "graceful_restart": False, "keepalive": 3, "holdtime": 9, "password": None}
@@ -80,6 +95,12 @@ def fabric_routes(fab):
             + ["%s le 32" % f.text for f in fab.floating_ranges])
 
 
+def fabric_nets(fab):
+    """``fabric_routes`` without the default: what the spines and the NAT
+    gateways exchange in gateway mode (the default flows only upward there)."""
+    return fabric_routes(fab)[1:]
+
+
 def gateway_exports(fab, gw):
     """What NAT gateway ``gw`` announces: its public /32 always; in gateway
     mode also the floating ranges (and, by default-originate, a default)."""
@@ -109,12 +130,15 @@ class Neighbor:
 class Group:
     """A peer-group: shared session settings and policies."""
 
-    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric")
+    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self")
 
-    def __init__(self, name, rmap_in, rmap_out, default_originate=False, fabric=True):
+    def __init__(self, name, rmap_in, rmap_out, default_originate=False, fabric=True, next_hop_self=False):
         self.name = name
+        self.next_hop_self = next_hop_self
         self.rmap_in = rmap_in
         self.rmap_out = rmap_out
+        # False, True, or a route-map name: originate a default only while a
+        # route in the BGP table matches that route-map
         self.default_originate = default_originate
         self.fabric = fabric  # fabric-internal: BFD, password, timers and soft-reconfiguration apply
 
@@ -124,18 +148,20 @@ class Policy:
 
     def __init__(self):
         self.prefix_lists = {}  # name -> [entry text], entries permit
-        self.route_maps = {}  # name -> [(seq, prefix-list, [set lines])], then deny DENY_SEQ
+        self.route_maps = {}  # name -> [(seq, prefix-list, [further match/set lines])], then deny DENY_SEQ
         self.groups = []
         self.neighbors = []
         self.networks = []
         self.statics = []  # "ip route ..." lines (staticd)
+        self.bgp_lines = []  # extra "router bgp" lines (before the neighbors)
 
     def plist(self, name, entries):
         self.prefix_lists[name] = list(entries)
         return name
 
     def rmap(self, name, *entries):
-        """entries: prefix-list names or (prefix-list, [set lines]); empty lists are skipped."""
+        """entries: prefix-list names or (prefix-list, [further match and set
+        lines]); entries with an empty prefix-list are skipped."""
         out = []
         for entry in entries:
             plist, sets = (entry, []) if isinstance(entry, str) else entry
@@ -216,7 +242,11 @@ def spine_policy(fab, host):
     floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
     pol.plist("OCS-FABRIC", fabric_routes(fab))
     out_fabric = pol.rmap("OCS-OUT-FABRIC", "OCS-FABRIC")
-    pol.groups.append(Group("TOR", None, out_fabric))
+    gw_mode = fab.nat_mode == "gateway"
+    # gateway mode: ToRs and gateways send through the spine, which spreads
+    # over all gateways (and ToRs), not straight to the one next hop of its
+    # best path when they share a link with it (eBGP third-party next hop)
+    pol.groups.append(Group("TOR", None, out_fabric, next_hop_self=gw_mode))
     for rack in sorted(fab.racks.values(), key=lambda r: r.id):
         nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
         public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
@@ -225,15 +255,17 @@ def spine_policy(fab, host):
             pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)
     gateways = sorted(fab.by_role["nat_gateway"], key=lambda h: h.name)
     if gateways:
-        pol.groups.append(Group("GW", None, out_fabric))
+        # gateway mode: the default comes from the gateways, never goes back to them
+        out_gw = pol.rmap("OCS-OUT-GW", pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))) if gw_mode else out_fabric
+        pol.groups.append(Group("GW", None, out_gw, next_hop_self=gw_mode))
         for gw in gateways:
             own = pol.plist("OCS-GW-%s" % gw.name, [_h(gw.public_address)] if gw.public_address else [])
-            entries = [own]
-            if fab.nat_mode == "gateway":
-                entries += [floating, (default, ["set local-preference %d" % GATEWAY_DEFAULT_LOCAL_PREF])]
-            rmap = pol.rmap("OCS-IN-GW-%s" % gw.name, *entries)
+            rmap = pol.rmap("OCS-IN-GW-%s" % gw.name, own, *([floating, default] if gw_mode else []))
             pol.neighbors += _lower_neighbors(fab, host, gw, "GW", rmap)
-    if fab.border_peers:
+        if gw_mode:
+            # ECMP over the gateways' defaults and ranges even when their ASNs differ (ocs_asn)
+            pol.bgp_lines.append("bgp bestpath as-path multipath-relax")
+    if fab.border_peers and not gw_mode:
         pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating),
                                 fabric=False))
         for ip, asn in sorted(fab.border_peers):
@@ -250,18 +282,27 @@ def spine_policy(fab, host):
 def gateway_policy(fab, host):
     pol = Policy()
     own = pol.plist("OCS-OWN", [_h(host.public_address)] if host.public_address else [])
-    pol.plist("OCS-FABRIC", fabric_routes(fab))
-    out = [own]
-    if fab.nat_mode == "gateway":
-        out += [pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges]),
-                pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])]
-        pol.statics = _floating_blackholes(fab)
-    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", *out),
-                            default_originate=fab.nat_mode == "gateway"))
-    pol.neighbors = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
+    spines = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
     pol.networks = list(pol.prefix_lists[own])
-    if fab.nat_mode == "gateway":
-        pol.networks += [f.text for f in fab.floating_ranges]
+    if fab.nat_mode != "gateway":
+        pol.plist("OCS-FABRIC", fabric_routes(fab))
+        pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", own)))
+        pol.neighbors = spines
+        return pol
+    # Gateway mode: the edge. Default from the border only; toward the spines
+    # a default only while this gateway holds one from a border peer.
+    floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
+    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
+    nets = pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))
+    border = sorted(fab.border_peers)
+    has_default = pol.rmap("OCS-HAS-BORDER-DEFAULT", *[(default, ["match peer %s" % ntoa(ip)]) for ip, _ in border])
+    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", nets), pol.rmap("OCS-OUT-SPINE", own, floating, default),
+                            default_originate=has_default))
+    pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating, own),
+                            fabric=False))
+    pol.neighbors = spines + [Neighbor(ntoa(ip), False, asn, "BORDER") for ip, asn in border]
+    pol.networks += [f.text for f in fab.floating_ranges]
+    pol.statics = _floating_blackholes(fab)
     return pol
 
 
@@ -304,6 +345,7 @@ def _router_bgp(fab, host, pol, bgp, asn):
     lines = ["router bgp %d" % asn, " bgp router-id %s" % ntoa(host.address), " bgp log-neighbor-changes"]
     if bgp["graceful_restart"]:
         lines.append(" bgp graceful-restart")
+    lines += [" " + ln for ln in pol.bgp_lines]
     groups = {g.name: g for g in pol.groups}
     used = [g for g in pol.groups if any(n.group == g.name for n in pol.neighbors)]
     for g in used:
@@ -324,8 +366,12 @@ def _router_bgp(fab, host, pol, bgp, asn):
     lines += [" !", " address-family ipv4 unicast"]
     lines += ["  network %s" % net for net in pol.networks]
     for g in used:
-        if g.default_originate:
+        if g.next_hop_self:
+            lines.append("  neighbor %s next-hop-self" % g.name)
+        if g.default_originate is True:
             lines.append("  neighbor %s default-originate" % g.name)
+        elif g.default_originate:
+            lines.append("  neighbor %s default-originate route-map %s" % (g.name, g.default_originate))
         if g.fabric:
             lines.append("  neighbor %s soft-reconfiguration inbound" % g.name)
         if g.rmap_in:

@@ -50,10 +50,10 @@ def lab_data():
 
 
 class Lab:
-    def __init__(self):
+    def __init__(self, hosts=LAB):
         self.tag = uuid.uuid4().hex[:6]
         self.run = "/run/ocs-frr-%s" % self.tag
-        self.ns = {h: "ocs-f%s-%s" % (self.tag, h) for h in LAB}
+        self.ns = {h: "ocs-f%s-%s" % (self.tag, h) for h in hosts}
         self.pids = []
 
     def sock(self, host):

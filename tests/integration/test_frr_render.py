@@ -2,11 +2,13 @@
 
 import copy
 import os
+import shutil
 import sys
 
 import pytest
+import yaml
 
-from helpers import ROOT, sh
+from helpers import EXAMPLE, ROOT, render, sh
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -28,6 +30,31 @@ def test_example_configs_pass_vtysh_dryrun(rendered):
         assert conf.read_text().startswith("#\n# Managed by ocs-l3")  # a comment to vtysh and frr-reload.py
     daemons = (rendered / "hv-r01-01/etc/frr/daemons").read_text()
     assert "bgpd=yes" in daemons and "bfdd=yes" in daemons and "staticd=yes" in daemons
+
+
+def test_example_configs_in_gateway_mode_pass_vtysh_dryrun(tmp_path):
+    """The example inventory with nat_mode gateway, rendered by the playbook:
+    the gateways peer with the border, the spine does not."""
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "group_vars" / "all" / "fabric.yml"
+    data = yaml.safe_load(path.read_text())
+    data["ocs_fabric"]["nat_mode"] = "gateway"
+    path.write_text(yaml.safe_dump(data))
+    build = tmp_path / "build"
+    proc = render(str(build), str(inv))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    confs = sorted(build.glob("*/etc/frr/frr.conf"))
+    assert len(confs) == 9
+    for conf in confs:
+        proc = dryrun(conf)
+        assert proc.returncode == 0, (conf, proc.stdout, proc.stderr)
+    spine = (build / "spine1/etc/frr/frr.conf").read_text()
+    assert "198.18.0.254" not in spine
+    for gw in ("gw-01", "gw-02"):
+        text = (build / gw / "etc/frr/frr.conf").read_text()
+        assert " neighbor 198.18.0.254 remote-as 65530\n" in text
+        assert "  neighbor SPINE default-originate route-map OCS-HAS-BORDER-DEFAULT\n" in text
 
 
 def _static(d):

@@ -252,6 +252,11 @@ RULES = [
      lambda d: d["fabric"].update(nat_mode="gateway", internal_ranges=[]),
      "ocs_fabric.internal_ranges is empty, but nat_mode gateway needs it (the NAT gateways tell east-west from "
      "outbound traffic by it)"),
+    ("gateway mode, border peer off the gateway's links",
+     lambda d: d["fabric"].update(nat_mode="gateway", border_peers=[{"address": "198.18.9.254", "asn": 65530}]),
+     "nat_gateways.gw-01.ocs_uplinks has no link to border peer 198.18.9.254: with nat_mode gateway NAT gateway "
+     "gw-01 peers with ocs_fabric.border_peers, so each border peer must lie inside the network of one of its "
+     "uplinks"),
 ]
 
 

@@ -179,30 +179,99 @@ def test_spine_gateway_mode_takes_ranges_and_default_from_gateways(data):
     fab, h = hosts(data)
     pol = policy(fab, h["spine1"])
     assert pol.networks == []
-    assert pol.route_maps["OCS-IN-GW-gw-01"] == [
-        (10, "OCS-GW-gw-01", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", ["set local-preference 200"])]
+    assert pol.route_maps["OCS-IN-GW-gw-01"] == [(10, "OCS-GW-gw-01", []), (20, "OCS-FLOATING", []),
+                                                 (30, "OCS-DEFAULT", [])]
     assert all(not p for name, p in pol.prefix_lists.items() if name.endswith("-PUBLIC"))
+    # the default goes down to the ToRs, never back to the gateways
+    groups = {g.name: g for g in pol.groups}
+    assert groups["TOR"].rmap_out == "OCS-OUT-FABRIC" and "0.0.0.0/0" in pol.prefix_lists["OCS-FABRIC"]
+    assert groups["GW"].rmap_out == "OCS-OUT-GW"
+    assert pol.route_maps["OCS-OUT-GW"] == [(10, "OCS-FABRIC-NETS", [])]
+    assert pol.prefix_lists["OCS-FABRIC-NETS"] == pol.prefix_lists["OCS-FABRIC"][1:]
+    assert not any(g.default_originate for g in pol.groups)
+    lines = config_lines(fab, h["spine1"])
+    assert " bgp bestpath as-path multipath-relax" in lines
+    # ToRs and gateways send through the spine (its ECMP), even on a shared link
+    assert "  neighbor TOR next-hop-self" in lines and "  neighbor GW next-hop-self" in lines
 
 
-def test_gateway_policies_by_nat_mode(data):
+def test_spine_gateway_mode_has_no_border_session(data):
+    gateway_mode(data)
+    fab, h = hosts(data)
+    pol = policy(fab, h["spine1"])
+    assert [g.name for g in pol.groups] == ["TOR", "GW"]
+    assert [n.group for n in pol.neighbors] == ["TOR", "TOR", "GW"]
+    assert "OCS-IN-BORDER" not in pol.route_maps and "OCS-OUT-BORDER" not in pol.route_maps
+    assert not [ln for ln in config_lines(fab, h["spine1"]) if "198.18.0.254" in ln or "BORDER" in ln]
+
+
+def test_gateway_host_mode_peers_only_with_spines(data):
     fab, h = hosts(data)
     pol = policy(fab, h["gw-01"])
     assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None)]
     assert pol.networks == ["203.0.113.250/32"]
     assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", [])]
+    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC", [])]
     assert not pol.groups[0].default_originate
+    assert pol.statics == []
+    assert not [ln for ln in config_lines(fab, h["spine1"]) if "multipath-relax" in ln or "next-hop-self" in ln]
+
+
+def test_gateway_mode_gateway_is_the_edge(data):
     gateway_mode(data)
     fab, h = hosts(data)
     pol = policy(fab, h["gw-01"])
+    assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None),
+                              ("198.18.0.254", False, 65530, "BORDER", None)]
     assert pol.networks == ["203.0.113.250/32", "203.0.113.0/24"]
-    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", [])]
-    assert pol.groups[0].default_originate
     assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
+    spine, border = pol.groups
+    # to the spines: own /32, ranges, and a default only while one came from a border peer
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", [])]
+    assert spine.default_originate == "OCS-HAS-BORDER-DEFAULT"
+    assert pol.route_maps["OCS-HAS-BORDER-DEFAULT"] == [(10, "OCS-DEFAULT", ["match peer 198.18.0.254"])]
+    # from the spines: never a default
+    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC-NETS", [])]
+    assert "0.0.0.0/0" not in pol.prefix_lists["OCS-FABRIC-NETS"]
+    # the border: ranges and own /32 out, only the default in
+    assert (border.name, border.fabric) == ("BORDER", False)
+    assert pol.route_maps["OCS-OUT-BORDER"] == [(10, "OCS-FLOATING", []), (20, "OCS-OWN", [])]
+    assert pol.prefix_lists["OCS-FLOATING"] == ["203.0.113.0/24"]
+    assert pol.route_maps["OCS-IN-BORDER"] == [(10, "OCS-DEFAULT", [])]
+    lines = config_lines(fab, h["gw-01"])
+    assert "  neighbor SPINE default-originate route-map OCS-HAS-BORDER-DEFAULT" in lines
+    assert "  neighbor BORDER route-map OCS-IN-BORDER in" in lines
+    assert "  neighbor BORDER route-map OCS-OUT-BORDER out" in lines
+    i = lines.index("route-map OCS-HAS-BORDER-DEFAULT permit 10")
+    assert lines[i + 1:i + 4] == [" match ip address prefix-list OCS-DEFAULT", " match peer 198.18.0.254", "exit"]
+
+
+def test_gateway_mode_gateway_never_sends_internal_prefixes_to_the_border(data):
+    gateway_mode(data)
+    data["fabric"]["border_peers"].append({"address": "198.18.0.253", "asn": 65531})
+    fab, h = hosts(data)
+    pol = policy(fab, h["gw-01"])
+    out = [e for _, plist, _ in pol.route_maps["OCS-OUT-BORDER"] for e in pol.prefix_lists[plist]]
+    assert out == ["203.0.113.0/24", "203.0.113.250/32"]
+    assert [seq for seq, _, _ in pol.route_maps["OCS-HAS-BORDER-DEFAULT"]] == [10, 20]
+    assert [n.key for n in pol.neighbors if n.group == "BORDER"] == ["198.18.0.253", "198.18.0.254"]
+
+
+def test_gateway_mode_without_border_never_originates_a_default(data):
+    gateway_mode(data)
+    data["fabric"]["border_peers"] = []
+    fab, h = hosts(data)
+    pol = policy(fab, h["gw-01"])
+    assert pol.route_maps["OCS-HAS-BORDER-DEFAULT"] == []  # only the final deny
+    assert [n.group for n in pol.neighbors] == ["SPINE"]
 
 
 # --- knobs, shape, daemons ----------------------------------------------------
 
-def test_every_session_has_import_and_export_policy(data):
+@pytest.mark.parametrize("mode", ["host", "gateway"])
+def test_every_session_has_import_and_export_policy(data, mode):
+    if mode == "gateway":
+        gateway_mode(data)
     fab, h = hosts(data)
     for host in h.values():
         pol = policy(fab, host)
