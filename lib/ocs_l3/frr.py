@@ -101,15 +101,6 @@ def fabric_nets(fab):
     return fabric_routes(fab)[1:]
 
 
-def gateway_exports(fab, gw):
-    """What NAT gateway ``gw`` announces: its public /32 always; in gateway
-    mode also the floating ranges (and, by default-originate, a default)."""
-    own = [_h(gw.public_address)] if gw.public_address is not None else []
-    if fab.nat_mode == "gateway":
-        own += [f.text for f in fab.floating_ranges]
-    return own
-
-
 class Neighbor:
     """One BGP session: ``key`` is an address or, unnumbered, an interface."""
 
@@ -351,6 +342,10 @@ def _router_bgp(fab, host, pol, bgp, asn):
     for g in used:
         lines.append(" neighbor %s peer-group" % g.name)
         if g.fabric:
+            # Fabric sessions are on directly connected links and both ends are
+            # ours: GTSM (RFC 5082) drops BGP packets from farther than one hop.
+            # Not toward the border: GTSM needs the other end configured too.
+            lines.append(" neighbor %s ttl-security hops 1" % g.name)
             if bgp["bfd"]:
                 lines.append(" neighbor %s bfd" % g.name)
             if bgp["password"]:

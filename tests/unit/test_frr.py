@@ -290,9 +290,19 @@ def test_bgp_knobs_apply_to_fabric_groups_only(data):
     lines = config_lines(fab, h["spine1"])
     assert " bgp graceful-restart" in lines
     for g in ("TOR", "GW"):
-        assert [" neighbor %s bfd" % g, " neighbor %s password s3cret" % g, " neighbor %s timers 1 3" % g] == \
+        assert [" neighbor %s ttl-security hops 1" % g, " neighbor %s bfd" % g, " neighbor %s password s3cret" % g,
+                " neighbor %s timers 1 3" % g] == \
             [ln for ln in lines if ln.startswith(" neighbor %s " % g) and "peer-group" not in ln]
     assert [ln for ln in lines if ln.startswith(" neighbor BORDER ")] == [" neighbor BORDER peer-group"]
+
+
+def test_every_fabric_session_is_ttl_secured(data):
+    fab, h = hosts(data)
+    for host in h.values():
+        lines = config_lines(fab, host)
+        groups = [ln.split()[1] for ln in lines if ln.endswith(" peer-group") and ln.startswith(" neighbor ")]
+        for g in groups:
+            assert (" neighbor %s ttl-security hops 1" % g in lines) == (g != "BORDER"), (host.name, g)
 
 
 def test_default_knobs(data):
