@@ -39,7 +39,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 PY = sys.executable
-IGNORE_REGEX = r"^instances\.(json|csv)$"
 
 SIZES = {"10k": (10, 20, 50), "100k": (100, 20, 50), "500k": (500, 20, 50)}
 
@@ -56,11 +55,6 @@ def parse_size(text):
 def env(**extra):
     e = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
              ANSIBLE_DEPRECATION_WARNINGS="0", PATH=BIN + os.pathsep + os.environ["PATH"])
-    with open(os.path.join(ROOT, "ansible.cfg")) as fh:
-        if "ignore_patterns" not in fh.read():
-            # Ansible otherwise tries to parse instances.json as an inventory source (every inventory
-            # plugin fails on it, with warnings): 3-4 s per 10k instances. See docs/performance.md.
-            e.setdefault("ANSIBLE_INVENTORY_IGNORE_REGEX", IGNORE_REGEX)
     e.update(extra)
     return e
 
