@@ -448,6 +448,46 @@ def _in_floating(fab, ip):
     return any(ip in f for f in fab.floating_ranges)
 
 
+def _links(chk, hw, field, hv, keys, names, ifaddrs):
+    """Yield (where, link, interface, address, net) for each well-formed entry
+    of a host's ``ocs_uplinks`` or ``ocs_downlinks``; report the rest.
+    ``names`` (the host's interface names) and ``ifaddrs`` (every interface
+    address, for the fleet-wide uniqueness check) are filled in."""
+    links = hv.get(field, [])
+    shape = "{%s}" % ", ".join(sorted(keys, key=lambda k: (k != "interface", k)))
+    if not isinstance(links, list):
+        chk.add("%s.%s" % (hw, field), "must be a list of %s" % shape)
+        return
+    for i, link in enumerate(links):
+        lw = "%s.%s[%d]" % (hw, field, i)
+        if not isinstance(link, dict):
+            chk.add(lw, "must be a mapping %s" % shape)
+            continue
+        _unknown_keys(chk, lw, link, keys)
+        ifname = link.get("interface")
+        if not valid_ifname(ifname):
+            chk.add(lw + ".interface", "%s is not a valid interface name" % _show(ifname))
+            continue
+        if ifname in names:
+            chk.add(lw + ".interface", "%s is listed twice" % ifname)
+        names.add(ifname)
+        address = net = None
+        if link.get("address") is not None:
+            try:
+                address, net = parse_iface_addr(link["address"])
+                ifaddrs.append((lw + ".address", address))
+            except ValueError as exc:
+                chk.add(lw + ".address", "%s %s" % (_show(link["address"]), exc))
+        yield lw, link, ifname, address, net
+
+
+def _in_host_subnet(chk, lw, host, address):
+    """A rack host's link address lies in its rack's host subnet."""
+    if host.rack is not None and address is not None and address not in host.rack.host_subnet:
+        chk.add(lw + ".address", "%s is outside rack %s host_subnet %s"
+                % (ntoa(address), host.rack.id, host.rack.host_subnet.text))
+
+
 def _hosts(chk, fab, groups, hostvars):
     role_of = {}
     for group in ROLE_GROUPS:
@@ -511,80 +551,31 @@ def _hosts(chk, fab, groups, hostvars):
             host.public_address = _ip(chk, hw + ".ocs_public_address", pub)
             if host.public_address is not None and not _in_floating(fab, host.public_address):
                 chk.add(hw + ".ocs_public_address", "%s is outside floating_ranges" % ntoa(host.public_address))
-        uplinks = hv.get("ocs_uplinks", [])
-        if not isinstance(uplinks, list):
-            chk.add(hw + ".ocs_uplinks", "must be a list of {interface, address, peer}")
-            uplinks = []
         names = set()
-        for i, up in enumerate(uplinks):
-            uw = "%s.ocs_uplinks[%d]" % (hw, i)
-            if not isinstance(up, dict):
-                chk.add(uw, "must be a mapping {interface, address, peer}")
-                continue
-            _unknown_keys(chk, uw, up, UPLINK_KEYS)
-            ifname = up.get("interface")
-            if not valid_ifname(ifname):
-                chk.add(uw + ".interface", "%s is not a valid interface name" % _show(ifname))
-                continue
-            if ifname in names:
-                chk.add(uw + ".interface", "%s is listed twice" % ifname)
+        for lw, link, ifname, address, net in _links(chk, hw, "ocs_uplinks", hv, UPLINK_KEYS, names, ifaddrs):
             if ifname.startswith(fab.instance_ifname_prefix) and role == "hypervisor":
-                chk.add(uw + ".interface", "%s starts with the instance interface prefix %s"
+                chk.add(lw + ".interface", "%s starts with the instance interface prefix %s"
                         % (ifname, fab.instance_ifname_prefix))
-            names.add(ifname)
-            address = net = None
-            if up.get("address") is not None:
-                try:
-                    address, net = parse_iface_addr(up["address"])
-                    ifaddrs.append((uw + ".address", address))
-                except ValueError as exc:
-                    chk.add(uw + ".address", "%s %s" % (_show(up["address"]), exc))
             peer = None
-            if up.get("peer") is not None:
-                peer = _ip(chk, uw + ".peer", up["peer"])
+            if link.get("peer") is not None:
+                peer = _ip(chk, lw + ".peer", link["peer"])
                 if peer is not None and net is not None and (peer not in net or peer == address):
-                    chk.add(uw + ".peer", "%s is not another address of the link %s" % (ntoa(peer), net.text))
-            if role == "hypervisor" and host.rack is not None and address is not None \
-                    and address not in host.rack.host_subnet:
-                chk.add(uw + ".address", "%s is outside rack %s host_subnet %s"
-                        % (ntoa(address), host.rack.id, host.rack.host_subnet.text))
+                    chk.add(lw + ".peer", "%s is not another address of the link %s" % (ntoa(peer), net.text))
+            if role == "hypervisor":
+                _in_host_subnet(chk, lw, host, address)
             host.uplinks.append(Uplink(ifname, address, net, peer))
-        downlinks = hv.get("ocs_downlinks", [])
-        if not isinstance(downlinks, list):
-            chk.add(hw + ".ocs_downlinks", "must be a list of {interface, address, host}")
-            downlinks = []
-        if downlinks and role not in ("tor", "spine"):
+        if hv.get("ocs_downlinks") and role not in ("tor", "spine"):
             chk.add(hw + ".ocs_downlinks", "only ToRs and spines have downlinks")
-            downlinks = []
-        for i, down in enumerate(downlinks):
-            dw = "%s.ocs_downlinks[%d]" % (hw, i)
-            if not isinstance(down, dict):
-                chk.add(dw, "must be a mapping {interface, address, host}")
-                continue
-            _unknown_keys(chk, dw, down, DOWNLINK_KEYS)
-            ifname = down.get("interface")
-            if not valid_ifname(ifname):
-                chk.add(dw + ".interface", "%s is not a valid interface name" % _show(ifname))
-                continue
-            if ifname in names:
-                chk.add(dw + ".interface", "%s is listed twice" % ifname)
-            names.add(ifname)
-            address = net = None
-            if down.get("address") is not None:
-                try:
-                    address, net = parse_iface_addr(down["address"])
-                    ifaddrs.append((dw + ".address", address))
-                except ValueError as exc:
-                    chk.add(dw + ".address", "%s %s" % (_show(down["address"]), exc))
-            if role == "tor" and host.rack is not None and address is not None \
-                    and address not in host.rack.host_subnet:
-                chk.add(dw + ".address", "%s is outside rack %s host_subnet %s"
-                        % (ntoa(address), host.rack.id, host.rack.host_subnet.text))
-            other = down.get("host")
-            if other is not None and not isinstance(other, str):
-                chk.add(dw + ".host", "%s is not a host name" % _show(other))
-                other = None
-            host.downlinks.append(Downlink(ifname, address, net, other))
+        else:
+            for lw, link, ifname, address, net in _links(chk, hw, "ocs_downlinks", hv, DOWNLINK_KEYS, names,
+                                                          ifaddrs):
+                if role == "tor":
+                    _in_host_subnet(chk, lw, host, address)
+                other = link.get("host")
+                if other is not None and not isinstance(other, str):
+                    chk.add(lw + ".host", "%s is not a host name" % _show(other))
+                    other = None
+                host.downlinks.append(Downlink(ifname, address, net, other))
         if rid is None and host.address is not None:
             for rack in fab.racks.values():
                 if host.address in rack.host_subnet or rack.subnet_of(host.address)[0] is not None:
