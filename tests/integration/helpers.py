@@ -53,7 +53,9 @@ def inventory_copy(tmp_path, host, mutate, name="inv"):
 
 def run_module(netns, library, module, args, check=False):
     """Run a role's module with ``ansible localhost`` inside ``netns``; return its result dict.
-    ``args``: the module arguments as ``k=v`` text or JSON."""
+    ``args``: the module arguments as ``k=v`` text, JSON text, or a mapping."""
+    if not isinstance(args, str):
+        args = json.dumps(args)
     cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
            "-M", library, "-m", module, "-a", args, "-e",
            "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]

@@ -16,7 +16,6 @@ floating range only, so an un-NATed instance source cannot get an answer
 from it. Every server reports the source address it saw.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import uuid
 import pytest
 import yaml
 
-from helpers import BIN, ROOT, ansible_env, render, sh
+from helpers import ROOT, render, run_module, sh
 
 NAT_LIBRARY = os.path.join(ROOT, "library")
 ROUTE_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
@@ -124,18 +123,6 @@ def write_inventory(path, moved=False):
     (path / "group_vars" / "all" / "fabric.yml").write_text(yaml.safe_dump(settings))
     for name, hv in hosts.items():
         (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
-
-
-def run_module(netns, library, module, args, check=False):
-    """The real module inside a namespace, through ansible; return its result dict."""
-    cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i",
-           "localhost,", "-M", library, "-m", module, "-a", json.dumps(args), "-e",
-           "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
-    if check:
-        cmd += ["--check", "--diff"]
-    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
 class Topo:

@@ -33,7 +33,7 @@ import uuid
 import pytest
 import yaml
 
-from helpers import BIN, EXAMPLE, ROOT, ansible_env, render, sh
+from helpers import EXAMPLE, ROOT, render, run_module, sh
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -129,17 +129,6 @@ def fabric_data(mode):
     hv["hv-r01-02"]["ocs_instances"] = []
     hv["hv-r02-01"]["ocs_instances"] = [{"name": "vm-d", "mac": "02:00:00:00:02:0d", "ip": VMS["vm-d"][1]}]
     return data
-
-
-def run_module(netns, args, check=False):
-    cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i",
-           "localhost,", "-M", LIBRARY, "-m", "ocs_nft_table", "-a", json.dumps(args), "-e",
-           "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
-    if check:
-        cmd += ["--check", "--diff"]
-    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
 class Lab:
@@ -239,7 +228,7 @@ class Lab:
         path = self.tmp / ("%s-%s.nft" % (key, uuid.uuid4().hex[:6]))
         path.write_text(HEADER + text)
         sh("nft", "-c", "-f", str(path))
-        return run_module(self.ns[key], {"src": str(path)}, check=check)
+        return run_module(self.ns[key], LIBRARY, "ocs_nft_table", {"src": str(path)}, check=check)
 
     def reset_trace(self):
         for key in ("gw1", "gw2"):
