@@ -71,6 +71,48 @@ def sh(*cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
 
+class NetnsLab:
+    """Network namespaces named ``<prefix><tag>-<key>``, veth links between
+    them, and the processes started in them; ``close()`` removes all of it.
+    ``scripts``: {file name: text} written into ``tmp`` for the processes."""
+
+    def __init__(self, tmp, prefix, scripts):
+        self.tag = uuid.uuid4().hex[:6]
+        self.prefix = prefix
+        self.tmp = tmp
+        self.ns = {}
+        self.procs = []
+        for name, text in scripts.items():
+            (tmp / name).write_text(text)
+
+    def add(self, key):
+        name = "%s%s-%s" % (self.prefix, self.tag, key)
+        sh("ip", "netns", "add", name)
+        self.ns[key] = name
+        self.ip(key, "link", "set", "lo", "up")
+        return name
+
+    def ip(self, key, *args):
+        return sh("ip", "-n", self.ns[key], *args)
+
+    def x(self, key, *cmd, **kw):
+        return sh("ip", "netns", "exec", self.ns[key], *cmd, **kw)
+
+    def link(self, a, a_if, a_addr, b, b_if, b_addr):
+        self.ip(a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", self.ns[b])
+        for key, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
+            if addr:
+                self.ip(key, "addr", "add", addr, "dev", ifname)
+            self.ip(key, "link", "set", ifname, "up")
+
+    def close(self):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(timeout=10)
+        for name in self.ns.values():
+            sh("ip", "netns", "del", name, check=False)
+
+
 @pytest.fixture
 def netns():
     """A scratch network namespace (root only), removed afterwards."""

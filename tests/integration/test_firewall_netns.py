@@ -209,7 +209,7 @@ def lab(tmp_path_factory):
     (tmp / "ping.py").write_text(PING)
     try:
         for key in ("core", "ext", "hv1", "hv2", *VMS):
-            t.add_ns(key)
+            t.add(key)
         for key in ("core", "hv1", "hv2"):
             t.x(key, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         for key in ("hv1", "hv2"):

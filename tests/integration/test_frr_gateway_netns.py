@@ -88,13 +88,7 @@ def gateway_lab_data():
 
 class GatewayLab(Lab):
     def build(self):
-        os.makedirs(self.run)
-        shutil.chown(self.run, "frr", "frr")
-        for host, ns in self.ns.items():
-            sh("ip", "netns", "add", ns)
-            self.ip(host, "link", "set", "lo", "up")
-            os.makedirs(self.sock(host))
-            shutil.chown(self.sock(host), "frr", "frr")
+        self.namespaces()
         # The spine-layer link: bridge br0 in the spine's namespace.
         self.ip("spine1", "link", "add", "br0", "type", "bridge")
         self.ip("spine1", "addr", "add", "198.18.0.1/24", "dev", "br0")

@@ -70,7 +70,8 @@ class Lab:
         self.ip(a, "link", "set", a_if, "up")
         self.ip(b, "link", "set", b_if, "up")
 
-    def build(self):
+    def namespaces(self):
+        """Every host's namespace, and the FRR run and socket directories."""
         os.makedirs(self.run)
         shutil.chown(self.run, "frr", "frr")
         for host, ns in self.ns.items():
@@ -78,6 +79,9 @@ class Lab:
             self.ip(host, "link", "set", "lo", "up")
             os.makedirs(self.sock(host))
             shutil.chown(self.sock(host), "frr", "frr")
+
+    def build(self):
+        self.namespaces()
         # spine eth0 -- tor eth0 (198.18.0.0/24); tor "eth1" is a bridge for the
         # first /25 (both hypervisors' eth0); tor eth2 -- hv-r01-02 eth1.
         self.veth("spine1", "eth0", "tor-r01", "eth0")

@@ -19,12 +19,11 @@ from it. Every server reports the source address it saw.
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 import yaml
 
-from helpers import ROOT, render, run_module, sh
+from helpers import ROOT, NetnsLab, render, run_module, sh
 
 NAT_LIBRARY = os.path.join(ROOT, "library")
 ROUTE_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
@@ -125,34 +124,9 @@ def write_inventory(path, moved=False):
         (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
 
 
-class Topo:
+class Topo(NetnsLab):
     def __init__(self, tmp):
-        self.tag = uuid.uuid4().hex[:6]
-        self.tmp = tmp
-        self.ns = {}
-        self.procs = []
-        (tmp / "srv.py").write_text(SERVER)
-        (tmp / "cli.py").write_text(CLIENT)
-
-    def add_ns(self, key):
-        name = "ocs-n%s-%s" % (self.tag, key)
-        sh("ip", "netns", "add", name)
-        self.ns[key] = name
-        self.ip(key, "link", "set", "lo", "up")
-        return name
-
-    def ip(self, key, *args):
-        return sh("ip", "-n", self.ns[key], *args)
-
-    def x(self, key, *cmd, **kw):
-        return sh("ip", "netns", "exec", self.ns[key], *cmd, **kw)
-
-    def link(self, a, a_if, a_addr, b, b_if, b_addr):
-        self.ip(a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", self.ns[b])
-        for key, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
-            if addr:
-                self.ip(key, "addr", "add", addr, "dev", ifname)
-            self.ip(key, "link", "set", ifname, "up")
+        super().__init__(tmp, "ocs-n", {"srv.py": SERVER, "cli.py": CLIENT})
 
     def serve(self, key, name, proto, port):
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns[key], sys.executable, str(self.tmp / "srv.py"),
@@ -176,13 +150,6 @@ class Topo:
 
     def save(self, key, *args):
         return self.x(key, "iptables-save", *args).stdout
-
-    def close(self):
-        for proc in self.procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        for name in self.ns.values():
-            sh("ip", "netns", "del", name, check=False)
 
 
 def counter(save_c, rule):
@@ -212,7 +179,7 @@ def topo(tmp_path_factory):
     t.builds = builds
     try:
         for key in ("core", "ext", "meta", "hv1", "hv2", *VMS):
-            t.add_ns(key)
+            t.add(key)
         for key in ("core", "hv1", "hv2"):
             t.x(key, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         for key in ("hv1", "hv2"):  # what ocs_routes sets on hypervisors

@@ -33,7 +33,7 @@ import uuid
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, render, run_module, sh
+from helpers import EXAMPLE, ROOT, NetnsLab, render, run_module, sh
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -131,32 +131,9 @@ def fabric_data(mode):
     return data
 
 
-class Lab:
+class Lab(NetnsLab):
     def __init__(self, tmp):
-        self.tag = uuid.uuid4().hex[:6]
-        self.tmp = tmp
-        self.ns = {}
-        self.procs = []
-        (tmp / "srv.py").write_text(SERVER)
-        (tmp / "cli.py").write_text(CLIENT)
-
-    def add(self, key):
-        self.ns[key] = "ocs-g%s-%s" % (self.tag, key)
-        sh("ip", "netns", "add", self.ns[key])
-        self.ip(key, "link", "set", "lo", "up")
-
-    def ip(self, key, *args):
-        return sh("ip", "-n", self.ns[key], *args)
-
-    def x(self, key, *cmd, **kw):
-        return sh("ip", "netns", "exec", self.ns[key], *cmd, **kw)
-
-    def link(self, a, a_if, a_addr, b, b_if, b_addr):
-        self.ip(a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", self.ns[b])
-        for key, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
-            if addr:
-                self.ip(key, "addr", "add", addr, "dev", ifname)
-            self.ip(key, "link", "set", ifname, "up")
+        super().__init__(tmp, "ocs-g", {"srv.py": SERVER, "cli.py": CLIENT})
 
     def build(self):
         for key in ("ext", "spine", "gw1", "gw2", "fab", *VMS):
@@ -253,13 +230,6 @@ class Lab:
                 pk = sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
                 out[rule["comment"]] = out.get(rule["comment"], 0) + pk
         return out
-
-    def close(self):
-        for proc in self.procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        for name in self.ns.values():
-            sh("ip", "netns", "del", name, check=False)
 
 
 def text_for(mode, gw):
