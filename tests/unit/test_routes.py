@@ -133,3 +133,20 @@ def test_plan_adds_replaces_and_deletes_only_ours():
     ]
     assert conflicts == ["198.19.1.30/32 is held by a route of protocol static"]
     assert not any("10.0.0.0" in c for c in commands)
+
+
+def test_plan_installs_beside_routes_at_another_metric_and_prunes_only_when_asked():
+    """Make before break: a BGP route (zebra, metric 20) for a prefix we now
+    want static stays beside ours (ours, metric 0, wins); without prune a stale
+    route of ours stays until the prune step after FRR."""
+    ours = [{"dst": "198.19.1.99", "dev": "tap-a", "protocol": "211", "scope": "link"}]
+    bgp = [{"dst": "198.19.1.30", "gateway": "198.18.1.13", "protocol": "bgp", "metric": 20},
+           {"dst": "default", "gateway": "198.18.1.2", "protocol": "bgp", "metric": 20}]
+    commands, _, conflicts, _, after = route_table.plan(DESIRED, ours, ours + bgp, [], {"tap-a", "eth0", "eth1"},
+                                                        211, prune=False)
+    assert conflicts == []
+    assert "route replace 198.19.1.30/32 via 198.18.1.13 proto 211" in commands
+    assert not any(c.startswith("route del") for c in commands)
+    assert "198.19.1.99/32" in after
+    pruned = route_table.plan(DESIRED, ours, ours + bgp, [], {"tap-a", "eth0", "eth1"}, 211, prune=True)[0]
+    assert pruned[-1] == "route del 198.19.1.99/32 proto 211"

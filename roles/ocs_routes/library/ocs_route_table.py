@@ -12,9 +12,11 @@ description:
   - Reads the desired routes (canonical C(ip -batch) lines rendered by ocs-l3) from O(src).
   - Reads the kernel's IPv4 routes of protocol O(protocol) from the main table, and the addresses
     on the interfaces the file names.
-  - Adds or replaces what differs and deletes routes of O(protocol) that the file no longer lists,
-    in one C(ip -force -batch) call. Routes of any other protocol are never touched; a desired
-    route whose prefix is held by another protocol's route is reported and skipped.
+  - Adds or replaces what differs and (with O(prune)) deletes routes of O(protocol) that the file
+    no longer lists, in one C(ip -force -batch) call. Routes of any other protocol are never
+    touched. A desired route goes in at metric 0: a route of another protocol for the same prefix
+    at another metric (zebra's BGP routes: 20) stays beside it and loses to it; one at metric 0
+    (the same kernel slot) is reported and skipped.
   - Lines for interfaces that do not exist (an instance not started yet) are reported, not applied,
     and do not fail the task.
   - Addresses are added, never removed (an instance's tap disappears with the instance).
@@ -28,6 +30,13 @@ options:
     description: Route protocol number that marks routes as ours.
     type: int
     default: 211
+  prune:
+    description:
+      - Delete our routes that the file no longer lists. False adds and replaces only
+        (make before break: C(playbooks/site.yml) prunes after FRR, so a prefix moving from a
+        static route to BGP, or back, is never without a route).
+    type: bool
+    default: true
 author: ocs-l3
 """
 
@@ -99,12 +108,12 @@ def line_dev(line):
     return parts[parts.index("dev") + 1] if "dev" in parts else None
 
 
-def plan(desired, ours, every, addresses, links, protocol):
+def plan(desired, ours, every, addresses, links, protocol, prune=True):
     """Pure planning step.
 
     desired: canonical lines; ours: ``ip -j route show proto P`` entries;
     every: all main-table entries; addresses: ``ip -j addr show`` entries;
-    links: set of existing interface names.
+    links: set of existing interface names; prune: delete ours that are not desired.
     Returns (commands, missing_interfaces, conflicts, before, after).
     """
     current = {}
@@ -113,7 +122,8 @@ def plan(desired, ours, every, addresses, links, protocol):
     foreign = {}
     for entry in every:
         dst = _dst(entry)
-        if dst not in current:
+        # Only a route at our metric (0) takes the kernel slot ours would replace.
+        if dst not in current and not entry.get("metric"):
             foreign[dst] = entry.get("protocol", "?")
     have_addr = set()
     for link in addresses:
@@ -144,11 +154,12 @@ def plan(desired, ours, every, addresses, links, protocol):
             missing.add(dev)
             continue
         commands.append(line)
-    for dst in sorted(set(current) - want_dsts):
+    stale = sorted(set(current) - want_dsts) if prune else []
+    for dst in stale:
         commands.append("route del %s proto %d" % (dst, protocol))
     before = "\n".join(sorted(current.values())) + "\n"
     after_map = dict(current)
-    for dst in set(current) - want_dsts:
+    for dst in stale:
         del after_map[dst]
     for line in commands:
         if line.startswith("route replace"):
@@ -164,7 +175,8 @@ def _ipjson(module, args):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=211)),
+        argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=211),
+                           prune=dict(type="bool", default=True)),
         supports_check_mode=True,
     )
     src, protocol = module.params["src"], module.params["protocol"]
@@ -177,7 +189,8 @@ def main():
     every = _ipjson(module, ["-4", "route", "show", "table", "main"])
     addresses = _ipjson(module, ["-4", "addr", "show"])
     links = {link["ifname"] for link in _ipjson(module, ["link", "show"])}
-    commands, missing, conflicts, before, after = plan(desired, ours, every, addresses, links, protocol)
+    commands, missing, conflicts, before, after = plan(desired, ours, every, addresses, links, protocol,
+                                                       module.params["prune"])
     result = dict(changed=bool(commands), commands=commands, missing_interfaces=missing, conflicts=conflicts)
     if module._diff:
         result["diff"] = dict(before=before, after=after, before_header="kernel routes (proto %d)" % protocol,
