@@ -381,3 +381,36 @@ def test_soft_in_goes_to_the_peers_whose_import_uses_the_list(data):
 def test_host_owned_lines_are_kept_from_running():
     running = "frr version 8.4.4\nno ipv6 forwarding\nhostname x\nno ip forwarding\n"
     assert frr_reload.host_owned_lines(running) == ["no ipv6 forwarding", "hostname x", "no ip forwarding"]
+
+
+class _Scripted:
+    """A stand-in AnsibleModule whose run_command answers from a script."""
+
+    def __init__(self, answers):
+        self.answers, self.calls = list(answers), []
+
+    def run_command(self, argv):
+        self.calls.append(argv[-1] if argv[-2] == "-c" else argv[-2])
+        return self.answers.pop(0)
+
+
+EMPTY = "\nLines To Delete\n===============\n\nLines To Add\n============\n"
+DIFF = "\nLines To Delete\n===============\nno ip route 203.0.113.0/24 blackhole 250\n\nLines To Add\n============\n"
+
+
+def test_recover_waits_for_the_restarted_daemon_then_reloads(monkeypatch):
+    monkeypatch.setattr(frr_reload.time, "sleep", lambda s: None)
+    down = (0, "bgpd is not running\n", "")
+    up = (0, "frr version 8.4.4\n", "")
+    mod = _Scripted([down, down, up, (0, DIFF, ""), (0, "", ""), up, (0, EMPTY, "")])
+    assert frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
+    # no reload while bgpd was down; one reload of what was left; then no difference
+    assert mod.calls == ["show running-config"] * 3 + ["--test", "--reload", "show running-config", "--test"]
+
+
+def test_recover_gives_up_when_the_difference_stays(monkeypatch):
+    monkeypatch.setattr(frr_reload.time, "sleep", lambda s: None)
+    up = (0, "frr version 8.4.4\n", "")
+    mod = _Scripted([up, (0, DIFF, ""), (1, "", "")] * 2 + [up, (0, DIFF, "")])
+    assert not frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
+    assert mod.calls.count("--reload") == 2

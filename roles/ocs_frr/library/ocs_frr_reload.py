@@ -20,6 +20,10 @@ description:
   - The host's own lines are kept as they run: C(hostname) (FRR's default is the system's) and the
     kernel forwarding switches (C(ip forwarding), C(ipv6 forwarding)), so a reload never flips a
     host's forwarding sysctls.
+  - When C(--reload) fails because a daemon died under it (FRR 8.4's bgpd crashes removing a
+    peer-group still in use; watchfrr restarts it with the installed frr.conf), waits for the daemons
+    and reloads again, at most twice, until C(--test) finds no difference; then warns (that daemon's
+    sessions were reset) instead of failing. Any other failure fails the task.
   - Supports check mode (reports the difference) and diff mode.
 options:
   src:
@@ -59,11 +63,16 @@ soft_in:
   description: Neighbors and peer-groups sent C(clear bgp ipv4 unicast ... soft in).
   type: list
   returned: always
+recovered:
+  description: The first reload failed and FRR converged on a retry (a daemon restarted).
+  type: bool
+  returned: when true
 """
 
 import os
 import re
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -136,6 +145,31 @@ def clear_command(key, is_group):
     return "clear bgp ipv4 unicast %s%s soft in" % ("peer-group " if is_group else "", key)
 
 
+def recover(module, base, tmp, vtysh, wait=60, reloads=2):
+    """After a failed --reload: wait until every daemon answers again (watchfrr
+    restarts one that died, e.g. FRR 8.4's bgpd removing a peer-group in use,
+    about 5 s later, and it loads the installed frr.conf), then reload again,
+    at most ``reloads`` times, until --test finds no difference. True when
+    running FRR equals the file."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        rc, out, err = module.run_command(vtysh + ["-c", "show running-config"])
+        if rc != 0 or "is not running" in out + err:
+            continue  # a daemon is not back yet: a reload now would only fail again
+        rc, out, _ = module.run_command(base + ["--test", tmp])
+        if rc != 0:
+            continue
+        delete, add = parse_test_output(out)
+        if not delete and not add:
+            return True
+        if reloads == 0:
+            return False
+        reloads -= 1
+        module.run_command(base + ["--reload", tmp])
+    return False
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -177,7 +211,13 @@ def main():
             module.exit_json(**result)
         rc, out, err = module.run_command(base + ["--reload", tmp])
         if rc != 0:
-            module.fail_json(msg="frr-reload.py --reload failed: %s" % (err or out).strip(), **result)
+            first = (err or out).strip()
+            if not recover(module, base, tmp, vtysh + sock):
+                module.fail_json(msg="frr-reload.py --reload failed: %s" % first, **result)
+            result["recovered"] = True
+            module.warn("frr-reload.py --reload failed, then FRR converged to %s: a daemon restarted under it "
+                        "(watchfrr reloads frr.conf), so its sessions may have been reset. First error: %s"
+                        % (p["src"], first.splitlines()[-1] if first else "?"))
     finally:
         os.unlink(tmp)
     if p["soft_in"]:
