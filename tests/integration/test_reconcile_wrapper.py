@@ -14,6 +14,7 @@ from helpers import ROOT
 WRAPPER = os.path.join(ROOT, "tools", "ocs-reconcile")
 FAKE = r"""#!/bin/bash
 printf '%s\n' "$@" > "$FAKE_DIR/args.$$"
+printf '%s' "$ANSIBLE_CONFIG" > "$FAKE_DIR/config.$$"
 sleep "${FAKE_SLEEP:-0}"
 exit "${FAKE_RC:-0}"
 """
@@ -67,3 +68,13 @@ def test_failed_runs_leases_are_broken_by_the_next_run(tmp_path):
                           timeout=30).returncode == 0
     assert _break_owners(_calls(tmp_path)[2]) == []  # a successful run clears the list
     assert "rc=2" in (tmp_path / "log" / "reconcile.log").read_text()
+
+
+def test_ansible_config_is_the_callers_or_the_projects(tmp_path):
+    env = _env(tmp_path)
+    env.pop("ANSIBLE_CONFIG", None)
+    assert subprocess.run([WRAPPER, "-i", "inv"], env=env, capture_output=True, timeout=30).returncode == 0
+    env["ANSIBLE_CONFIG"] = str(tmp_path / "molecule.cfg")
+    assert subprocess.run([WRAPPER, "-i", "inv"], env=env, capture_output=True, timeout=30).returncode == 0
+    seen = [p.read_text() for p in sorted(tmp_path.glob("config.*"), key=os.path.getmtime)]
+    assert seen == [os.path.join(ROOT, "ansible.cfg"), str(tmp_path / "molecule.cfg")]
