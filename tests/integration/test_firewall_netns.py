@@ -58,7 +58,7 @@ import socket, sys
 proto, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
-s.settimeout(1.5)  # local namespaces: a dropped SYN is the only reason to wait
+s.settimeout(0.6)  # local namespaces: a dropped SYN is the only reason to wait
 s.bind((src, 0))
 if proto == "udp":
     s.sendto(b"x", (dst, port))
