@@ -65,3 +65,30 @@ def test_metadata_sees_fixed_ip(inst, leases):
     rc, seen = fabric.echo(None, ip(meta["ip"]), port=meta["port"], inst=inst)
     assert rc == 0, seen
     assert seen == ip(inst.ip), "metadata target saw %s as %s" % (inst.name, seen)
+
+
+def _hairpin_pairs():
+    """Each instance (with and without a floating IP) calls the floating IP of
+    an instance on another hypervisor."""
+    pairs = []
+    for src in INSTANCES:
+        dst = next(i for i in FLOATING if i.hypervisor.name != src.hypervisor.name)
+        pairs.append((src, dst))
+    return pairs
+
+
+HAIRPIN = _hairpin_pairs()
+
+
+@DHCP
+@NAT
+@FRR
+@pytest.mark.parametrize("src,dst", HAIRPIN, ids=["%s->%s" % (a.name, b.name) for a, b in HAIRPIN])
+def test_hairpin_to_a_floating_ip(src, dst, leases):
+    """The callee sees the caller as the internet would (its floating IP, or
+    the SNAT address); the answer comes from the floating IP that was called
+    (else the TCP connection would not complete)."""
+    rc, seen = fabric.echo(None, ip(dst.floating_ip), inst=src)
+    assert rc == 0, seen
+    want = {ip(src.floating_ip)} if src.floating_ip is not None else _snat_sources(src)
+    assert seen in want, "%s saw %s as %s, want one of %s" % (dst.name, src.name, seen, sorted(want))

@@ -1,11 +1,13 @@
 """Route tables in the kernels: what each tier holds (and does not)."""
 
 import ipaddress
+import time
 
 import pytest
 
 import fabric
 from fabric import FAB, HYPERVISORS, INSTANCES, TORS, ip, json_of
+from ocs_l3.frr import POLICIES
 
 FRR = fabric.LANDED
 
@@ -42,13 +44,17 @@ def test_tor_blackholes_rack_subnets(tor):
 @pytest.mark.parametrize("tor", TORS, ids=lambda h: h.name)
 def test_tor_holds_rack_instance_routes(tor):
     """Every instance /32 of the rack via its hypervisor; the dual-homed
-    hypervisor's via both of its links (ECMP)."""
+    hypervisor's via both of its links (ECMP). Learned by BGP, or in
+    routing_mode static a route of the ToR's table (protocol ocs), and only
+    that one (the other mode's route is gone)."""
     table = fabric.rack_routes(tor.rack)
+    proto = "bgp" if FAB.routing_mode == "bgp" else "ocs"
     for prefix, hops in sorted(table.items()):
         if hops == ["blackhole"]:
             continue
         routes = json_of(tor.name, "ip -4 -j route show exact %s" % prefix)
         assert len(routes) == 1 and _hops(routes[0]) == sorted(hops), (tor.name, prefix, routes)
+        assert routes[0].get("protocol") == proto, (tor.name, prefix, routes)
 
 
 @FRR
@@ -76,15 +82,22 @@ def test_dual_homed_hypervisor_uses_both_uplinks():
         assert len(routes) == 1 and _hops(routes[0]) == peers, (hv.name, routes)
 
 
+def _sessions(node):
+    """The BGP sessions the model gives this host (by peer address or interface)."""
+    return sorted(n.key for n in POLICIES[node.role](FAB, node).neighbors)
+
+
 @FRR
 @pytest.mark.parametrize("node", [h for h in FAB.hosts.values() if h.uplinks], ids=lambda h: h.name)
 def test_bgp_sessions_established(node):
+    """Exactly the sessions of the modes the inventory sets (no BGP on
+    hypervisors in routing_mode static; the border on the spines in nat_mode
+    host, on the NAT gateways in gateway mode), each Established."""
     data = json_of(node.name, "vtysh -c 'show bgp ipv4 unicast summary json'")
     peers = data.get("peers", {})
-    for up in node.uplinks:
-        if up.peer is None:
-            continue
-        assert peers.get(ip(up.peer), {}).get("state") == "Established", (node.name, ip(up.peer), peers)
+    assert sorted(peers) == _sessions(node), (node.name, sorted(peers))
+    down = {p: v.get("state") for p, v in peers.items() if v.get("state") != "Established"}
+    assert not down, (node.name, down)
 
 
 @FRR
@@ -97,3 +110,59 @@ def test_ext_learns_floating_and_public_addresses_by_bgp():
     internal = [d for d in bgp if any(ipaddress.ip_network(d if "/" in d else d + "/32").overlaps(n)
                                       for n in fabric.INTERNAL)]
     assert not internal, "ext learned internal prefixes %s" % internal
+
+
+def _wait_for(what, check, timeout=60):
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "timed out after %d s waiting for %s" % (timeout, what)
+        time.sleep(1)
+
+
+DUAL = [h for h in HYPERVISORS if len([u for u in h.uplinks if u.peer is not None]) > 1]
+
+
+@FRR
+@pytest.mark.skipif(FAB.routing_mode != "bgp", reason="routing_mode static: static routes do not see a dead link")
+@pytest.mark.parametrize("hv", DUAL, ids=lambda h: h.name)
+def test_dual_homed_hypervisor_survives_an_uplink_down(hv, leases):
+    """One uplink of the dual-homed hypervisor goes down: once BGP has
+    withdrawn that path (at once on the hypervisor, within the 9 s hold time
+    on the ToR), its instances are reachable over the other link, from
+    another rack and from ext; then the link comes back, its session is
+    Established again and the ToR spreads over both links again. (Not
+    checked: the hypervisor's kernel default regaining both nexthops. FRR
+    8.4's zebra shows both as installed, the kernel's nexthop group keeps
+    one: a zebra/kernel desync after the link flap, see the README.)"""
+    keep, lose = hv.uplinks[0], hv.uplinks[1]
+    tor = keep.peer_host
+    mine = [i for i in INSTANCES if i.hypervisor.name == hv.name]
+    both = sorted([ip(keep.address), ip(lose.address)])
+
+    def paths(want_tor, want_hv):
+        return (all(_hops(r) == want_tor for i in mine
+                    for r in json_of(tor, "ip -4 -j route show exact %s/32" % ip(i.ip)))
+                and [_hops(r) for r in json_of(hv.name, "ip -4 -j route show default")] == [want_hv])
+
+    def back():
+        peers = json_of(hv.name, "vtysh -c 'show bgp ipv4 unicast summary json'").get("peers", {})
+        return (peers.get(ip(lose.peer), {}).get("state") == "Established"
+                and all(_hops(r) == both for i in mine
+                        for r in json_of(tor, "ip -4 -j route show exact %s/32" % ip(i.ip))))
+
+    _wait_for("both sessions and the ToR's ECMP before the test", back)
+    try:
+        assert fabric.run(hv.name, "ip link set dev %s down" % lose.interface).rc == 0
+        _wait_for("BGP to route around %s" % lose.interface, lambda: paths([ip(keep.address)], [ip(keep.peer)]))
+        other = next(i for i in INSTANCES if i.hypervisor.rack.id != hv.rack.id)
+        for inst in mine:
+            ok, out = fabric.ping(None, ip(inst.ip), inst=other)
+            assert ok, out
+            rc, seen = fabric.echo(None, ip(inst.ip), inst=other)
+            assert rc == 0 and seen == ip(other.ip), seen
+            if inst.floating_ip is not None:
+                rc, seen = fabric.echo(fabric.EXT, ip(inst.floating_ip), source=fabric.EXT_PUBLIC)
+                assert rc == 0 and seen == fabric.EXT_PUBLIC, seen
+    finally:
+        fabric.run(hv.name, "ip link set dev %s up" % lose.interface)
+    _wait_for("the session and the ToR's ECMP back", back, 90)
