@@ -396,21 +396,31 @@ class _Scripted:
 
 EMPTY = "\nLines To Delete\n===============\n\nLines To Add\n============\n"
 DIFF = "\nLines To Delete\n===============\nno ip route 203.0.113.0/24 blackhole 250\n\nLines To Add\n============\n"
+WATCH = "watchfrr global phase: Idle\n Min Restart Interval: 60\n  zebra                Up\n  bgpd                 %s\n"
 
 
-def test_recover_waits_for_the_restarted_daemon_then_reloads(monkeypatch):
+def test_recover_waits_for_the_restarted_daemon_and_a_stable_difference(monkeypatch):
     monkeypatch.setattr(frr_reload.time, "sleep", lambda s: None)
-    down = (0, "bgpd is not running\n", "")
-    up = (0, "frr version 8.4.4\n", "")
-    mod = _Scripted([down, down, up, (0, DIFF, ""), (0, "", ""), up, (0, EMPTY, "")])
-    assert frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
-    # no reload while bgpd was down; one reload of what was left; then no difference
-    assert mod.calls == ["show running-config"] * 3 + ["--test", "--reload", "show running-config", "--test"]
+    down, up = (0, WATCH % "Down", ""), (0, WATCH % "Up", "")
+    mod = _Scripted([down, down, up, (0, DIFF, ""), up, (0, DIFF, ""), (0, "", ""), up, (0, EMPTY, "")])
+    assert frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"]) == (True, "converged")
+    # no reload while bgpd was down, nor on the first sight of a difference; one reload; then none left
+    assert mod.calls == ["show watchfrr"] * 3 + ["--test", "show watchfrr", "--test", "--reload",
+                                                 "show watchfrr", "--test"]
+
+
+def test_recover_without_watchfrr_reads_vtysh_complaints(monkeypatch):
+    monkeypatch.setattr(frr_reload.time, "sleep", lambda s: None)
+    gone = (0, "frr version 8.4.4\n", "Warning: connecting to bgpd...failed!\n")
+    ok = (0, "frr version 8.4.4\n", "")
+    mod = _Scripted([(1, "", "no watchfrr"), gone, (1, "", "no watchfrr"), ok, (0, EMPTY, "")])
+    assert frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"]) == (True, "converged")
 
 
 def test_recover_gives_up_when_the_difference_stays(monkeypatch):
     monkeypatch.setattr(frr_reload.time, "sleep", lambda s: None)
-    up = (0, "frr version 8.4.4\n", "")
-    mod = _Scripted([up, (0, DIFF, ""), (1, "", "")] * 2 + [up, (0, DIFF, "")])
-    assert not frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
+    up = (0, WATCH % "Up", "")
+    mod = _Scripted([up, (0, DIFF, ""), up, (0, DIFF, ""), (1, "", "")] * 2 + [up, (0, DIFF, ""), up, (0, DIFF, "")])
+    converged, last = frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
+    assert not converged and "no ip route 203.0.113.0/24 blackhole 250" in last
     assert mod.calls.count("--reload") == 2

@@ -21,9 +21,10 @@ description:
     kernel forwarding switches (C(ip forwarding), C(ipv6 forwarding)), so a reload never flips a
     host's forwarding sysctls.
   - When C(--reload) fails because a daemon died under it (FRR 8.4's bgpd crashes removing a
-    peer-group still in use; watchfrr restarts it with the installed frr.conf), waits for the daemons
-    and reloads again, at most twice, until C(--test) finds no difference; then warns (that daemon's
-    sessions were reset) instead of failing. Any other failure fails the task.
+    peer-group still in use; watchfrr restarts it), waits until C(show watchfrr) reports every daemon
+    Up and the remaining difference is stable, reloads again, at most twice, until C(--test) finds no
+    difference; then warns (that daemon's sessions were reset) instead of failing. Otherwise, or
+    after 120 s, the task fails with what it saw last.
   - Supports check mode (reports the difference) and diff mode.
 options:
   src:
@@ -145,29 +146,52 @@ def clear_command(key, is_group):
     return "clear bgp ipv4 unicast %s%s soft in" % ("peer-group " if is_group else "", key)
 
 
-def recover(module, base, tmp, vtysh, wait=60, reloads=2):
-    """After a failed --reload: wait until every daemon answers again (watchfrr
-    restarts one that died, e.g. FRR 8.4's bgpd removing a peer-group in use,
-    about 5 s later, and it loads the installed frr.conf), then reload again,
-    at most ``reloads`` times, until --test finds no difference. True when
-    running FRR equals the file."""
+DAEMON_DOWN = re.compile(r"is not running|connecting to \S+\.\.\.failed")
+WATCHFRR_STATE = re.compile(r"^\s+([a-z]+d)\s+(\S+)\s*$", re.M)
+
+
+def daemons_down(module, vtysh):
+    """Daemons watchfrr does not report Up (or vtysh's complaint); [] when all are up."""
+    rc, out, err = module.run_command(vtysh + ["-c", "show watchfrr"])
+    states = WATCHFRR_STATE.findall(out) if rc == 0 else []
+    if states:
+        return ["%s %s" % (d, st) for d, st in states if st != "Up"]
+    rc, out, err = module.run_command(vtysh + ["-c", "show running-config"])  # no watchfrr
+    down = DAEMON_DOWN.search(out + err)
+    return [down.group(0)] if down else ([] if rc == 0 else [(err or out).strip()[-200:]])
+
+
+def recover(module, base, tmp, vtysh, wait=120, reloads=2):
+    """After a failed --reload: wait until watchfrr reports every daemon Up
+    again (it restarts one that died, e.g. FRR 8.4's bgpd removing a
+    peer-group in use, 5 s later, 60 s or more for a second crash) and the
+    remaining difference is the same twice in a row (the restarted daemon has
+    loaded its configuration), then reload it, at most ``reloads`` times,
+    until --test finds none. Returns (converged, what was seen last)."""
     deadline = time.monotonic() + wait
+    last, previous = "no daemon answered", None
     while time.monotonic() < deadline:
         time.sleep(1)
-        rc, out, err = module.run_command(vtysh + ["-c", "show running-config"])
-        if rc != 0 or "is not running" in out + err:
-            continue  # a daemon is not back yet: a reload now would only fail again
-        rc, out, _ = module.run_command(base + ["--test", tmp])
+        down = daemons_down(module, vtysh)
+        if down:
+            last, previous = "not up: %s" % ", ".join(down), None
+            continue  # a reload now would only fail again
+        rc, out, err = module.run_command(base + ["--test", tmp])
         if rc != 0:
+            last, previous = "frr-reload.py --test: %s" % (err or out).strip()[-200:], None
             continue
-        delete, add = parse_test_output(out)
-        if not delete and not add:
-            return True
+        diff = parse_test_output(out)
+        if diff == ([], []):
+            return True, "converged"
+        last = "still different: delete %s, add %s" % (diff[0][:5], diff[1][:5])
+        if diff != previous:
+            previous = diff
+            continue
         if reloads == 0:
-            return False
-        reloads -= 1
+            return False, last
+        reloads, previous = reloads - 1, None
         module.run_command(base + ["--reload", tmp])
-    return False
+    return False, last
 
 
 def main():
@@ -212,8 +236,10 @@ def main():
         rc, out, err = module.run_command(base + ["--reload", tmp])
         if rc != 0:
             first = (err or out).strip()
-            if not recover(module, base, tmp, vtysh + sock):
-                module.fail_json(msg="frr-reload.py --reload failed: %s" % first, **result)
+            converged, last = recover(module, base, tmp, vtysh + sock)
+            if not converged:
+                module.fail_json(msg="frr-reload.py --reload failed, and FRR did not converge after it (%s): %s"
+                                 % (last, first), **result)
             result["recovered"] = True
             module.warn("frr-reload.py --reload failed, then FRR converged to %s: a daemon restarted under it "
                         "(watchfrr reloads frr.conf), so its sessions may have been reset. First error: %s"
