@@ -15,6 +15,7 @@ WRAPPER = os.path.join(ROOT, "tools", "ocs-reconcile")
 FAKE = r"""#!/bin/bash
 printf '%s\n' "$@" > "$FAKE_DIR/args.$$"
 printf '%s' "$ANSIBLE_CONFIG" > "$FAKE_DIR/config.$$"
+if [ -n "${FAKE_DAEMON:-}" ]; then setsid sleep "$FAKE_DAEMON" >/dev/null 2>&1 < /dev/null & fi
 sleep "${FAKE_SLEEP:-0}"
 exit "${FAKE_RC:-0}"
 """
@@ -78,3 +79,19 @@ def test_ansible_config_is_the_callers_or_the_projects(tmp_path):
     assert subprocess.run([WRAPPER, "-i", "inv"], env=env, capture_output=True, timeout=30).returncode == 0
     seen = [p.read_text() for p in sorted(tmp_path.glob("config.*"), key=os.path.getmtime)]
     assert seen == [os.path.join(ROOT, "ansible.cfg"), str(tmp_path / "molecule.cfg")]
+
+
+def test_a_process_that_outlives_the_run_does_not_hold_the_lock(tmp_path):
+    """ssh's ControlPersist master or podman's conmon outlive a run: they must
+    not inherit the wrapper's lock, or the next run would think one is going."""
+    env = _env(tmp_path, FAKE_DAEMON=20)
+    out = tmp_path / "out"
+    try:
+        for _ in range(2):  # output to a file: the daemon may keep a pipe open, not the lock
+            with open(out, "w") as fh:
+                assert subprocess.run([WRAPPER, "-i", "inv"], env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                      timeout=30).returncode == 0
+        assert "another reconcile holds" not in out.read_text(), out.read_text()
+        assert len(_calls(tmp_path)) == 2
+    finally:
+        subprocess.run(["pkill", "-f", "^sleep 20$"], check=False)
