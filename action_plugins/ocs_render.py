@@ -53,6 +53,7 @@ import json
 import os
 import shutil
 import socket
+import time
 import subprocess
 import sys
 import tempfile
@@ -140,7 +141,8 @@ class ActionModule(ActionBase):
             generation = _git_time(args.get("inventory_dir"))
         run_id = args.get("run_id") or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
         result.update(
-            run_id=run_id, generation=None if generation is None else int(generation),
+            # started orders concurrent runs for the host leases (ocs_host_lock: the younger gives way).
+            run_id=run_id, started=round(time.time(), 6), generation=None if generation is None else int(generation),
             # The build directory is the controller's working copy, recomputed on every run (check mode
             # included: the roles compare against it); only a real run reports it as a change.
             changed=bool(changed) and not self._task.check_mode, changed_files=changed[:50],

@@ -16,6 +16,10 @@ description:
     free lease cannot both win.
   - A lease whose O(ttl) has passed is taken over; so is one held by a run listed in O(break_owners)
     (the reconcile wrapper lists a run it knows was killed).
+  - With O(started) (when the run began; one value for all of a run's hosts), two runs that want the
+    same hosts cannot deadlock (each holding a host the other waits for): wait-die, the older run
+    waits for a younger holder, the younger run gives way at once (fails on that host, naming the
+    older run) when the holder is older. Ties go to the smaller run id.
 options:
   state:
     description: C(acquired) or C(released).
@@ -43,6 +47,9 @@ options:
     type: list
     elements: str
     default: []
+  started:
+    description: When this run began (seconds since the epoch); orders concurrent runs (wait-die).
+    type: float
 author: ocs-l3
 """
 
@@ -75,21 +82,25 @@ def read(path):
         return None
 
 
-def decide(lease, owner, now, break_owners):
-    """Pure: 'mine', 'free', 'take' (expired/broken) or 'busy'."""
+def decide(lease, owner, now, break_owners, started=None):
+    """Pure: 'mine', 'free', 'take' (expired/broken), 'busy' (wait) or 'yield'
+    (wait-die: the holder is an older run, so this younger one gives way)."""
     if lease is None:
         return "free"
     if lease.get("owner") == owner:
         return "mine"
     if lease.get("expires", 0) <= now or lease.get("owner") in break_owners:
         return "take"
+    theirs = lease.get("started")
+    if started is not None and theirs is not None and (theirs, lease.get("owner")) < (started, owner):
+        return "yield"
     return "busy"
 
 
-def write(path, owner, ttl, now):
+def write(path, owner, ttl, now, started=None):
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w") as fh:
-        json.dump({"owner": owner, "taken": int(now), "expires": int(now + ttl)}, fh)
+        json.dump({"owner": owner, "taken": int(now), "expires": int(now + ttl), "started": started}, fh)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
@@ -103,6 +114,7 @@ def main():
             ttl=dict(type="int", default=1800),
             wait=dict(type="int", default=300),
             break_owners=dict(type="list", elements="str", default=[]),
+            started=dict(type="float"),
         ),
         supports_check_mode=False,
     )
@@ -121,9 +133,13 @@ def main():
                         os.unlink(path)
                         module.exit_json(changed=True)
                     module.exit_json(changed=False)
-                verdict = decide(lease, owner, now, p["break_owners"])
+                verdict = decide(lease, owner, now, p["break_owners"], p["started"])
+                if verdict == "yield":
+                    module.fail_json(msg="an older ocs-l3 run (%s) holds this host's lease: this run gives way "
+                                     "(no deadlock between runs); the older run converges the host"
+                                     % lease.get("owner"), owner=lease.get("owner"))
                 if verdict != "busy":
-                    write(path, owner, p["ttl"], now)
+                    write(path, owner, p["ttl"], now, p["started"])
                     result = dict(changed=verdict != "mine")
                     if verdict == "take":
                         result["previous_owner"] = lease.get("owner")
