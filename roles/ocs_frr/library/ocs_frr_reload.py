@@ -25,6 +25,8 @@ description:
     Up and the remaining difference is stable, reloads again, at most twice, until C(--test) finds no
     difference; then warns (that daemon's sessions were reset) instead of failing. Otherwise, or
     after 120 s, the task fails with what it saw last.
+  - frr-reload.py ends a reload with C(vtysh write), rewriting C(/etc/frr/frr.conf) from the running
+    configuration; the module puts the file back as it was, so the next run finds nothing changed.
   - Supports check mode (reports the difference) and diff mode.
 options:
   src:
@@ -146,6 +148,30 @@ def clear_command(key, is_group):
     return "clear bgp ipv4 unicast %s%s soft in" % ("peer-group " if is_group else "", key)
 
 
+TARGET = "/etc/frr/frr.conf"  # what frr-reload.py's closing `vtysh write` rewrites
+
+
+def read_file(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def restore_file(path, content):
+    """Put ``content`` back at ``path`` if it changed (atomic; mode and owner kept)."""
+    if content is None or read_file(path) == content:
+        return
+    st = os.stat(path)
+    tmp = "%s.ocs-restore" % path
+    with open(tmp, "wb") as fh:
+        fh.write(content)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, path)
+
+
 DAEMON_DOWN = re.compile(r"is not running|connecting to \S+\.\.\.failed")
 WATCHFRR_STATE = re.compile(r"^\s+([a-z]+d)\s+(\S+)\s*$", re.M)
 
@@ -233,10 +259,16 @@ def main():
                                   after_header="%s (lines to add)" % p["src"])
         if module.check_mode or not result["changed"]:
             module.exit_json(**result)
+        saved = read_file(TARGET)
         rc, out, err = module.run_command(base + ["--reload", tmp])
+        # frr-reload.py ends a reload from any file but frr.conf itself with
+        # `vtysh write`, which rewrites frr.conf from the running config: put our
+        # file back, or the next run would find frr.conf changed (not idempotent).
+        restore_file(TARGET, saved)
         if rc != 0:
             first = (err or out).strip()
             converged, last = recover(module, base, tmp, vtysh + sock)
+            restore_file(TARGET, saved)
             if not converged:
                 module.fail_json(msg="frr-reload.py --reload failed, and FRR did not converge after it (%s): %s"
                                  % (last, first), **result)
