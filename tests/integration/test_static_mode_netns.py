@@ -91,11 +91,7 @@ class StaticLab(Lab):
             self.ip(host, "link", "set", port, "master", name)
 
     def build(self):
-        os.makedirs(self.run)
-        shutil.chown(self.run, "frr", "frr")
-        for host, ns in self.ns.items():
-            sh("ip", "netns", "add", ns)
-            self.ip(host, "link", "set", "lo", "up")
+        self.namespaces()
         for host in FRR_HOSTS + HYPERVISORS:
             self.sysctl(host, "net.ipv4.ip_forward=1")  # what ocs_routes sets
         for hv in HYPERVISORS:
@@ -127,8 +123,6 @@ class StaticLab(Lab):
             self.ip(name, "addr", "add", "%s/%d" % (ntoa(inst.ip), inst.subnet.prefixlen), "dev", "eth0")
             self.ip(name, "route", "add", "default", "via", ntoa(inst.gateway))
         for host in FRR_HOSTS:
-            os.makedirs(self.sock(host))
-            shutil.chown(self.sock(host), "frr", "frr")
             self.start(host)
 
     def stop(self):
