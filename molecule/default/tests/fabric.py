@@ -127,6 +127,18 @@ def wait_for_leases(deadline_s=60):
     return not pending
 
 
+def wait_for(what, check, timeout=60):
+    """Poll check() every second until it returns something true (returned);
+    fail naming ``what`` after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < end, "timed out after %d s waiting for %s" % (timeout, what)
+        time.sleep(1)
+
+
 def rack_routes(rack):
     return rack_table(FAB, rack)
 

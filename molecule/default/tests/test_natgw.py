@@ -1,8 +1,8 @@
 """The NAT tier (nat_mode gateway) under ECMP, with real flows from `ext`.
 
 The scenario's inventory is in host mode, so verify skips these;
-side_effect.yml converges the fabric in gateway mode and runs every test
-file again (OCS_TEST_INVENTORY), these included. ext spreads its flows over
+side_effect.yml converges the fabric in gateway mode and runs the tests that
+depend on the modes again (OCS_TEST_INVENTORY), these included. ext spreads its flows over
 both gateways and the spine spreads the replies over both (ECMP hashed on
 ports: molecule.yml), so a flow's request and reply often cross different
 gateways: only stateless translation lets every flow complete.
@@ -14,7 +14,7 @@ import time
 import pytest
 
 import fabric
-from fabric import EXT, EXT_PUBLIC, FAB, INSTANCES, ip, json_of, run
+from fabric import EXT, EXT_PUBLIC, FAB, INSTANCES, ip, json_of, run, wait_for
 
 pytestmark = pytest.mark.skipif(FAB.nat_mode != "gateway",
                                 reason="nat_mode host here: side_effect.yml runs this in gateway mode")
@@ -54,16 +54,6 @@ def _hops(name, prefix):
     return hops
 
 
-def _wait(what, check, timeout=60):
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < end, "timed out after %d s waiting for %s" % (timeout, what)
-        time.sleep(1)
-
-
 def _edge_paths():
     """(spine's default, ext's route to the floating range): the gateways in each."""
     return _hops(SPINE, "default"), _hops(EXT, FAB.floating_ranges[0].text)
@@ -71,9 +61,7 @@ def _edge_paths():
 
 def test_both_gateways_are_ecmp_paths():
     gws = {ip(g.address) for g in GATEWAYS}
-    spine, ext = _wait("both gateways in the spine's default and ext's floating route",
-                       lambda: _edge_paths() if _edge_paths() == (gws, gws) else None)
-    assert spine == ext == gws
+    wait_for("both gateways in the spine's default and ext's floating route", lambda: _edge_paths() == (gws, gws))
 
 
 def test_parallel_flows_complete_through_both_gateways(leases):
@@ -98,7 +86,7 @@ def test_flows_survive_a_gateway_going_down(leases):
     dead = GATEWAYS[0]
     gws = {ip(g.address) for g in GATEWAYS}
     alive = gws - {ip(dead.address)}
-    _wait("both gateways in use", lambda: _edge_paths() == (gws, gws))
+    wait_for("both gateways in use", lambda: _edge_paths() == (gws, gws))
     unit = "ocs-test-long-flows"
     run(EXT, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (unit, unit))
     start = run(EXT, "systemd-run --unit=%s --collect /bin/sh -c '/usr/local/bin/ocs-echo flows 20 %s %d %s "
@@ -108,10 +96,10 @@ def test_flows_survive_a_gateway_going_down(leases):
     down = " && ".join("ip link set dev %s down" % up.interface for up in dead.uplinks)
     try:
         assert run(dead.name, down).rc == 0
-        _wait("the edge to route around %s" % dead.name, lambda: _edge_paths() == (alive, alive))
+        wait_for("the edge to route around %s" % dead.name, lambda: _edge_paths() == (alive, alive))
         n, out = _flows(1, 6)
         assert not out["failed"] and len(out["ok"]) == n, "new flows failed: %s" % out["failed"]
-        _wait("the long flows to end", lambda: run(EXT, "systemctl is-active --quiet %s" % unit).rc != 0, 90)
+        wait_for("the long flows to end", lambda: run(EXT, "systemctl is-active --quiet %s" % unit).rc != 0, 90)
         res = run(EXT, "cat /run/%s.json" % unit)
         assert res.rc == 0, res.stderr
         long_flows = json.loads(res.stdout)
@@ -119,4 +107,4 @@ def test_flows_survive_a_gateway_going_down(leases):
         assert len(long_flows["ok"]) == 2 * len(FLOATING)
     finally:
         run(dead.name, down.replace(" down", " up"))
-    _wait("%s back in the spine's default and ext's route" % dead.name, lambda: _edge_paths() == (gws, gws), 90)
+    wait_for("%s back in the spine's default and ext's route" % dead.name, lambda: _edge_paths() == (gws, gws), 90)

@@ -1,12 +1,11 @@
 """Route tables in the kernels: what each tier holds (and does not)."""
 
 import ipaddress
-import time
 
 import pytest
 
 import fabric
-from fabric import FAB, HYPERVISORS, INSTANCES, TORS, ip, json_of
+from fabric import FAB, HYPERVISORS, INSTANCES, TORS, ip, json_of, wait_for
 from ocs_l3.frr import POLICIES
 
 FRR = fabric.LANDED
@@ -112,13 +111,6 @@ def test_ext_learns_floating_and_public_addresses_by_bgp():
     assert not internal, "ext learned internal prefixes %s" % internal
 
 
-def _wait_for(what, check, timeout=60):
-    end = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < end, "timed out after %d s waiting for %s" % (timeout, what)
-        time.sleep(1)
-
-
 DUAL = [h for h in HYPERVISORS if len([u for u in h.uplinks if u.peer is not None]) > 1]
 
 
@@ -150,10 +142,10 @@ def test_dual_homed_hypervisor_survives_an_uplink_down(hv, leases):
                 and all(_hops(r) == both for i in mine
                         for r in json_of(tor, "ip -4 -j route show exact %s/32" % ip(i.ip))))
 
-    _wait_for("both sessions and the ToR's ECMP before the test", back)
+    wait_for("both sessions and the ToR's ECMP before the test", back)
     try:
         assert fabric.run(hv.name, "ip link set dev %s down" % lose.interface).rc == 0
-        _wait_for("BGP to route around %s" % lose.interface, lambda: paths([ip(keep.address)], [ip(keep.peer)]))
+        wait_for("BGP to route around %s" % lose.interface, lambda: paths([ip(keep.address)], [ip(keep.peer)]))
         other = next(i for i in INSTANCES if i.hypervisor.rack.id != hv.rack.id)
         for inst in mine:
             ok, out = fabric.ping(None, ip(inst.ip), inst=other)
@@ -165,4 +157,4 @@ def test_dual_homed_hypervisor_survives_an_uplink_down(hv, leases):
                 assert rc == 0 and seen == fabric.EXT_PUBLIC, seen
     finally:
         fabric.run(hv.name, "ip link set dev %s up" % lose.interface)
-    _wait_for("the session and the ToR's ECMP back", back, 90)
+    wait_for("the session and the ToR's ECMP back", back, 90)
