@@ -53,10 +53,10 @@ import json
 import os
 import shutil
 import socket
-import time
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 from ansible.plugins.action import ActionBase
