@@ -13,16 +13,15 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 
-from ocs_l3.artifacts import fabric_artifacts  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.inventory import load_inventory_dir  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input  # noqa: E402
 
 
 def main(path):
     t0 = time.perf_counter()
-    data = load_inventory_dir(path)
+    data = load_fabric_input(path)
     t1 = time.perf_counter()
     fab = build(data)
     t2 = time.perf_counter()

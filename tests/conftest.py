@@ -1,12 +1,9 @@
 """Fixtures shared by the unit tests (helpers live in fabric_data.py)."""
 
 import copy
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fabric_data import BASE  # noqa: E402
 

@@ -1,14 +1,11 @@
 """A small valid fabric to mutate, and a helper listing its problems."""
 
-import copy
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 
-from ocs_l3 import FabricError  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 
 BASE = {
     "groups": {

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 BIN = os.path.dirname(sys.executable)
 EXAMPLE = os.path.join(ROOT, "inventory", "example")
 
@@ -51,13 +50,13 @@ def inventory_copy(tmp_path, host, mutate, name="inv"):
     return inv
 
 
-def run_module(netns, library, module, args, check=False):
-    """Run a role's module with ``ansible localhost`` inside ``netns``; return its result dict.
+def run_module(netns, module, args, check=False):
+    """Run a collection module (``ocs.l3.NAME``) with ``ansible localhost`` inside ``netns``; return its result.
     ``args``: the module arguments as ``k=v`` text, JSON text, or a mapping."""
     if not isinstance(args, str):
         args = json.dumps(args)
     cmd = ["ip", "netns", "exec", netns, os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-           "-M", library, "-m", module, "-a", args, "-e",
+           "-m", module, "-a", args, "-e",
            "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
     if check:
         cmd += ["--check", "--diff"]

@@ -20,12 +20,10 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, inventory_copy, render, run_module, sh
-from ocs_l3.dhcp import HOSTS_PATH, LEASE_PATH
+from helpers import inventory_copy, render, run_module, sh
+from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 
 HV = "hv-r01-01"
-ROUTES = os.path.join(ROOT, "roles", "ocs_routes", "library")
-DHCP = os.path.join(ROOT, "roles", "ocs_dhcp", "library")
 DHCLIENT_CONF = """timeout 5;
 initial-interval 1;
 request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name, interface-mtu;
@@ -156,7 +154,7 @@ class Lab:
         self.namespaces.remove(ns)
 
     def apply_routes(self, build):
-        res = run_module(self.hv, ROUTES, "ocs_route_table", "src=%s" % (build / "etc/ocs-l3/routes.batch"))
+        res = run_module(self.hv, "ocs.l3.ocs_route_table", "src=%s" % (build / "etc/ocs-l3/routes.batch"))
         assert not res.get("failed"), res
         return res
 
@@ -294,14 +292,14 @@ def test_leases_survive_reload_and_removed_leases_are_released(lab, rendered, tm
 
     hosts = (swapped / HOSTS_PATH.lstrip("/")).read_text()
     args = json.dumps({"content": hosts, "leasefile": lab.path("leases"), "prefix": "tap"})
-    dry = run_module(lab.hv, DHCP, "ocs_dhcp_release", args, check=True)
+    dry = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args, check=True)
     assert dry["changed"] and len(dry["released"]) == 1, dry
     assert dry["released"][0].startswith("%s %s tap" % (gone[2], gone[1])), dry  # sent on another tap of the subnet
     assert lab.leases()[gone[1]] == gone[2]  # check mode released nothing
-    res = run_module(lab.hv, DHCP, "ocs_dhcp_release", args)
+    res = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)
     assert res["changed"] and res["released"] == dry["released"] and res["not_released"] == [], res
     assert gone[1] not in lab.leases()
-    assert not run_module(lab.hv, DHCP, "ocs_dhcp_release", args)["changed"]
+    assert not run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)["changed"]
 
     rc, out, lease = lab.dhclient(spaces[REUSE["name"]])  # the reused IP works at once
     assert rc == 0, out

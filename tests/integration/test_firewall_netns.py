@@ -29,12 +29,10 @@ import time
 import pytest
 import yaml
 
-from helpers import ROOT, render, sh
-from ocs_l3.dhcp import HOSTS_PATH, LEASE_PATH
+from helpers import render, sh
+from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 from test_nat_netns import Topo, counter, run_module
 
-LIBRARY = os.path.join(ROOT, "library")
-ROUTE_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 FILTER_JUMPS = [{"table": "filter", "chain": c, "target": "OCS-" + c, "first": True} for c in ("INPUT", "FORWARD")]
 NAT_JUMPS = [{"table": "nat", "chain": c, "target": "OCS-" + c} for c in ("PREROUTING", "OUTPUT", "POSTROUTING")]
 
@@ -159,7 +157,7 @@ class Lab(Topo):
 
     def chains(self, key, path, family="ipv4", jumps=FILTER_JUMPS, check=False):
         args = {"src": str(self.file(key, path)), "family": family, "jumps": jumps, "conntrack": False}
-        res = run_module(self.ns[key], LIBRARY, "ocs_iptables_chains", args, check=check)
+        res = run_module(self.ns[key], "ocs.l3.ocs_iptables_chains", args, check=check)
         assert not res.get("failed"), res
         return res
 
@@ -238,10 +236,10 @@ def lab(tmp_path_factory):
         t.foreign_before = t.save("hv1", "-t", "filter")
         t.first = {}
         for key in ("hv1", "hv2"):
-            res = run_module(t.ns[key], ROUTE_LIBRARY, "ocs_route_table",
+            res = run_module(t.ns[key], "ocs.l3.ocs_route_table",
                              {"src": str(t.file(key, "/etc/ocs-l3/routes.batch"))})
             assert not res.get("failed") and res["missing_interfaces"] == [], res
-            res = run_module(t.ns[key], LIBRARY, "ocs_iptables_chains",
+            res = run_module(t.ns[key], "ocs.l3.ocs_iptables_chains",
                              {"src": str(t.file(key, "/etc/ocs-l3/iptables-nat.rules")), "jumps": NAT_JUMPS})
             assert not res.get("failed"), res
             t.first[key] = t.chains(key, "/etc/ocs-l3/iptables-filter.rules")

@@ -23,17 +23,15 @@ Every process and namespace is removed afterwards.
 import copy
 import os
 import shutil
-import sys
 
 import pytest
 
-from helpers import ROOT, sh
+from helpers import sh
 from test_frr_netns import HEADER, Lab, reload_module, wait_for
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from fabric_data import BASE  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 
 HOSTS = ("border", "spine1", "gw-01", "gw-02", "tor-r01", "hv-r01-01")
 FABRIC = HOSTS[1:]

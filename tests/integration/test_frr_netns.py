@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -24,14 +23,13 @@ import pytest
 
 from helpers import BIN, ROOT, sh
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from fabric_data import BASE  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.frr import config_lines  # noqa: E402
-from ocs_l3.routes import host_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines  # noqa: E402
 
-MODULE = os.path.join(ROOT, "roles", "ocs_frr", "library", "ocs_frr_reload.py")
+MODULE = os.path.join(ROOT, "plugins", "modules", "ocs_frr_reload.py")
 LAB = ("spine1", "tor-r01", "hv-r01-01", "hv-r01-02")
 DAEMONS = ("zebra", "staticd", "bgpd")
 HEADER = "#\n# Managed by ocs-l3 (Ansible)\n#\n"  # as the template prints it

@@ -1,20 +1,17 @@
 """Rendered FRR configurations pass FRR's own parser (vtysh --dryrun)."""
 
 import copy
-import os
 import shutil
-import sys
 
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, render, sh
+from helpers import EXAMPLE, render, sh
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from fabric_data import BASE  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.frr import config_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
 
 
 def dryrun(path):

@@ -6,15 +6,14 @@ import subprocess
 import threading
 import time
 
-from helpers import BIN, ROOT, ansible_env
+from helpers import BIN, ansible_env
 
-LIBRARY = os.path.join(ROOT, "roles", "ocs_guard", "library")
 
 
 def lease(path, owner, **kw):
     args = " ".join(["path=%s" % path, "owner=%s" % owner] + ["%s=%s" % (k, v) for k, v in kw.items()])
-    cmd = [os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,", "-M", LIBRARY,
-           "-m", "ocs_host_lock", "-a", args, "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
+    cmd = [os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+           "-m", "ocs.l3.ocs_host_lock", "-a", args, "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python")]
     env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]

@@ -23,10 +23,8 @@ import sys
 import pytest
 import yaml
 
-from helpers import ROOT, NetnsLab, render, run_module, sh
+from helpers import NetnsLab, render, run_module, sh
 
-NAT_LIBRARY = os.path.join(ROOT, "library")
-ROUTE_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 JUMPS = [{"chain": c, "target": "OCS-" + c} for c in ("PREROUTING", "OUTPUT", "POSTROUTING")]
 
 F_A, F_F, PUB1, PUB2 = "203.0.113.101", "203.0.113.105", "203.0.113.11", "203.0.113.21"
@@ -142,10 +140,10 @@ class Topo(NetnsLab):
 
     def nat(self, key, src, check=False, **extra):
         args = dict(src=str(src), jumps=JUMPS, **extra)
-        return run_module(self.ns[key], NAT_LIBRARY, "ocs_iptables_chains", args, check=check)
+        return run_module(self.ns[key], "ocs.l3.ocs_iptables_chains", args, check=check)
 
     def routes(self, key, src):
-        res = run_module(self.ns[key], ROUTE_LIBRARY, "ocs_route_table", {"src": str(src)})
+        res = run_module(self.ns[key], "ocs.l3.ocs_route_table", {"src": str(src)})
         assert not res.get("failed") and res["missing_interfaces"] == [], res
 
     def save(self, key, *args):

@@ -33,15 +33,13 @@ import uuid
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, NetnsLab, render, run_module, sh
+from helpers import EXAMPLE, NetnsLab, render, run_module, sh
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from fabric_data import BASE  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.natgw import gateway_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.natgw import gateway_lines  # noqa: E402
 
-LIBRARY = os.path.join(ROOT, "roles", "ocs_natgw", "library")
 HEADER = "#\n# Managed by ocs-l3 (Ansible)\n#\n"
 EXT = "192.0.2.10"
 PUB = {"gw1": "203.0.113.251", "gw2": "203.0.113.252"}
@@ -205,7 +203,7 @@ class Lab(NetnsLab):
         path = self.tmp / ("%s-%s.nft" % (key, uuid.uuid4().hex[:6]))
         path.write_text(HEADER + text)
         sh("nft", "-c", "-f", str(path))
-        return run_module(self.ns[key], LIBRARY, "ocs_nft_table", {"src": str(path)}, check=check)
+        return run_module(self.ns[key], "ocs.l3.ocs_nft_table", {"src": str(path)}, check=check)
 
     def reset_trace(self):
         for key in ("gw1", "gw2"):

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from fabric_data import BASE
 from helpers import sh
-from ocs_l3 import FabricError
-from ocs_l3.artifacts import fabric_artifacts
-from ocs_l3.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 
 label = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
 octet = st.integers(0, 255)

@@ -7,13 +7,13 @@ import os
 import yaml
 
 from helpers import EXAMPLE, inventory_copy, render
-from ocs_l3.fabric import build as build_fabric
-from ocs_l3.inventory import load_inventory_dir
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build as build_fabric
+from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
 
 
 def test_every_fabric_host_has_its_files(rendered):
     manifest = json.loads((rendered / "manifest.json").read_text())
-    fab = build_fabric(load_inventory_dir(EXAMPLE))
+    fab = build_fabric(load_fabric_input(EXAMPLE))
     assert set(manifest["hosts"]) == set(fab.hosts)
     assert manifest["instances"] == fab.instance_count == 15
     for host, entry in manifest["hosts"].items():

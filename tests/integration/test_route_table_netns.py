@@ -1,15 +1,13 @@
 """ocs_route_table against a real kernel, in a scratch network namespace."""
 
-import os
 
-from helpers import ROOT, run_module, sh
+from helpers import run_module, sh
 
-LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 
 
 def apply(netns, src, check=False):
     """Run the real module inside the namespace; return its result dict."""
-    return run_module(netns, LIBRARY, "ocs_route_table", "src=%s" % src, check=check)
+    return run_module(netns, "ocs.l3.ocs_route_table", "src=%s" % src, check=check)
 
 
 def routes(netns, *sel):

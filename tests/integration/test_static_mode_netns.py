@@ -19,24 +19,21 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from helpers import BIN, ROOT, run_module, sh
+from helpers import BIN, run_module, sh
 from test_frr_netns import Lab, wait_for
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from fabric_data import BASE  # noqa: E402
-from ocs_l3 import ROUTE_PROTOCOL  # noqa: E402
-from ocs_l3.addr import ntoa  # noqa: E402
-from ocs_l3.artifact import text  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.frr import config_lines  # noqa: E402
-from ocs_l3.routes import host_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.artifact import text  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines  # noqa: E402
 
-ROUTES_LIBRARY = os.path.join(ROOT, "roles", "ocs_routes", "library")
 FRR_HOSTS = ("spine1", "tor-r01", "tor-r02")
 HYPERVISORS = ("hv-r01-01", "hv-r01-02", "hv-r02-01")
 ROUTED = ("tor-r01", "tor-r02") + HYPERVISORS  # hosts with a route table
@@ -136,7 +133,7 @@ class StaticLab(Lab):
         src = os.path.join(self.run, "%s.routes.batch" % host)
         with open(src, "w") as fh:
             fh.write(text(host_lines(self.fab, self.fab.hosts[host])))
-        result = run_module(self.ns[host], ROUTES_LIBRARY, "ocs_route_table", "src=%s" % src)
+        result = run_module(self.ns[host], "ocs.l3.ocs_route_table", "src=%s" % src)
         assert not result.get("failed"), result
         assert result["missing_interfaces"] == [], result
         return result

@@ -1,16 +1,10 @@
 """DHCP computation: host file, dnsmasq directives, and the lease release plan."""
 
-import importlib.util
-import os
 
-from fabric_data import ROOT
-from ocs_l3.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
-from ocs_l3.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.modules import ocs_dhcp_release as release
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_dhcp_release", os.path.join(ROOT, "roles/ocs_dhcp/library/ocs_dhcp_release.py"))
-release = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(release)
 
 
 def test_host_file_one_line_per_local_instance_sorted_by_ip(data):

@@ -1,16 +1,8 @@
-"""tools/ocs-drift: the report and its exit codes from Ansible's JSON output."""
+"""ocs-drift (plugins/plugin_utils/drift.py): the report and its exit codes from Ansible's JSON output."""
 
-import importlib.machinery
-import importlib.util
 import io
-import os
 
-from fabric_data import ROOT
-
-_loader = importlib.machinery.SourceFileLoader("ocs_drift", os.path.join(ROOT, "tools", "ocs-drift"))
-_spec = importlib.util.spec_from_loader("ocs_drift", _loader)
-drift_tool = importlib.util.module_from_spec(_spec)
-_loader.exec_module(drift_tool)
+from ansible_collections.ocs.l3.plugins.plugin_utils import drift as drift_tool
 
 
 def _run(tasks, stats=("hv1", "hv2", "spine1")):

@@ -3,8 +3,8 @@
 import pytest
 
 from fabric_data import problems_of
-from ocs_l3 import FabricError
-from ocs_l3.fabric import build, default_ifname
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 
 
 def hv(d, name):

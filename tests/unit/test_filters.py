@@ -1,16 +1,10 @@
 """The filter plugin is a thin adapter: same results, AnsibleFilterError on bad input."""
 
-import importlib.util
-import os
-
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from fabric_data import ROOT
+from ansible_collections.ocs.l3.plugins.filter import ocs_l3 as plugin
 
-_spec = importlib.util.spec_from_file_location("ocs_l3_filters", os.path.join(ROOT, "filter_plugins/ocs_l3.py"))
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
 FILTERS = plugin.FilterModule().filters()
 
 

@@ -1,22 +1,17 @@
 """Tenant-isolation rule computation (table filter) and its planning by ocs_iptables_chains."""
 
-import importlib.util
 import os
 
-import yaml
 
 from fabric_data import ROOT
-from ocs_l3 import dhcp, firewall
-from ocs_l3.artifacts import host_artifacts
-from ocs_l3.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import constants, dhcp, firewall
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import iptables as chains_mod
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_iptables_chains", os.path.join(ROOT, "library/ocs_iptables_chains.py"))
-chains_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chains_mod)
 
 DECLARE = [":%s - [0:0]" % c for c in firewall.CHAINS]
-JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in firewall.JUMPS]
+JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 INPUT = [
     "-A OCS-INPUT -s 0.0.0.0/32 -i tap+ -p udp -m udp --sport 68 --dport 67 -m comment --comment ocs-dhcp "
     "-j OCS-DHCP-MAC",
@@ -149,12 +144,6 @@ def test_artifacts_only_for_hypervisors(data):
             assert fh.read().startswith("{{ ansible_managed | comment }}\n")
     for name in ("spine1", "tor-r01", "gw-01"):
         assert firewall.artifacts(fab, fab.hosts[name]) == []
-
-
-def test_role_jumps_equal_the_model():
-    with open(os.path.join(ROOT, "roles/ocs_firewall/vars/main.yml")) as fh:
-        role = yaml.safe_load(fh)["_ocs_firewall_jumps"]
-    assert role == JUMPS
 
 
 def test_dnsmasq_is_not_a_resolver(data):

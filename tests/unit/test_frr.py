@@ -1,18 +1,13 @@
 """FRR computation: owned prefixes, prefix-lists, sessions and policies per tier."""
 
-import importlib.util
-import os
 
 import pytest
 
-from fabric_data import ROOT, problems_of
-from ocs_l3.fabric import build
-from ocs_l3.frr import config_lines, daemons_lines, owned, policy
+from fabric_data import problems_of
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines, daemons_lines, owned, policy
+from ansible_collections.ocs.l3.plugins.modules import ocs_frr_reload as frr_reload
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_frr_reload", os.path.join(ROOT, "roles/ocs_frr/library/ocs_frr_reload.py"))
-frr_reload = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(frr_reload)
 
 
 def hosts(data):

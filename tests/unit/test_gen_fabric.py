@@ -1,24 +1,19 @@
 """tools/gen_fabric.py: deterministic, valid, and an address plan that scales."""
 
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 
 import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 
-from ocs_l3.artifacts import fabric_artifacts  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.inventory import load_inventory_dir  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("gen_fabric", os.path.join(ROOT, "tools", "gen_fabric.py"))
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
+from ansible_collections.ocs.l3.tools import gen_fabric as gen  # noqa: E402
 
 
 def digest(path):
@@ -44,7 +39,7 @@ def test_generated_fabric_validates_and_every_host_gets_files(tmp_path):
     out = tmp_path / "inv"
     summary = gen.generate(str(out), 3, 4, 5, 0.5)
     assert summary["data_only_ranges"] == []  # small sizes: 198.18.0.0/15 and documentation ranges only
-    fab = build(load_inventory_dir(str(out)))
+    fab = build(load_fabric_input(str(out)))
     assert fab.instance_count == 60 and len(fab.by_role["hypervisor"]) == 12
     assert len(fab.by_role["tor"]) == 3 and len(fab.by_role["spine"]) == 2 and len(fab.by_role["nat_gateway"]) == 2
     assert sum(1 for i in fab.instances() if i.floating_ip is not None) == 30
@@ -60,7 +55,7 @@ def test_generated_fabric_validates_and_every_host_gets_files(tmp_path):
 
 def test_gateway_mode_and_static_routing(tmp_path):
     gen.generate(str(tmp_path / "g"), 2, 2, 3, 0.5, nat_mode="gateway", routing_mode="static")
-    fab = build(load_inventory_dir(str(tmp_path / "g")))
+    fab = build(load_fabric_input(str(tmp_path / "g")))
     assert fab.nat_mode == "gateway" and fab.routing_mode == "static"
     assert all(h.public_address is None for h in fab.by_role["hypervisor"])
 

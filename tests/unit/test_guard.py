@@ -1,14 +1,8 @@
 """The run lease's decision rule (the module's pure part)."""
 
-import importlib.util
-import os
 
-from fabric_data import ROOT
+from ansible_collections.ocs.l3.plugins.modules import ocs_host_lock as lock
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_host_lock", os.path.join(ROOT, "roles/ocs_guard/library/ocs_host_lock.py"))
-lock = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lock)
 
 
 def test_free_mine_busy_take():

@@ -3,8 +3,8 @@
 import json
 
 from fabric_data import problems_of
-from ocs_l3.fabric import build
-from ocs_l3.inventory import fabric_input, parse_instances
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input, parse_instances
 
 
 def _from_file(data, text, csv_format=False):

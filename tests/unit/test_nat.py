@@ -1,27 +1,22 @@
 """NAT rule computation and the ocs_iptables_chains planning step."""
 
-import importlib.util
 import os
 
 import pytest
-import yaml
 
 from fabric_data import ROOT
-from ocs_l3 import nat
-from ocs_l3.artifacts import host_artifacts
-from ocs_l3.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import constants, nat
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import iptables as chains_mod
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_iptables_chains", os.path.join(ROOT, "library/ocs_iptables_chains.py"))
-chains_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chains_mod)
 
 DECLARE = [":%s - [0:0]" % c for c in nat.CHAINS]
 META_DNAT = ("-A OCS-PREROUTING -d 169.254.169.254/32 -i tap+ -p tcp -m tcp --dport 80 "
              "-m comment --comment ocs-metadata -j DNAT --to-destination 198.18.0.100:8775")
 META_KEEP = ("-A OCS-POSTROUTING -m conntrack --ctstate DNAT --ctorigdst 169.254.169.254/32 --ctorigdstport 80 "
              "-m comment --comment ocs-metadata -j RETURN")
-JUMPS = [{"table": t, "chain": c, "target": o} for t, c, o in nat.JUMPS]
+JUMPS = [{"table": t, "chain": c, "target": o} for t, c, o in constants.NAT_JUMPS]
 
 
 def test_host_nat_rules_of_a_hypervisor(data):
@@ -107,12 +102,6 @@ def test_artifact_only_for_hypervisors(data):
     assert os.path.isfile(os.path.join(ROOT, "roles/ocs_nat/templates", arts[0].template))
     for name in ("spine1", "tor-r01", "gw-01"):
         assert nat.artifacts(fab, fab.hosts[name]) == []
-
-
-def test_role_jumps_equal_the_model():
-    with open(os.path.join(ROOT, "roles/ocs_nat/vars/main.yml")) as fh:
-        role = yaml.safe_load(fh)["_ocs_nat_jumps"]
-    assert role == JUMPS
 
 
 # --- ocs_iptables_chains: pure planning -------------------------------------

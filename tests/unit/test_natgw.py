@@ -1,24 +1,18 @@
 """The NAT tier: map computation, the rendered table, and the apply module's plan."""
 
 import copy
-import importlib.util
-import os
 import shutil
 import subprocess
 
 import pytest
-import yaml
 
-from fabric_data import BASE, ROOT
-from ocs_l3 import natgw
-from ocs_l3.addr import ntoa
-from ocs_l3.artifacts import host_artifacts
-from ocs_l3.fabric import build
+from fabric_data import BASE
+from ansible_collections.ocs.l3.plugins.module_utils import natgw
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import nft as mod
 
-spec = importlib.util.spec_from_file_location(
-    "ocs_nft_table", os.path.join(ROOT, "roles", "ocs_natgw", "library", "ocs_nft_table.py"))
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
 
 
 def fabric(mode="gateway", mutate=None):
@@ -89,13 +83,6 @@ def test_artifact_only_for_gateways():
     assert "nftables" not in kinds["spine1"] and "nftables" not in kinds["hv-r01-01"]
     art = [a for a in host_artifacts(fab, fab.hosts["gw-01"]) if a.kind == "nftables"][0]
     assert (art.path, art.role, art.template) == (natgw.NATGW_PATH, "ocs_natgw", "etc/ocs-l3/natgw.nft.j2")
-
-
-def test_role_vars_match_the_library():
-    with open(os.path.join(ROOT, "roles", "ocs_natgw", "vars", "main.yml")) as fh:
-        v = yaml.safe_load(fh)
-    assert (v["_ocs_natgw_family"], v["_ocs_natgw_table"], v["_ocs_natgw_path"]) == (
-        natgw.FAMILY, natgw.TABLE, natgw.NATGW_PATH)
 
 
 @pytest.mark.skipif(not shutil.which("nft"), reason="nft is not installed (make validate installs nftables)")

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fabric_data import BASE
-from ocs_l3 import FabricError
-from ocs_l3.artifacts import fabric_artifacts
-from ocs_l3.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 
 PATHS = [
     ("hostvars", "hv-r01-01", "ocs_instances", 0, "name"),

@@ -1,16 +1,10 @@
 """Route computation: hypervisor ports, ToR rack tables, static mode."""
 
-import importlib.util
-import os
 
-from fabric_data import ROOT
-from ocs_l3.fabric import build, default_ifname
-from ocs_l3.routes import host_lines, rack_table
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
+from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
+from ansible_collections.ocs.l3.plugins.modules import ocs_route_table as route_table
 
-_spec = importlib.util.spec_from_file_location(
-    "ocs_route_table", os.path.join(ROOT, "roles/ocs_routes/library/ocs_route_table.py"))
-route_table = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(route_table)
 
 
 def test_hypervisor_ports(data):

@@ -1,11 +1,9 @@
 """Verify of the molecule fabric: behaviour, checked with real packets."""
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fabric  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The molecule fabric as the tests see it, and probes that run in it.
 
 The fabric comes from the scenario's own inventory (or $OCS_TEST_INVENTORY)
-through the project's model (lib/ocs_l3), so the tests expect exactly what
+through the project's model (the collection's module_utils, read by Ansible's inventory API), so the tests expect exactly what
 the inventory says, in whichever nat_mode and routing_mode it sets.
 Hosts are reached with testinfra's podman backend (`podman exec`), which
 needs CONTAINERS_CONF exported (tools/podman-env.sh).
@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import shlex
-import sys
 import time
 
 import pytest
@@ -27,12 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(SCENARIO))
 # OCS_TEST_INVENTORY: another inventory of the same containers (side_effect.yml
 # runs these tests again after converging the fabric in other modes).
 INVENTORY = os.environ.get("OCS_TEST_INVENTORY") or os.path.join(SCENARIO, "inventory")
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 
-from ocs_l3.addr import ntoa  # noqa: E402
-from ocs_l3.fabric import build  # noqa: E402
-from ocs_l3.inventory import load_inventory_dir  # noqa: E402
-from ocs_l3.routes import rack_table  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.routes import rack_table  # noqa: E402
 
 # Titles of the issues whose parts are not built yet (xfail reasons).
 DHCP = "DHCP: dnsmasq on every hypervisor serves its instances (role ocs_dhcp)"
@@ -41,7 +39,7 @@ FRR = "FRR: eBGP hypervisor -> ToR -> spine, spine <-> border peers and NAT gate
 # A no-op marker (registered in conftest.py): what a constant becomes when its part lands.
 LANDED = pytest.mark.ocs_landed
 
-FAB = build(load_inventory_dir(INVENTORY))
+FAB = build(load_fabric_input(INVENTORY))
 with open(os.path.join(INVENTORY, "group_vars", "all", "molecule.yml")) as _fh:
     _TEST_VARS = yaml.safe_load(_fh)
 with open(os.path.join(INVENTORY, "host_vars", "ext.yml")) as _fh:

@@ -6,7 +6,7 @@ import pytest
 
 import fabric
 from fabric import FAB, HYPERVISORS, INSTANCES, TORS, ip, json_of, wait_for
-from ocs_l3.frr import POLICIES
+from ansible_collections.ocs.l3.plugins.module_utils.frr import POLICIES
 
 FRR = fabric.LANDED
 

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the ocs-l3 fabric model: thin adapters over the shared library (module_utils).
+
+Every filter takes *fabric input*, the plain mapping built by
+``module_utils/inventory.fabric_input`` (keys ``groups``, ``hostvars``, ``racks``,
+``fabric``, ``instances_records``), validates it, and either returns plain data
+or raises AnsibleFilterError listing every problem (object and field named).
+The whole-fabric render does not go through these filters but calls the same
+functions in one process (``plugins/action/ocs_render.py``), because a filter
+in a per-host task runs again for every host.
+
+Filters
+  ocs_fabric_input(racks, fabric, hostvars, groups, inventory_dir=None)
+      build fabric input from Ansible variables (hostvars restricted to ocs_* keys).
+  ocs_fabric_check(input)           -> {"racks": n, "hosts": n, "instances": n}
+  ocs_instance_ifname(name, prefix="tap") -> default interface name of an instance
+  ocs_route_lines(input, host)      -> canonical ip-batch lines of a host
+  ocs_rack_table(input, rack)       -> {prefix: [next hops]} of a rack
+  ocs_host_files(input, host)       -> [{path, kind, role}] a host gets
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: ocs_l3
+short_description: ocs-l3 fabric validation and per-host computations
+description:
+  - See the module docstring and the README's "Filters" section.
+"""
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import netaddr  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the controller
+    netaddr = None
+
+from ansible_collections.ocs.l3.plugins.module_utils import artifacts, fabric, inventory, routes  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
+
+
+def _fabric(data):
+    if netaddr is None:
+        raise AnsibleFilterError("the ocs_l3 filters need the Python library netaddr on the controller")
+    if not isinstance(data, dict):
+        raise AnsibleFilterError("ocs_l3 filters take fabric input (a mapping), got %s" % type(data).__name__)
+    try:
+        return fabric.build(data)
+    except FabricError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def _host(fab, name):
+    if name not in fab.hosts:
+        raise AnsibleFilterError("%r is not a host of groups %s" % (name, ", ".join(fabric.ROLE_GROUPS)))
+    return fab.hosts[name]
+
+
+def ocs_fabric_input(racks, fabric_vars, hostvars, groups, inventory_dir=None):
+    hv = {name: {k: hostvars[name][k] for k in fabric.HOST_KEYS if k in hostvars[name]}
+          for g in fabric.ROLE_GROUPS for name in groups.get(g, [])}
+    try:
+        return inventory.fabric_input(groups, hv, racks, fabric_vars, base_dir=inventory_dir)
+    except (OSError, ValueError) as exc:
+        raise AnsibleFilterError("cannot read the instances file: %s" % exc) from None
+
+
+def ocs_fabric_check(data):
+    fab = _fabric(data)
+    return {"racks": len(fab.racks), "hosts": len(fab.hosts), "instances": fab.instance_count}
+
+
+def ocs_instance_ifname(name, prefix="tap"):
+    if not isinstance(name, str) or not fabric._LABEL_RE.fullmatch(name):
+        raise AnsibleFilterError("ocs_instance_ifname: %r is not an RFC 1123 label" % (name,))
+    return fabric.default_ifname(name, prefix)
+
+
+def ocs_route_lines(data, host):
+    fab = _fabric(data)
+    return routes.host_lines(fab, _host(fab, host))
+
+
+def ocs_rack_table(data, rack):
+    fab = _fabric(data)
+    if rack not in fab.racks:
+        raise AnsibleFilterError("%r is not a rack of ocs_racks" % (rack,))
+    return routes.rack_table(fab, fab.racks[rack])
+
+
+def ocs_host_files(data, host):
+    fab = _fabric(data)
+    return [{"path": a.path, "kind": a.kind, "role": a.role} for a in artifacts.host_artifacts(fab, _host(fab, host))]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "ocs_fabric_input": ocs_fabric_input,
+            "ocs_fabric_check": ocs_fabric_check,
+            "ocs_instance_ifname": ocs_instance_ifname,
+            "ocs_route_lines": ocs_route_lines,
+            "ocs_rack_table": ocs_rack_table,
+            "ocs_host_files": ocs_host_files,
+        }

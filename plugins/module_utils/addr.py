@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Strict IPv4 and MAC parsing on integers (fast enough for 500k instances).
+
+netaddr does the printing and the set algebra on the few networks of a fabric;
+the per-instance path works on integers parsed by a strict regex, so that a
+value such as ``010.1.1.1``, ``1.2.3`` or ``1.2.3.4\\n`` is rejected rather
+than silently reinterpreted.
+"""
+
+import re
+
+try:
+    import netaddr
+except ImportError:  # hosts import none of the model; the controller needs netaddr (requirements.txt)
+    netaddr = None
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(r"(%s)\.(%s)\.(%s)\.(%s)" % ((_OCTET,) * 4))
+_MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+DIGITS_RE = re.compile(r"[0-9]+")  # str.isdigit() accepts '¹' and other non-ASCII digits
+_IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+
+
+class Net:
+    """An IPv4 network as integers: ``first``, ``last``, ``prefixlen``."""
+
+    __slots__ = ("first", "last", "prefixlen", "text")
+
+    def __init__(self, first, prefixlen):
+        self.first = first
+        self.prefixlen = prefixlen
+        self.last = first | ((1 << (32 - prefixlen)) - 1)
+        self.text = "%s/%d" % (ntoa(first), prefixlen)
+
+    def __contains__(self, ip):
+        return self.first <= ip <= self.last
+
+    def overlaps(self, other):
+        return self.first <= other.last and other.first <= self.last
+
+    def within(self, other):
+        return other.first <= self.first and self.last <= other.last
+
+    @property
+    def netmask(self):
+        return ntoa((0xFFFFFFFF << (32 - self.prefixlen)) & 0xFFFFFFFF)
+
+    @property
+    def size(self):
+        return self.last - self.first + 1
+
+    def is_unusable_host(self, ip):
+        """Network or broadcast address (only for prefixes shorter than /31)."""
+        return self.prefixlen < 31 and (ip == self.first or ip == self.last)
+
+    def __eq__(self, other):
+        return isinstance(other, Net) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
+
+    def __hash__(self):
+        return hash((self.first, self.prefixlen))
+
+    def __repr__(self):
+        return "Net(%s)" % self.text
+
+    def __str__(self):
+        return self.text
+
+
+def aton(value):
+    """Dotted-quad string -> int, or None when ``value`` is not exactly one."""
+    if not isinstance(value, str):
+        return None
+    m = _IPV4_RE.fullmatch(value)
+    if m is None:
+        return None
+    a, b, c, d = m.groups()
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+
+
+def ntoa(ip):
+    return "%d.%d.%d.%d" % (ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255)
+
+
+def parse_net(value):
+    """``'198.19.1.0/24'`` -> Net; raises ValueError with the reason.
+
+    Host bits must be zero: ``198.19.1.5/24`` is an error, not 198.19.1.0/24.
+    """
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ValueError("is not a network in CIDR notation (a.b.c.d/len)")
+    addr, dummy, plen = value.partition("/")
+    ip = aton(addr)
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 2 or int(plen) > 32:
+        raise ValueError("is not a network in CIDR notation (a.b.c.d/len)")
+    net = Net(ip & ((0xFFFFFFFF << (32 - int(plen))) & 0xFFFFFFFF), int(plen))
+    if net.first != ip:
+        raise ValueError("has host bits set (the network is %s)" % net.text)
+    # netaddr agrees, or we have a bug; cheap, a fabric has few networks.
+    if str(_netaddr().IPNetwork(value).cidr) != net.text:
+        raise RuntimeError("parse_net(%r) = %s disagrees with netaddr: a bug in ocs-l3" % (value, net.text))
+    return net
+
+
+def _netaddr():
+    if netaddr is None:
+        raise RuntimeError("the ocs.l3 fabric model needs the Python library netaddr on the controller "
+                           "(pip install netaddr)")
+    return netaddr
+
+
+def parse_iface_addr(value):
+    """``'198.18.1.11/24'`` -> (ip int, Net); raises ValueError."""
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ValueError("is not an interface address in CIDR notation (a.b.c.d/len)")
+    addr, dummy, plen = value.partition("/")
+    ip = aton(addr)
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 2 or not 1 <= int(plen) <= 32:
+        raise ValueError("is not an interface address in CIDR notation (a.b.c.d/len)")
+    prefixlen = int(plen)
+    net = Net(ip & ((0xFFFFFFFF << (32 - prefixlen)) & 0xFFFFFFFF), prefixlen)
+    if net.is_unusable_host(ip):
+        raise ValueError("is the network or broadcast address of %s" % net.text)
+    return ip, net
+
+
+def parse_mac(value):
+    """Return the lower-case colon form, or raise ValueError with the reason."""
+    if not isinstance(value, str) or _MAC_RE.fullmatch(value.lower()) is None:
+        raise ValueError("is not a MAC address of six colon-separated hex octets")
+    mac = value.lower()
+    first = int(mac[:2], 16)
+    if first & 1:
+        raise ValueError("is a multicast or broadcast MAC address")
+    if mac == "00:00:00:00:00:00":
+        raise ValueError("is the all-zero MAC address")
+    return mac
+
+
+def valid_ifname(value):
+    """A Linux interface name: 1-15 chars, no '/', whitespace or ':'."""
+    return isinstance(value, str) and _IFNAME_RE.fullmatch(value) is not None and value not in (".", "..")
+
+
+def collapse(nets):
+    """Sorted list of Net, adjacent/overlapping ones merged (via netaddr)."""
+    merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
+    return [parse_net(str(n)) for n in merged]

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Names and paths shared by the controller (render) and the hosts (modules, agent).
+
+The one place where the route protocol number, our chain and table names and
+the files under ``/etc/ocs-l3`` are spelled out. Standard library only: host
+modules import this file, and hosts need not have netaddr. Everything a role
+needs from here reaches it through the render result (:func:`contract`), never
+as a copy in YAML (tests/unit/test_literals.py fails on a copy).
+"""
+
+from __future__ import annotations
+
+STATE_DIR = "/etc/ocs-l3"
+"""Desired state installed on every host (rendered files, the generation)."""
+VAR_DIR = "/var/lib/ocs-l3"
+RUN_DIR = "/run/ocs-l3"
+
+ROUTE_PROTOCOL = 211
+"""Route protocol number that tags every route this project installs."""
+ROUTE_PROTOCOL_NAME = "ocs"
+ROUTES_PATH = STATE_DIR + "/routes.batch"
+RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
+
+GENERATION_PATH = STATE_DIR + "/generation"
+LEASE_PATH = RUN_DIR + "/run.lease"
+
+# DHCP (dnsmasq, one instance per hypervisor, our own unit and files).
+DHCP_CONFIG_PATH = STATE_DIR + "/dnsmasq.conf"
+DHCP_HOSTS_PATH = STATE_DIR + "/dhcp-hosts"
+DHCP_LEASE_PATH = VAR_DIR + "/dnsmasq.leases"
+DHCP_UNIT_NAME = "ocs-dhcp.service"
+DHCP_UNIT_PATH = "/etc/systemd/system/" + DHCP_UNIT_NAME
+DNSMASQ = "/usr/sbin/dnsmasq"
+
+# iptables: every chain we own starts with CHAIN_PREFIX; the built-in chains
+# only carry our jumps.
+CHAIN_PREFIX = "OCS-"
+
+NAT_PATH = STATE_DIR + "/iptables-nat.rules"
+NAT_PREROUTING = CHAIN_PREFIX + "PREROUTING"
+NAT_OUTPUT = CHAIN_PREFIX + "OUTPUT"
+NAT_POSTROUTING = CHAIN_PREFIX + "POSTROUTING"
+NAT_FLOAT_DNAT = CHAIN_PREFIX + "FLOAT-DNAT"
+NAT_FLOAT_SNAT = CHAIN_PREFIX + "FLOAT-SNAT"
+NAT_SNAT = CHAIN_PREFIX + "SNAT"
+NAT_CHAINS = (NAT_PREROUTING, NAT_OUTPUT, NAT_POSTROUTING, NAT_FLOAT_DNAT, NAT_FLOAT_SNAT, NAT_SNAT)
+"""Our chains of table nat, in the order the file declares them."""
+NAT_JUMPS = (("nat", "PREROUTING", NAT_PREROUTING), ("nat", "OUTPUT", NAT_OUTPUT),
+             ("nat", "POSTROUTING", NAT_POSTROUTING))
+"""(table, built-in chain, our chain): each jump must exist exactly once."""
+
+FILTER_PATH = STATE_DIR + "/iptables-filter.rules"
+FILTER6_PATH = STATE_DIR + "/ip6tables-filter.rules"
+FILTER_INPUT = CHAIN_PREFIX + "INPUT"
+FILTER_FORWARD = CHAIN_PREFIX + "FORWARD"
+FILTER_ANTISPOOF = CHAIN_PREFIX + "ANTISPOOF"
+FILTER_DHCP_MAC = CHAIN_PREFIX + "DHCP-MAC"
+FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC)
+FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD)
+FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD))
+"""Each must exist exactly once, as the chain's first rule (both families), so that
+no earlier ACCEPT lets instance traffic bypass it."""
+
+# nftables: the NAT tier's table on the gateways.
+NATGW_PATH = STATE_DIR + "/natgw.nft"
+NFT_FAMILY = "ip"
+NFT_TABLE = "ocs_natgw"
+NFT_FIP_MAP = "fip_to_fixed"
+NFT_FIXED_MAP = "fixed_to_fip"
+NFT_INTERNAL_SET = "internal"
+NFT_PUBLIC_SET = "gateway_publics"
+
+# FRR
+FRR_CONF_PATH = "/etc/frr/frr.conf"
+FRR_DAEMONS_PATH = "/etc/frr/daemons"
+FRR_RELOAD = "/usr/lib/frr/frr-reload.py"
+
+SCRATCH_NETNS_PREFIX = "ocs-chk-"
+"""Name prefix of the throwaway network namespaces candidates are tested in."""
+
+
+def _jumps(jumps, first):
+    return [dict(table=t, chain=c, target=target, first=first) for t, c, target in jumps]
+
+
+def contract():
+    """What the roles need from here, as plain data (the render result carries it)."""
+    return dict(
+        state_dir=STATE_DIR,
+        var_dir=VAR_DIR,
+        run_dir=RUN_DIR,
+        route_protocol=ROUTE_PROTOCOL,
+        paths=dict(
+            routes=ROUTES_PATH, rt_protos=RT_PROTOS_PATH, generation=GENERATION_PATH, lease=LEASE_PATH,
+            dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
+            dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,
+            frr_conf=FRR_CONF_PATH, frr_daemons=FRR_DAEMONS_PATH, frr_reload=FRR_RELOAD,
+        ),
+        dhcp_unit=DHCP_UNIT_NAME,
+        chain_prefix=CHAIN_PREFIX,
+        nat_jumps=_jumps(NAT_JUMPS, False),
+        filter_jumps=_jumps(FILTER_JUMPS, True),
+        nft_family=NFT_FAMILY,
+        nft_table=NFT_TABLE,
+    )

@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tenant isolation on a hypervisor: anti-spoofing and protection of the host itself.
+
+Table ``filter``, in chains of our own (applied by the ``ocs_iptables_chains``
+module like the NAT chains: the file declares them, the module ensures the
+jumps ``INPUT -> OCS-INPUT`` and ``FORWARD -> OCS-FORWARD`` exactly once, as
+the first rule of their chain). Every rule of ours matches ``-i <prefix>+`` (a packet that arrives
+on an instance tap) or sits in a chain only such packets reach: management
+traffic (SSH on the uplinks), the fabric, replies going *to* instances and
+inbound floating-IP traffic (``-o tap``) are never matched. Built-in chain
+policies and other chains are never touched::
+
+    INPUT   -> OCS-INPUT    -i tap+ DHCP from 0.0.0.0 (udp 68->67)  -> OCS-DHCP-MAC
+                            -i tap+                                 -> OCS-ANTISPOOF
+                            -i tap+ ESTABLISHED,RELATED             ACCEPT (replies)
+                            -i tap+ udp 68->67                      ACCEPT (DHCP renew)
+                            -i tap+ icmp echo-request               ACCEPT
+                            -i tap+ tcp ctstate DNAT to metadata    ACCEPT (metadata served by this host)
+                            -i tap+                                 DROP   (sshd, bgpd, anything else)
+    FORWARD -> OCS-FORWARD  -i tap+                                 -> OCS-ANTISPOOF
+    OCS-ANTISPOOF  -i TAP -s FIXED/32 --mac-source MAC  RETURN   (one per instance)
+                   DROP                                          (counted: spoofed, or an unknown tap)
+    OCS-DHCP-MAC   -i TAP --mac-source MAC              ACCEPT   (one per instance)
+                   DROP
+
+Anti-spoofing applies to every packet (not only to the first of a
+connection), so an instance cannot inject into another's established flow.
+A packet that passes it goes back to ``FORWARD`` untouched: which instance
+may talk to whom (security groups) and the forwarding policy stay the
+host's. ``INPUT`` from a tap is decided here (allow-list, then DROP).
+
+Outbound floating-IP and SNAT traffic still carries the fixed IP in
+``FORWARD`` (source NAT happens in ``POSTROUTING``, after it); a DNATed
+metadata connection to a remote target is forwarded with the fixed IP too.
+Rules are the same in ``nat_mode: host`` and ``gateway``.
+
+Cost: 2 rules per local instance + 10 (1,000 instances: 2,010 rules in 4
+chains); a packet from a tap walks ``OCS-ANTISPOOF`` linearly to its tap's
+rule (interface matches are cheap; an nftables concatenated set would make it
+O(1), see the role README).
+
+The project is IPv4-only: :func:`ipv6_lines` drops every IPv6 packet that
+arrives on an instance tap (INPUT and FORWARD), so an instance cannot reach
+the host's daemons over its link-local address either.
+"""
+
+from .addr import ntoa
+from .artifact import Artifact, text
+
+from .constants import FILTER6_PATH, FILTER_PATH  # noqa: F401
+from .constants import FILTER_ANTISPOOF as ANTISPOOF, FILTER_CHAINS as CHAINS, FILTER_CHAINS6 as CHAINS6  # noqa: F401
+from .constants import FILTER_DHCP_MAC as DHCP_MAC, FILTER_FORWARD as FORWARD, FILTER_INPUT as INPUT
+
+FIXED_RULES = 10
+"""Rules that do not depend on the number of instances (with metadata configured)."""
+
+
+def _comment(word):
+    return "-m comment --comment %s" % word
+
+
+def input_rules(fab):
+    """Rules of OCS-INPUT: what an instance may send to its hypervisor."""
+    tap = "-i %s+" % fab.instance_ifname_prefix
+    rules = [
+        "-A %s -s 0.0.0.0/32 %s -p udp -m udp --sport 68 --dport 67 %s -j %s"
+        % (INPUT, tap, _comment("ocs-dhcp"), DHCP_MAC),
+        "-A %s %s -j %s" % (INPUT, tap, ANTISPOOF),
+        "-A %s %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT" % (INPUT, tap, _comment("ocs-replies")),
+        "-A %s %s -p udp -m udp --sport 68 --dport 67 %s -j ACCEPT" % (INPUT, tap, _comment("ocs-dhcp")),
+        "-A %s %s -p icmp -m icmp --icmp-type 8 %s -j ACCEPT" % (INPUT, tap, _comment("ocs-ping")),
+    ]
+    meta = fab.metadata
+    if meta is not None:
+        rules.append("-A %s %s -p tcp -m conntrack --ctstate DNAT --ctorigdst %s/32 --ctorigdstport %d %s -j ACCEPT"
+                     % (INPUT, tap, ntoa(meta["ip"]), meta["port"], _comment("ocs-metadata")))
+    rules.append("-A %s %s %s -j DROP" % (INPUT, tap, _comment("ocs-protect-host")))
+    return rules
+
+
+def antispoof_rules(fab, host):
+    """(OCS-ANTISPOOF, OCS-DHCP-MAC) rules: one per local instance each, sorted by fixed IP, then a DROP."""
+    spoof, dhcp = [], []
+    for inst in sorted(host.instances, key=lambda i: i.ip):
+        note = _comment(inst.name)
+        spoof.append("-A %s -s %s/32 -i %s -m mac --mac-source %s %s -j RETURN"
+                     % (ANTISPOOF, ntoa(inst.ip), inst.interface, inst.mac, note))
+        dhcp.append("-A %s -i %s -m mac --mac-source %s %s -j ACCEPT" % (DHCP_MAC, inst.interface, inst.mac, note))
+    spoof.append("-A %s %s -j DROP" % (ANTISPOOF, _comment("ocs-spoof")))
+    dhcp.append("-A %s %s -j DROP" % (DHCP_MAC, _comment("ocs-spoof")))
+    return spoof, dhcp
+
+
+def hypervisor_lines(fab, host):
+    """The ``iptables-restore`` lines of table filter (IPv4) for one hypervisor."""
+    spoof, dhcp = antispoof_rules(fab, host)
+    lines = ["*filter"]
+    lines += [":%s - [0:0]" % chain for chain in CHAINS]
+    lines += input_rules(fab)
+    lines.append("-A %s -i %s+ -j %s" % (FORWARD, fab.instance_ifname_prefix, ANTISPOOF))
+    lines += spoof + dhcp
+    lines.append("COMMIT")
+    return lines
+
+
+def ipv6_lines(fab):
+    """The ``ip6tables-restore`` lines: no IPv6 from instance taps at all."""
+    tap = "-i %s+" % fab.instance_ifname_prefix
+    return ["*filter"] + [":%s - [0:0]" % chain for chain in CHAINS6] + [
+        "-A %s %s %s -j DROP" % (INPUT, tap, _comment("ocs-no-ipv6")),
+        "-A %s %s %s -j DROP" % (FORWARD, tap, _comment("ocs-no-ipv6")),
+        "COMMIT",
+    ]
+
+
+def artifacts(fab, host):
+    """The filter rules files of a hypervisor (other roles get none)."""
+    if host.role != "hypervisor":
+        return []
+    return [
+        Artifact(FILTER_PATH, "iptables", "ocs_firewall", "etc/ocs-l3/iptables-filter.rules.j2",
+                 {"_ocs_firewall_rules": text(hypervisor_lines(fab, host))}),
+        Artifact(FILTER6_PATH, "ip6tables", "ocs_firewall", "etc/ocs-l3/ip6tables-filter.rules.j2",
+                 {"_ocs_firewall_rules6": text(ipv6_lines(fab))}),
+    ]

@@ -1,0 +1,407 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""FRR BGP configuration per host: exactly the prefixes each host owns.
+
+Pure computation from the validated fabric; the ``ocs_frr`` role's templates
+only print the text built here. Every session has an explicit import and
+export route-map (FRR's ``bgp ebgp-requires-policy`` stays on); every
+route-map matches prefix-lists computed from the inventory and ends in an
+explicit ``deny``.
+
+Tiers and policies (``host`` = nat_mode host, ``gw`` = nat_mode gateway)::
+
+    hypervisor --TOR--> ToR --SPINE--> spine --BORDER--> border   (host)
+    exports: own instance /32s      rack instance subnets     floating ranges
+             (+ floating /32s,      (network + blackhole)
+              public /32: host)     (+ rack floating/public
+                                      /32s: host)
+    imports: default only          its hypervisors' own /32s  default
+                                   (per hypervisor), from the
+                                   spines: default, rack
+                                   subnets, floating le 32
+
+    nat_gateway --SPINE--> spine: the gateway exports its public /32; the
+    spine accepts exactly that (host mode).
+
+In gateway mode the NAT gateways, not the spines, are the edge: they peer
+with ``border_peers`` (the spines have no border session)::
+
+    spine <--SPINE-- nat_gateway --BORDER--> border
+    to the spines: its public /32, the floating ranges and, by
+        ``default-originate route-map OCS-HAS-BORDER-DEFAULT``, a default
+        only while it holds a default learned from a border peer
+    from the spines: rack subnets, floating le 32 (never the default)
+    to the border: the floating ranges (exact) and its public /32
+    from the border: the default only
+
+The spines accept from each gateway its public /32, the floating ranges and
+the default (ECMP over the gateways), relay that default to the ToRs as they
+relay the border's in host mode, and send the gateways everything but the
+default.
+
+Prefix-lists carry no ``seq``: FRR numbers them and ``frr-reload.py``
+matches entries without it, so adding an instance adds one line and never
+renumbers a list. Names: ``OCS-<WHAT>`` prefix-lists, ``OCS-IN-*`` /
+``OCS-OUT-*`` route-maps, peer-groups ``TOR``, ``HV``, ``SPINE``, ``GW``,
+``BORDER`` named after the tier at the other end.
+"""
+
+from .addr import ntoa
+from .artifact import Artifact, text
+
+from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
+MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
+DENY_SEQ = 1000  # the explicit final deny of every route-map
+FLOATING_BLACKHOLE_DISTANCE = 250  # below any BGP route: unassigned floating IPs go nowhere
+
+BGP_DEFAULTS = {"bfd": False, "graceful_restart": False, "keepalive": 3, "holdtime": 9, "password": None}
+
+
+def _h(ip):
+    return "%s/32" % ntoa(ip)
+
+
+def owned(fab, hv):
+    """The /32s hypervisor ``hv`` may announce, sorted: its instance IPs and,
+    in host NAT mode, their floating IPs and its public address."""
+    ips = {inst.ip for inst in hv.instances}
+    if fab.nat_mode == "host":
+        ips.update(inst.floating_ip for inst in hv.instances if inst.floating_ip is not None)
+        if hv.public_address is not None:
+            ips.add(hv.public_address)
+    return [_h(ip) for ip in sorted(ips)]
+
+
+def rack_public(fab, rack):
+    """Floating and public /32s of a rack's hypervisors (host NAT mode), sorted."""
+    if fab.nat_mode != "host":
+        return []
+    ips = set()
+    for hv in rack.hypervisors:
+        ips.update(inst.floating_ip for inst in hv.instances if inst.floating_ip is not None)
+        if hv.public_address is not None:
+            ips.add(hv.public_address)
+    return [_h(ip) for ip in sorted(ips)]
+
+
+def rack_nets(rack):
+    return [net.text for net in rack.instance_subnets]
+
+
+def fabric_routes(fab):
+    """What the spines hand down (and ToRs and gateways accept): the default
+    route, every rack's instance subnets, anything inside a floating range."""
+    nets = [n for rack in sorted(fab.racks.values(), key=lambda r: r.id) for n in rack.instance_subnets]
+    return (["0.0.0.0/0"] + [n.text for n in sorted(nets, key=lambda n: (n.first, n.prefixlen))]
+            + ["%s le 32" % f.text for f in fab.floating_ranges])
+
+
+def fabric_nets(fab):
+    """``fabric_routes`` without the default: what the spines and the NAT
+    gateways exchange in gateway mode (the default flows only upward there)."""
+    return fabric_routes(fab)[1:]
+
+
+class Neighbor:
+    """One BGP session: ``key`` is an address or, unnumbered, an interface."""
+
+    __slots__ = ("key", "interface", "remote_as", "group", "rmap_in", "host")
+
+    def __init__(self, key, interface, remote_as, group, rmap_in=None, host=None):
+        self.key = key
+        self.interface = interface
+        self.remote_as = remote_as
+        self.group = group
+        self.rmap_in = rmap_in  # per-neighbor import route-map (None: the group's)
+        self.host = host  # name of the host at the other end (None: border)
+
+    def __repr__(self):
+        return "Neighbor(%s, %s, %s)" % (self.key, self.remote_as, self.group)
+
+
+class Group:
+    """A peer-group: shared session settings and policies."""
+
+    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self")
+
+    def __init__(self, name, rmap_in, rmap_out, default_originate=False, fabric=True, next_hop_self=False):
+        self.name = name
+        self.next_hop_self = next_hop_self
+        self.rmap_in = rmap_in
+        self.rmap_out = rmap_out
+        # False, True, or a route-map name: originate a default only while a
+        # route in the BGP table matches that route-map
+        self.default_originate = default_originate
+        self.fabric = fabric  # fabric-internal: BFD, password, timers and soft-reconfiguration apply
+
+
+class Policy:
+    """Everything one host's BGP needs, as data (unit tests look at this)."""
+
+    def __init__(self):
+        self.prefix_lists = {}  # name -> [entry text], entries permit
+        self.route_maps = {}  # name -> [(seq, prefix-list, [further match/set lines])], then deny DENY_SEQ
+        self.groups = []
+        self.neighbors = []
+        self.networks = []
+        self.statics = []  # "ip route ..." lines (staticd)
+        self.bgp_lines = []  # extra "router bgp" lines (before the neighbors)
+
+    def plist(self, name, entries):
+        self.prefix_lists[name] = list(entries)
+        return name
+
+    def rmap(self, name, *entries):
+        """entries: prefix-list names or (prefix-list, [further match and set
+        lines]); entries with an empty prefix-list are skipped."""
+        out = []
+        for entry in entries:
+            plist, sets = (entry, []) if isinstance(entry, str) else entry
+            if self.prefix_lists.get(plist):
+                out.append((10 * (len(out) + 1), plist, sets))
+        self.route_maps[name] = out
+        return name
+
+
+def _floating_blackholes(fab):
+    return ["ip route %s blackhole %d" % (f.text, FLOATING_BLACKHOLE_DISTANCE) for f in fab.floating_ranges]
+
+
+def _uplink_neighbors(fab, host, group, remote_as):
+    out = []
+    for up in host.uplinks:
+        if up.numbered:
+            out.append(Neighbor(ntoa(up.peer), False, remote_as, group, host=up.peer_host))
+        else:
+            out.append(Neighbor(up.interface, True, remote_as, group))
+    return out
+
+
+def _lower_neighbors(fab, upper, lower, group, rmap_in):
+    """Sessions of ``upper`` (ToR or spine) with host ``lower``: one per numbered
+    uplink of ``lower`` that peers with ``upper``, one per downlink of ``upper``
+    naming ``lower`` when ``lower`` has unnumbered uplinks."""
+    out = []
+    for up in lower.uplinks:
+        if up.numbered and up.peer_host == upper.name:
+            addr = up.address if up.address is not None else lower.address
+            out.append(Neighbor(ntoa(addr), False, lower.asn, group, rmap_in, lower.name))
+    if any(not up.numbered for up in lower.uplinks):
+        for down in upper.downlinks:
+            if down.host == lower.name:
+                out.append(Neighbor(down.interface, True, lower.asn, group, rmap_in, lower.name))
+    return out
+
+
+def hypervisor_policy(fab, host):
+    pol = Policy()
+    if fab.routing_mode != "bgp":
+        return pol
+    own = pol.plist("OCS-OWN", owned(fab, host))
+    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
+    pol.groups.append(Group("TOR", pol.rmap("OCS-IN-TOR", default), pol.rmap("OCS-OUT-TOR", own)))
+    pol.neighbors = _uplink_neighbors(fab, host, "TOR", host.rack.asn if host.rack else None)
+    pol.networks = pol.prefix_lists[own]
+    return pol
+
+
+def tor_policy(fab, host):
+    pol = Policy()
+    rack = host.rack
+    nets = pol.plist("OCS-RACK-NETS", rack_nets(rack))
+    public = pol.plist("OCS-RACK-PUBLIC", rack_public(fab, rack))
+    pol.plist("OCS-FABRIC", fabric_routes(fab))
+    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", nets, public)))
+    pol.neighbors = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
+    pol.networks = list(pol.prefix_lists[nets])
+    if fab.routing_mode == "static":
+        # The rack's table (routes concern) holds the floating and public /32s
+        # via their hypervisors as kernel routes: announce them from here.
+        pol.networks += pol.prefix_lists[public]
+        return pol
+    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
+    pol.groups.append(Group("HV", None, pol.rmap("OCS-OUT-HV", default), default_originate=True))
+    for hv in rack.hypervisors:
+        plist = pol.plist("OCS-HV-%s" % hv.name, owned(fab, hv))
+        rmap = pol.rmap("OCS-IN-HV-%s" % hv.name, plist)
+        pol.neighbors += _lower_neighbors(fab, host, hv, "HV", rmap)
+    return pol
+
+
+def spine_policy(fab, host):
+    pol = Policy()
+    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
+    floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
+    pol.plist("OCS-FABRIC", fabric_routes(fab))
+    out_fabric = pol.rmap("OCS-OUT-FABRIC", "OCS-FABRIC")
+    gw_mode = fab.nat_mode == "gateway"
+    # gateway mode: ToRs and gateways send through the spine, which spreads
+    # over all gateways (and ToRs), not straight to the one next hop of its
+    # best path when they share a link with it (eBGP third-party next hop)
+    pol.groups.append(Group("TOR", None, out_fabric, next_hop_self=gw_mode))
+    for rack in sorted(fab.racks.values(), key=lambda r: r.id):
+        nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
+        public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
+        rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public)
+        for tor in rack.tors:
+            pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)
+    gateways = sorted(fab.by_role["nat_gateway"], key=lambda h: h.name)
+    if gateways:
+        # gateway mode: the default comes from the gateways, never goes back to them
+        out_gw = pol.rmap("OCS-OUT-GW", pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))) if gw_mode else out_fabric
+        pol.groups.append(Group("GW", None, out_gw, next_hop_self=gw_mode))
+        for gw in gateways:
+            own = pol.plist("OCS-GW-%s" % gw.name, [_h(gw.public_address)] if gw.public_address else [])
+            rmap = pol.rmap("OCS-IN-GW-%s" % gw.name, own, *([floating, default] if gw_mode else []))
+            pol.neighbors += _lower_neighbors(fab, host, gw, "GW", rmap)
+        if gw_mode:
+            # ECMP over the gateways' defaults and ranges even when their ASNs differ (ocs_asn)
+            pol.bgp_lines.append("bgp bestpath as-path multipath-relax")
+    if fab.border_peers and not gw_mode:
+        pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating),
+                                fabric=False))
+        for ip, asn in sorted(fab.border_peers):
+            pol.neighbors.append(Neighbor(ntoa(ip), False, asn, "BORDER"))
+    # Unassigned floating addresses end here instead of looping to the border:
+    # a blackhole below any BGP route, announced as the range in host NAT mode
+    # (in gateway mode the gateways announce the ranges).
+    pol.statics = _floating_blackholes(fab)
+    if fab.nat_mode == "host":
+        pol.networks = [f.text for f in fab.floating_ranges]
+    return pol
+
+
+def gateway_policy(fab, host):
+    pol = Policy()
+    own = pol.plist("OCS-OWN", [_h(host.public_address)] if host.public_address else [])
+    spines = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
+    pol.networks = list(pol.prefix_lists[own])
+    if fab.nat_mode != "gateway":
+        pol.plist("OCS-FABRIC", fabric_routes(fab))
+        pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", own)))
+        pol.neighbors = spines
+        return pol
+    # Gateway mode: the edge. Default from the border only; toward the spines
+    # a default only while this gateway holds one from a border peer.
+    floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
+    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
+    nets = pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))
+    border = sorted(fab.border_peers)
+    has_default = pol.rmap("OCS-HAS-BORDER-DEFAULT", *[(default, ["match peer %s" % ntoa(ip)]) for ip, dummy in border])
+    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", nets), pol.rmap("OCS-OUT-SPINE", own, floating, default),
+                            default_originate=has_default))
+    pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating, own),
+                            fabric=False))
+    pol.neighbors = spines + [Neighbor(ntoa(ip), False, asn, "BORDER") for ip, asn in border]
+    pol.networks += [f.text for f in fab.floating_ranges]
+    pol.statics = _floating_blackholes(fab)
+    return pol
+
+
+POLICIES = {"hypervisor": hypervisor_policy, "tor": tor_policy, "spine": spine_policy, "nat_gateway": gateway_policy}
+
+
+def policy(fab, host):
+    return POLICIES[host.role](fab, host)
+
+
+def bgp_settings(fab):
+    return dict(BGP_DEFAULTS, **(getattr(fab, "bgp", None) or {}))
+
+
+def config_lines(fab, host):
+    """frr.conf of ``host`` as lines, in the shape of FRR's running-config
+    (so that ``frr-reload.py`` finds nothing to do after a reload)."""
+    pol = policy(fab, host)
+    bgp = bgp_settings(fab)
+    # No hostname: FRR takes the system's, and the reload module keeps it.
+    lines = ["log syslog informational", "!"]
+    if pol.statics:
+        lines += pol.statics + ["!"]
+    if pol.neighbors:
+        lines += _router_bgp(fab, host, pol, bgp, host.asn)
+    for name, entries in pol.prefix_lists.items():
+        lines += ["ip prefix-list %s permit %s" % (name, e) for e in entries]
+    if pol.prefix_lists:
+        lines.append("!")
+    for name, entries in pol.route_maps.items():
+        for seq, plist, sets in entries:
+            lines += ["route-map %s permit %d" % (name, seq), " match ip address prefix-list %s" % plist]
+            lines += [" " + s for s in sets]
+            lines += ["exit", "!"]
+        lines += ["route-map %s deny %d" % (name, DENY_SEQ), "exit", "!"]
+    return lines
+
+
+def _router_bgp(fab, host, pol, bgp, asn):
+    lines = ["router bgp %d" % asn, " bgp router-id %s" % ntoa(host.address), " bgp log-neighbor-changes"]
+    if bgp["graceful_restart"]:
+        lines.append(" bgp graceful-restart")
+    lines += [" " + ln for ln in pol.bgp_lines]
+    groups = {g.name: g for g in pol.groups}
+    used = [g for g in pol.groups if any(n.group == g.name for n in pol.neighbors)]
+    for g in used:
+        lines.append(" neighbor %s peer-group" % g.name)
+        if g.fabric:
+            # Fabric sessions are on directly connected links and both ends are
+            # ours: GTSM (RFC 5082) drops BGP packets from farther than one hop.
+            # Not toward the border: GTSM needs the other end configured too.
+            lines.append(" neighbor %s ttl-security hops 1" % g.name)
+            if bgp["bfd"]:
+                lines.append(" neighbor %s bfd" % g.name)
+            if bgp["password"]:
+                lines.append(" neighbor %s password %s" % (g.name, bgp["password"]))
+            lines.append(" neighbor %s timers %d %d" % (g.name, bgp["keepalive"], bgp["holdtime"]))
+    for n in pol.neighbors:
+        if n.interface:
+            lines += [" neighbor %s interface peer-group %s" % (n.key, n.group),
+                      " neighbor %s remote-as %d" % (n.key, n.remote_as)]
+        else:
+            lines += [" neighbor %s remote-as %d" % (n.key, n.remote_as),
+                      " neighbor %s peer-group %s" % (n.key, n.group)]
+    lines += [" !", " address-family ipv4 unicast"]
+    lines += ["  network %s" % net for net in pol.networks]
+    for g in used:
+        if g.next_hop_self:
+            lines.append("  neighbor %s next-hop-self" % g.name)
+        if g.default_originate is True:
+            lines.append("  neighbor %s default-originate" % g.name)
+        elif g.default_originate:
+            lines.append("  neighbor %s default-originate route-map %s" % (g.name, g.default_originate))
+        if g.fabric:
+            lines.append("  neighbor %s soft-reconfiguration inbound" % g.name)
+        if g.rmap_in:
+            lines.append("  neighbor %s route-map %s in" % (g.name, g.rmap_in))
+        lines.append("  neighbor %s route-map %s out" % (g.name, g.rmap_out))
+    for n in pol.neighbors:
+        if n.rmap_in and not groups[n.group].rmap_in:
+            lines.append("  neighbor %s route-map %s in" % (n.key, n.rmap_in))
+    paths = min(MAX_PATHS, len(pol.neighbors))
+    if paths > 1:
+        lines.append("  maximum-paths %d" % paths)
+    lines += [" exit-address-family", "exit", "!"]
+    return lines
+
+
+DAEMONS = ("bgpd", "bfdd", "staticd")
+_ALL_DAEMONS = ("bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "pimd", "pim6d", "ldpd", "nhrpd", "eigrpd",
+                "babeld", "sharpd", "pbrd", "bfdd", "fabricd", "vrrpd", "pathd", "staticd")
+
+
+def daemons_lines():
+    """The daemons file: the same on every host (no fabric input on purpose)."""
+    lines = ["%s=%s" % (d, "yes" if d in DAEMONS else "no") for d in _ALL_DAEMONS]
+    return lines + ["vtysh_enable=yes", 'zebra_options="  -A 127.0.0.1 -s 90000000"',
+                    'bgpd_options="   -A 127.0.0.1"', 'staticd_options="-A 127.0.0.1"',
+                    'bfdd_options="   -A 127.0.0.1"']
+
+
+def artifacts(fab, host):
+    """frr.conf and the (fixed) daemons file of every fabric host."""
+    return [
+        Artifact(DAEMONS_PATH, "frr-daemons", "ocs_frr", "etc/frr/daemons.j2",
+                 {"_ocs_frr_daemons_text": text(daemons_lines())}),
+        Artifact(FRR_CONF_PATH, "frr", "ocs_frr", "etc/frr/frr.conf.j2",
+                 {"_ocs_frr_conf_text": text(config_lines(fab, host))}, mode="0640"),
+    ]

@@ -1,0 +1,297 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply frr.conf to running FRR incrementally, then re-apply changed import policies."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ocs_frr_reload
+version_added: 0.4.0
+short_description: Make running FRR equal frr.conf with frr-reload.py, without restarting anything
+description:
+  - Runs C(frr-reload.py --test) to compute the difference between O(src) and the running
+    configuration; when there is none, nothing is touched (C(changed=false)).
+  - Otherwise runs C(frr-reload.py --reload), which sends only the differing commands to the daemons.
+    Sessions stay up unless the difference itself resets them (router ASN, router-id, a neighbor's
+    remote-as or password).
+  - Then, for every changed prefix-list or route-map, sends C(clear bgp ipv4 unicast PEER soft in) to
+    the neighbors and peer-groups whose import route-map uses it (a route refresh, not a reset), so
+    that a widened or narrowed import policy takes effect at once.
+  - >-
+    The host's own lines are kept as they run: C(hostname) (FRR's default is the system's) and the
+    kernel forwarding switches (C(ip forwarding), C(ipv6 forwarding)), so a reload never flips a
+    host's forwarding sysctls.
+  - When C(--reload) fails because a daemon died under it (FRR 8.4's bgpd crashes removing a
+    peer-group still in use; watchfrr restarts it), waits until C(show watchfrr) reports every daemon
+    Up and the remaining difference is stable, reloads again, at most twice, until C(--test) finds no
+    difference; then warns (that daemon's sessions were reset) instead of failing. Otherwise, or
+    after 120 s, the task fails with what it saw last.
+  - frr-reload.py ends a reload with C(vtysh write), rewriting C(/etc/frr/frr.conf) from the running
+    configuration; the module puts the file back as it was, so the next run finds nothing changed.
+  - Supports check mode (reports the difference) and diff mode.
+options:
+  src:
+    description: The frr.conf to apply.
+    type: path
+    default: /etc/frr/frr.conf
+  soft_in:
+    description: Send C(soft in) clears after a changed import policy.
+    type: bool
+    default: true
+  frr_reload:
+    description: Path of frr-reload.py (Debian package frr-pythontools).
+    type: path
+    default: /usr/lib/frr/frr-reload.py
+  vty_socket:
+    description: Directory of the daemons' vty sockets, when not the default (tests, pathspaces).
+    type: path
+author: ocs-l3 contributors (@ocs-l3)
+"""
+
+EXAMPLES = r"""
+- name: Reload FRR
+  ocs_frr_reload:
+    src: /etc/frr/frr.conf
+"""
+
+RETURN = r"""
+lines_to_add:
+  description: Commands frr-reload.py added (or would add).
+  type: list
+  returned: always
+lines_to_delete:
+  description: Commands frr-reload.py removed (or would remove).
+  type: list
+  returned: always
+soft_in:
+  description: Neighbors and peer-groups sent C(clear bgp ipv4 unicast ... soft in).
+  type: list
+  returned: always
+recovered:
+  description: The first reload failed and FRR converged on a retry (a daemon restarted).
+  type: bool
+  returned: when true
+"""
+
+import os
+import re
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocs.l3.plugins.module_utils.constants import FRR_CONF_PATH, FRR_RELOAD
+
+_HOST_OWNED_RE = re.compile(r"^(hostname \S+|(no )?ip(v6)? forwarding)$")
+_LOG_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def host_owned_lines(running):
+    """Lines of a running-config that belong to the host, not to ocs-l3:
+    ``hostname`` (the system's) and ``[no] ip[v6] forwarding`` (the sysctls)."""
+    return [ln.strip() for ln in running.splitlines() if _HOST_OWNED_RE.match(ln.strip())]
+
+
+def parse_test_output(out):
+    """frr-reload.py --test output -> (lines to delete, lines to add)."""
+    sections = {"delete": [], "add": []}
+    current = None
+    for line in out.splitlines():
+        if line.startswith("Lines To Delete"):
+            current = "delete"
+        elif line.startswith("Lines To Add"):
+            current = "add"
+        elif current and line.strip() and not set(line.strip()) <= {"="} and not _LOG_RE.match(line):
+            sections[current].append(line.rstrip())
+    return sections["delete"], sections["add"]
+
+
+def changed_policies(lines):
+    """Names of prefix-lists and route-maps touched by diff lines."""
+    names = set()
+    for line in lines:
+        parts = line.strip().split()
+        if parts[:1] == ["no"]:
+            parts = parts[1:]
+        if parts[:2] == ["ip", "prefix-list"] and len(parts) > 2:
+            names.add(parts[2])
+        elif parts[:1] == ["route-map"] and len(parts) > 1:
+            names.add(parts[1])
+    return names
+
+
+def soft_in_peers(conf, changed):
+    """Neighbors/peer-groups of ``conf`` (frr.conf text) whose import route-map
+    is in ``changed`` or matches a prefix-list in ``changed``, as
+    [(key, is_peer_group)], sorted."""
+    rmaps, current = set(changed), None
+    groups = set()
+    lines = conf.splitlines()
+    for line in lines:
+        parts = line.split()
+        if line.startswith("route-map ") and len(parts) >= 2:
+            current = parts[1]
+        elif parts[:4] == ["match", "ip", "address", "prefix-list"] and len(parts) == 5 and current \
+                and parts[4] in changed:
+            rmaps.add(current)
+        elif not line.startswith(" "):
+            current = None
+        if len(parts) == 3 and parts[0] == "neighbor" and parts[2] == "peer-group":
+            groups.add(parts[1])
+    peers = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 5 and parts[0] == "neighbor" and parts[2] == "route-map" and parts[4] == "in" \
+                and parts[3] in rmaps:
+            peers.add((parts[1], parts[1] in groups))
+    return sorted(peers)
+
+
+def clear_command(key, is_group):
+    return "clear bgp ipv4 unicast %s%s soft in" % ("peer-group " if is_group else "", key)
+
+
+TARGET = FRR_CONF_PATH  # what frr-reload.py's closing `vtysh write` rewrites
+
+
+def read_file(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def restore_file(path, content):
+    """Put ``content`` back at ``path`` if it changed (atomic; mode and owner kept)."""
+    if content is None or read_file(path) == content:
+        return
+    st = os.stat(path)
+    tmp = "%s.ocs-restore" % path
+    with open(tmp, "wb") as fh:
+        fh.write(content)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, path)
+
+
+DAEMON_DOWN = re.compile(r"is not running|connecting to \S+\.\.\.failed")
+WATCHFRR_STATE = re.compile(r"^\s+([a-z]+d)\s+(\S+)\s*$", re.M)
+
+
+def daemons_down(module, vtysh):
+    """Daemons watchfrr does not report Up (or vtysh's complaint); [] when all are up."""
+    rc, out, err = module.run_command(vtysh + ["-c", "show watchfrr"])
+    states = WATCHFRR_STATE.findall(out) if rc == 0 else []
+    if states:
+        return ["%s %s" % (d, st) for d, st in states if st != "Up"]
+    rc, out, err = module.run_command(vtysh + ["-c", "show running-config"])  # no watchfrr
+    down = DAEMON_DOWN.search(out + err)
+    return [down.group(0)] if down else ([] if rc == 0 else [(err or out).strip()[-200:]])
+
+
+def recover(module, base, tmp, vtysh, wait=120, reloads=2):
+    """After a failed --reload: wait until watchfrr reports every daemon Up
+    again (it restarts one that died, e.g. FRR 8.4's bgpd removing a
+    peer-group in use, 5 s later, 60 s or more for a second crash) and the
+    remaining difference is the same twice in a row (the restarted daemon has
+    loaded its configuration), then reload it, at most ``reloads`` times,
+    until --test finds none. Returns (converged, what was seen last)."""
+    deadline = time.monotonic() + wait
+    last, previous = "no daemon answered", None
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        down = daemons_down(module, vtysh)
+        if down:
+            last, previous = "not up: %s" % ", ".join(down), None
+            continue  # a reload now would only fail again
+        rc, out, err = module.run_command(base + ["--test", tmp])
+        if rc != 0:
+            last, previous = "frr-reload.py --test: %s" % (err or out).strip()[-200:], None
+            continue
+        diff = parse_test_output(out)
+        if diff == ([], []):
+            return True, "converged"
+        last = "still different: delete %s, add %s" % (diff[0][:5], diff[1][:5])
+        if diff != previous:
+            previous = diff
+            continue
+        if reloads == 0:
+            return False, last
+        reloads, previous = reloads - 1, None
+        module.run_command(base + ["--reload", tmp])
+    return False, last
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", default=FRR_CONF_PATH),
+            soft_in=dict(type="bool", default=True),
+            frr_reload=dict(type="path", default=FRR_RELOAD),
+            vty_socket=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    vtysh = [module.get_bin_path("vtysh", required=True)]
+    sock = ["--vty_socket", p["vty_socket"]] if p["vty_socket"] else []
+    try:
+        with open(p["src"]) as fh:
+            conf = fh.read()
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (p["src"], exc))
+    rc, running, err = module.run_command(vtysh + sock + ["-c", "show running-config"])
+    if rc != 0:
+        module.fail_json(msg="FRR is not running or vtysh cannot reach it: %s" % (err or running).strip())
+    fd, tmp = tempfile.mkstemp(prefix="ocs-frr-", suffix=".conf")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(ln + "\n" for ln in host_owned_lines(running)) + conf)
+        os.chmod(tmp, 0o644)
+        base = [p["frr_reload"], "--stdout"] + sock
+        rc, out, err = module.run_command(base + ["--test", tmp])
+        if rc != 0:
+            module.fail_json(msg="frr-reload.py --test failed: %s" % (err or out).strip())
+        delete, add = parse_test_output(out)
+        result = dict(changed=bool(delete or add), lines_to_delete=delete, lines_to_add=add, soft_in=[])
+        if module._diff:
+            result["diff"] = dict(before="".join(ln + "\n" for ln in delete),
+                                  after="".join(ln + "\n" for ln in add),
+                                  before_header="running (lines to delete)",
+                                  after_header="%s (lines to add)" % p["src"])
+        if module.check_mode or not result["changed"]:
+            module.exit_json(**result)
+        saved = read_file(TARGET)
+        rc, out, err = module.run_command(base + ["--reload", tmp])
+        # frr-reload.py ends a reload from any file but frr.conf itself with
+        # `vtysh write`, which rewrites frr.conf from the running config: put our
+        # file back, or the next run would find frr.conf changed (not idempotent).
+        restore_file(TARGET, saved)
+        if rc != 0:
+            first = (err or out).strip()
+            converged, last = recover(module, base, tmp, vtysh + sock)
+            restore_file(TARGET, saved)
+            if not converged:
+                module.fail_json(msg="frr-reload.py --reload failed, and FRR did not converge after it (%s): %s"
+                                 % (last, first), **result)
+            result["recovered"] = True
+            module.warn("frr-reload.py --reload failed, then FRR converged to %s: a daemon restarted under it "
+                        "(watchfrr reloads frr.conf), so its sessions may have been reset. First error: %s"
+                        % (p["src"], first.splitlines()[-1] if first else "?"))
+    finally:
+        os.unlink(tmp)
+    if p["soft_in"]:
+        for key, is_group in soft_in_peers(conf, changed_policies(delete + add)):
+            cmd = clear_command(key, is_group)
+            rc, out, err = module.run_command(vtysh + sock + ["-c", cmd])
+            if rc != 0:
+                module.warn("%s failed: %s" % (cmd, (err or out).strip()))
+            result["soft_in"].append(cmd)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
