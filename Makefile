@@ -16,7 +16,7 @@ APT_TEST := iproute2 iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-
 	podman runc mmdebstrap uidmap
 APT_VENV := python3-venv
 
-.PHONY: help venv apt render test lint unit validate image molecule demo demo-down clean
+.PHONY: help venv link apt render collection collection-install sanity test lint unit validate image molecule demo demo-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,16 @@ $(VENV)/.stamp: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	$(MAKE) --no-print-directory link
 	touch $@
+
+# A clone is the collection ocs.l3: link it into the venv's ansible_collections
+# (what an editable install does), so the roles, plugins and library resolve by
+# their full names (ocs.l3.*) from a clone too, and Python imports
+# ansible_collections.ocs.l3 with no path hacks. Nothing is copied.
+link: ## Link this checkout into .venv as the collection ocs.l3
+	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	mkdir -p "$$site/ansible_collections/ocs" && ln -sfn "$(CURDIR)" "$$site/ansible_collections/ocs/l3"
 
 venv: $(VENV)/.stamp ## Create .venv with the pinned Python dependencies
 
@@ -39,6 +48,7 @@ render: venv ## Validate the example fabric and render every host's files into b
 lint: venv ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
 
 unit: venv ## pytest unit tests (pure Python, no root needed)
 	$(BIN)/pytest -q tests/unit
@@ -46,19 +56,35 @@ unit: venv ## pytest unit tests (pure Python, no root needed)
 validate: venv apt ## Render the example and check every file with the real tools
 	$(BIN)/pytest -q tests/integration
 
-test: venv apt lint unit validate molecule ## Run every test (what CI runs)
+test: venv apt lint unit validate sanity molecule ## Run every test (what CI runs)
 
 # The container fabric (molecule/default, see molecule/README.md). Podman's
 # settings come from molecule/containers.conf (CONTAINERS_CONF), not /etc.
 MOLECULE := . tools/podman-env.sh && $(BIN)/molecule
 
+# The collection artifact (what an operator installs) and an offline install of
+# it for the container fabric: molecule converges the installed ocs.l3.
+COLLECTION_OUT := build/collection
+collection: venv ## Build the collection artifact into build/collection/
+	rm -rf $(COLLECTION_OUT) && mkdir -p $(COLLECTION_OUT)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(COLLECTION_OUT) .
+
+# --force: the venv's link already provides ocs.l3 (a clone); dependencies
+# (ansible.posix) resolve offline from the ansible pip bundle.
+collection-install: collection
+	rm -rf molecule/build/collections && mkdir -p molecule/build/collections
+	$(BIN)/ansible-galaxy collection install --offline --force -p molecule/build/collections $(COLLECTION_OUT)/ocs-l3-*.tar.gz
+
+sanity: collection ## ansible-test sanity on the built collection (tools/sanity/run)
+	tools/sanity/run $(COLLECTION_OUT)/ocs-l3-*.tar.gz
+
 image: apt ## Build the molecule node image if its recipe changed (tools/image/build.sh)
 	tools/image/build.sh
 
-molecule: venv apt image ## The fabric in containers: molecule test (destroy first, real packets in verify)
+molecule: venv apt image collection-install ## The fabric in containers: molecule test (destroy first, real packets in verify)
 	. tools/podman-env.sh && time $(BIN)/molecule test
 
-demo: venv apt image ## Bring the container fabric up (converged) and leave it running
+demo: venv apt image collection-install ## Bring the container fabric up (converged) and leave it running
 	$(MOLECULE) destroy
 	$(MOLECULE) converge
 	@echo "fabric up: podman exec -it hv-r01-01 bash; ip netns exec vm-r01-01-a ...; make demo-down"
