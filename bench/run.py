@@ -36,7 +36,10 @@ import sys
 import tempfile
 import time
 
+from ansible_collections.ocs.l3.plugins.module_utils import constants
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FILTER_JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 BIN = os.path.dirname(sys.executable)
 PY = sys.executable
 
@@ -235,6 +238,12 @@ def dense(out, n_inst, n_sample):
             t0 = time.perf_counter()
             sh(*ns.run("iptables-restore", "--noflush", rules_src))
             r["nat_module_s"] = round(time.perf_counter() - t0, 3)
+        # the filter chains (host policy + tenant isolation), as ocs_firewall applies them
+        filter_src = os.path.join(hv_dir, "etc/ocs-l3/iptables-filter.rules")
+        if os.path.exists(filter_src):
+            r["filter_rules"] = sum(1 for ln in open(filter_src) if ln.startswith("-A "))
+            r["filter_module_s"], res = ansible_module(ns, "ocs_iptables_chains", {
+                "src": filter_src, "jumps": FILTER_JUMPS, "conntrack": False})
         t0 = time.perf_counter()
         sh(*ns.run("iptables-restore", "--test", rules_src))
         r["iptables_restore_test_s"] = round(time.perf_counter() - t0, 3)
@@ -246,6 +255,10 @@ def dense(out, n_inst, n_sample):
         noop_changed = bool(res["changed"]) or bool(res["commands"])
         if jumps:
             r["noop_nat_s"], res = ansible_module(ns, "ocs_iptables_chains", {"src": rules_src, "jumps": jumps})
+            noop_changed = noop_changed or bool(res.get("changed"))
+        if "filter_module_s" in r:
+            r["noop_filter_s"], res = ansible_module(ns, "ocs_iptables_chains", {
+                "src": filter_src, "jumps": FILTER_JUMPS, "conntrack": False})
             noop_changed = noop_changed or bool(res.get("changed"))
         after = (sh("ip", "-n", ns.name, "-d", "route", "show", "proto", "211").stdout,
                  sh("ip", "-n", ns.name, "-4", "addr").stdout,
@@ -389,8 +402,11 @@ def table(data):
                 " (sample %d, extrapolated): %sx"
                 % (d["nat_apply"], d["nat_module_s"], d["per_rule_nat_s"], d["nat_float_rules"], d["per_rule_nat_extrapolated_s"],
                    d["sample"], d["nat_ratio"]),
-                "  no-op reconcile: routes %.2f s, NAT %s s, changed=%s, kernel state identical (nft handles)=%s"
-                % (d["noop_routes_s"], d.get("noop_nat_s", "-"), d["noop_changed"], d["noop_state_identical"])]
+                "  filter: ocs_iptables_chains %s s (%s rules: host policy + tenant isolation)"
+                % (d.get("filter_module_s", "-"), d.get("filter_rules", "-")),
+                "  no-op reconcile: routes %.2f s, NAT %s s, filter %s s, changed=%s, kernel state identical (nft "
+                "handles)=%s" % (d["noop_routes_s"], d.get("noop_nat_s", "-"), d.get("noop_filter_s", "-"),
+                                 d["noop_changed"], d["noop_state_identical"])]
     for dn in data.get("dnsmasq", []):
         out.append("dnsmasq %d host entries: restart %.4f s, SIGHUP %.4f s (%.1fx), same process after SIGHUP=%s"
                    % (dn["entries"], dn["restart_s"], dn["sighup_s"], dn["ratio"], dn["same_pid_after_sighup"]))

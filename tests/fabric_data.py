@@ -53,6 +53,7 @@ BASE = {
         "floating_ranges": ["203.0.113.0/24"], "internal_ranges": ["198.18.0.0/15"],
         "metadata": {"target": "198.18.0.100", "target_port": 8775},
         "dns_servers": ["198.18.0.53"], "domain": "cloud.ocs.example", "mtu": 1450,
+        "management_ranges": ["192.0.2.0/24"],
     },
     "instances_records": None,
 }

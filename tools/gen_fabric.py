@@ -239,6 +239,7 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         "  internal_ranges: [%s]" % ", ".join(cidr(n) for n in plan.internal_ranges),
         "  metadata: {ip: 169.254.169.254, port: 80, target: 198.18.0.100, target_port: 8775}",
         "  dns_servers: [198.18.0.53]", "  domain: cloud.ocs.example", "  mtu: 1450",
+        "  management_ranges: [192.0.2.0/24]",
         "  instance_ifname_prefix: tap", "  nat_mode: %s" % nat_mode, "  routing_mode: %s" % routing_mode,
         "  instances_file: instances.json"]
     with open(os.path.join(out, "group_vars", "all", "fabric.yml"), "w") as fh:

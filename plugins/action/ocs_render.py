@@ -106,6 +106,8 @@ class ActionModule(ActionBase):
             # The names and paths the roles apply (the shared library's constants): no role copies them.
             contract=contract(),
             collection=COLLECTION_ROOT,
+            # What ocs_firewall checks before applying the host policy (no lock-out).
+            policy=dict(host_policy=fab.host_policy, management_ranges=[n.text for n in fab.management_ranges]),
         )
         return result
 

@@ -19,6 +19,7 @@ Filters
   ocs_route_lines(input, host)      -> canonical ip-batch lines of a host
   ocs_rack_table(input, rack)       -> {prefix: [next hops]} of a rack
   ocs_host_files(input, host)       -> [{path, kind, role}] a host gets
+  ocs_in_ranges(address, ranges)    -> whether an IPv4 address lies in one of the CIDR ranges
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the controller
     netaddr = None
 
-from ansible_collections.ocs.l3.plugins.module_utils import artifacts, fabric, inventory, routes  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils import addr, artifacts, fabric, inventory, routes  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 
 
@@ -95,6 +96,21 @@ def ocs_host_files(data, host):
     return [{"path": a.path, "kind": a.kind, "role": a.role} for a in artifacts.host_artifacts(fab, _host(fab, host))]
 
 
+def ocs_in_ranges(address, ranges):
+    ip = addr.aton(address) if isinstance(address, str) else None
+    if ip is None:
+        raise AnsibleFilterError("ocs_in_ranges: %r is not an IPv4 address" % (address,))
+    if not isinstance(ranges, (list, tuple)):
+        raise AnsibleFilterError("ocs_in_ranges: ranges must be a list of CIDR networks, got %r" % (ranges,))
+    nets = []
+    for item in ranges:
+        try:
+            nets.append(addr.parse_net(item))
+        except (ValueError, TypeError) as exc:
+            raise AnsibleFilterError("ocs_in_ranges: range %r %s" % (item, exc)) from None
+    return any(ip in net for net in nets)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -104,4 +120,5 @@ class FilterModule:
             "ocs_route_lines": ocs_route_lines,
             "ocs_rack_table": ocs_rack_table,
             "ocs_host_files": ocs_host_files,
+            "ocs_in_ranges": ocs_in_ranges,
         }

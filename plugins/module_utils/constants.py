@@ -57,11 +57,19 @@ FILTER_INPUT = CHAIN_PREFIX + "INPUT"
 FILTER_FORWARD = CHAIN_PREFIX + "FORWARD"
 FILTER_ANTISPOOF = CHAIN_PREFIX + "ANTISPOOF"
 FILTER_DHCP_MAC = CHAIN_PREFIX + "DHCP-MAC"
-FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC)
-FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD)
-FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD))
+FILTER_HOST = CHAIN_PREFIX + "HOST"
+"""The host policy: what may open connections to the host's own addresses (every fabric host)."""
+FILTER_TENANT = CHAIN_PREFIX + "TENANT"
+"""What instances may reach of the infrastructure (hypervisors, FORWARD from taps)."""
+RAW_NOTRACK = CHAIN_PREFIX + "NOTRACK"
+"""Table raw: transit traffic of routers is never tracked (spines and ToRs)."""
+FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC, FILTER_HOST, FILTER_TENANT)
+FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD, FILTER_HOST)
+RAW_CHAINS = (RAW_NOTRACK,)
+FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD),
+                ("raw", "PREROUTING", RAW_NOTRACK))
 """Each must exist exactly once, as the chain's first rule (both families), so that
-no earlier ACCEPT lets instance traffic bypass it."""
+no earlier ACCEPT lets traffic bypass it. Every host's filter files declare all three."""
 
 # nftables: the NAT tier's table on the gateways.
 NATGW_PATH = STATE_DIR + "/natgw.nft"

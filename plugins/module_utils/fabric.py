@@ -20,9 +20,10 @@ dict lookup or a sort, never a scan of all instances per host.
 """
 
 import hashlib
+import ipaddress
 import re
 
-from .addr import DIGITS_RE, Net, aton, ntoa, parse_iface_addr, parse_mac, parse_net, valid_ifname
+from .addr import DIGITS_RE, Net, aton, collapse, ntoa, parse_iface_addr, parse_mac, parse_net, valid_ifname
 from .errors import FabricError
 
 ROLE_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
@@ -34,8 +35,11 @@ HOST_KEYS = ("ocs_address", "ocs_rack", "ocs_uplinks", "ocs_downlinks", "ocs_asn
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
     "metadata", "bgp", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
-    "instances_file", "dhcp_lease_time",
+    "instances_file", "dhcp_lease_time", "host_policy", "management_ranges", "host_services", "instance_services",
 }
+HOST_SERVICE_KEYS = {"proto", "port", "from", "roles"}
+INSTANCE_SERVICE_KEYS = {"address", "proto", "port"}
+PROTOS = ("tcp", "udp")
 RACK_KEYS = {"asn", "host_subnet", "instance_subnets", "instance_gateway"}
 INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface"}
 FILE_INSTANCE_KEYS = INSTANCE_KEYS | {"hypervisor"}
@@ -177,6 +181,13 @@ class Fabric:
         self.bgp = {}  # ocs_fabric.bgp, validated; ocs_l3.frr fills in defaults
         self.instances_file = None
         self.dhcp_lease_time = 43200  # seconds
+        # The host policy (host_policy.py): who may open connections to the fabric's own hosts.
+        self.host_policy = True
+        self.management_ranges = []  # [Net]
+        self.management_ranges6 = []  # [str] IPv6 CIDR (the IPv6 host policy)
+        self.host_services = []  # [dict(proto, port, sources [Net], sources6 [str], roles (set))]
+        self.instance_services = []  # [(address int, proto, port)]: defaults (metadata, DNS) included
+        self.infrastructure = []  # [Net], collapsed: every address and network of the fabric itself
 
     def instances(self):
         for host in self.by_role["hypervisor"]:
@@ -375,6 +386,137 @@ def _settings(chk, fab, data, groups):
         for b in range(a + 1, 3):
             if ids[a] is not None and ids[a] == ids[b]:
                 chk.add("%s.%s" % (where, names[b]), "%d is also %s" % (ids[b], names[a]))
+
+
+def _port(chk, where, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        chk.add(where, "%s is not a port (1-65535)" % _show(value))
+        return None
+    return value
+
+
+def _proto(chk, where, value):
+    if value not in PROTOS:
+        chk.add(where, "%s must be tcp or udp" % _show(value))
+        return None
+    return value
+
+
+def _mixed_net_list(chk, where, value, required):
+    """(IPv4 [Net], IPv6 [str]) of a list of CIDR networks of either family (0/0 and ::/0 refused)."""
+    if value is None or not isinstance(value, list):
+        return _net_list(chk, where, value, required), []
+    v4, v6 = [], []
+    for i, item in enumerate(value):
+        if isinstance(item, str) and ":" in item:
+            try:
+                net = ipaddress.IPv6Network(item, strict=True)
+            except ValueError as exc:
+                chk.add("%s[%d]" % (where, i), "%s is not an IPv6 network in CIDR notation (%s)" % (_show(item), exc))
+                continue
+            if net.prefixlen == 0:
+                chk.add("%s[%d]" % (where, i), "%s covers every address (::/0 is not allowed)" % item)
+                continue
+            v6.append(str(net))
+        else:
+            try:
+                net = parse_net(item)
+            except ValueError as exc:
+                chk.add("%s[%d]" % (where, i), "%s %s" % (_show(item), exc))
+                continue
+            if net.prefixlen == 0:
+                chk.add("%s[%d]" % (where, i), "%s covers every address (0.0.0.0/0 is not allowed)" % net.text)
+                continue
+            v4.append(net)
+    return v4, v6
+
+
+def _host_services(chk, fab, value):
+    where = "ocs_fabric.host_services"
+    if not isinstance(value, list):
+        chk.add(where, "must be a list of {proto, port, from, roles}, got %s" % _show(value))
+        return
+    for i, svc in enumerate(value):
+        sw = "%s[%d]" % (where, i)
+        if not isinstance(svc, dict):
+            chk.add(sw, "must be a mapping {proto, port, from, roles}, got %s" % _show(svc))
+            continue
+        _unknown_keys(chk, sw, svc, HOST_SERVICE_KEYS)
+        proto, port = _proto(chk, sw + ".proto", svc.get("proto")), _port(chk, sw + ".port", svc.get("port"))
+        sources, sources6 = _mixed_net_list(chk, sw + ".from", svc.get("from"), True)
+        if svc.get("from") == []:
+            chk.add(sw + ".from", "is empty: name the ranges the service is offered to")
+        roles = svc.get("roles", sorted(GROUP_OF_ROLE))
+        if not isinstance(roles, list) or not roles or any(r not in GROUP_OF_ROLE for r in roles):
+            chk.add(sw + ".roles", "%s must be a non-empty list of %s" % (_show(roles), ", ".join(sorted(GROUP_OF_ROLE))))
+            continue
+        if None not in (proto, port) and (sources or sources6):
+            fab.host_services.append({"proto": proto, "port": port, "sources": sources, "sources6": sources6,
+                                      "roles": set(roles)})
+
+
+def _instance_services(chk, fab, value):
+    where = "ocs_fabric.instance_services"
+    if not isinstance(value, list):
+        chk.add(where, "must be a list of {address, proto, port}, got %s" % _show(value))
+        return
+    for i, svc in enumerate(value):
+        sw = "%s[%d]" % (where, i)
+        if not isinstance(svc, dict):
+            chk.add(sw, "must be a mapping {address, proto, port}, got %s" % _show(svc))
+            continue
+        _unknown_keys(chk, sw, svc, INSTANCE_SERVICE_KEYS)
+        ip = _ip(chk, sw + ".address", svc.get("address"))
+        proto, port = _proto(chk, sw + ".proto", svc.get("proto")), _port(chk, sw + ".port", svc.get("port"))
+        if None not in (ip, proto, port):
+            fab.instance_services.append((ip, proto, port))
+
+
+def _policy(chk, fab, data):
+    """host_policy, management_ranges, host_services, instance_services (after the racks)."""
+    where = "ocs_fabric"
+    data = data if isinstance(data, dict) else {}
+    fab.host_policy = data.get("host_policy", True)
+    if not isinstance(fab.host_policy, bool):
+        chk.add(where + ".host_policy", "%s must be true or false" % _show(fab.host_policy))
+        fab.host_policy = True
+    fab.management_ranges, fab.management_ranges6 = _mixed_net_list(
+        chk, where + ".management_ranges", data.get("management_ranges"), required=False)
+    if fab.host_policy and data.get("management_ranges") is None:
+        chk.add(where + ".management_ranges", "is required while host_policy is on (the default): list the "
+                "networks SSH and other management may come from (or set host_policy: false)")
+    elif fab.host_policy and data.get("management_ranges") == []:
+        chk.add(where + ".management_ranges", "is empty: every host would be closed to its own management")
+    tenant = [("floating range", f) for f in fab.floating_ranges]
+    tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets]
+    for i, net in enumerate(fab.management_ranges):
+        for what, other in tenant:
+            if net.overlaps(other):
+                chk.add("%s.management_ranges[%d]" % (where, i),
+                        "%s overlaps %s %s (tenants would be management)" % (net.text, what, other.text))
+    _host_services(chk, fab, data.get("host_services", []))
+    if fab.metadata is not None:
+        fab.instance_services.append((fab.metadata["target"], "tcp", fab.metadata["target_port"]))
+    for dns in fab.dns_servers:
+        fab.instance_services += [(dns, "udp", 53), (dns, "tcp", 53)]
+    _instance_services(chk, fab, data.get("instance_services", []))
+    fab.instance_services = sorted(set(fab.instance_services))
+
+
+def _infrastructure(fab):
+    """Every address and network of the fabric itself, collapsed: host addresses, link
+    addresses and networks, rack host subnets, public addresses."""
+    nets = [r.host_subnet for r in fab.racks.values() if r.host_subnet is not None]
+    for host in fab.hosts.values():
+        for ip in (host.address, host.public_address):
+            if ip is not None:
+                nets.append(Net(ip, 32))
+        for link in list(host.uplinks) + list(host.downlinks):
+            if link.address is not None:
+                nets.append(Net(link.address, 32))
+            if link.net is not None:
+                nets.append(link.net)
+    return collapse(nets)
 
 
 def _racks(chk, fab, data):
@@ -882,6 +1024,8 @@ def build(data):
     _racks(chk, fab, data.get("racks"))
     _hosts(chk, fab, groups, hostvars)
     _instances(chk, fab, hostvars, data.get("instances_records"))
+    _policy(chk, fab, data.get("fabric"))
+    fab.infrastructure = _infrastructure(fab)
     _unnumbered(chk, fab)
     if fab.nat_mode == "gateway":
         _gateway_border_links(chk, fab)

@@ -52,6 +52,8 @@ from .artifact import Artifact, text
 from .constants import FILTER6_PATH, FILTER_PATH  # noqa: F401
 from .constants import FILTER_ANTISPOOF as ANTISPOOF, FILTER_CHAINS as CHAINS, FILTER_CHAINS6 as CHAINS6  # noqa: F401
 from .constants import FILTER_DHCP_MAC as DHCP_MAC, FILTER_FORWARD as FORWARD, FILTER_INPUT as INPUT
+from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_CHAINS
+from .host_policy import host_rules, host_rules6, notrack_rules, tenant_rules
 
 FIXED_RULES = 10
 """Rules that do not depend on the number of instances (with metadata configured)."""
@@ -93,35 +95,61 @@ def antispoof_rules(fab, host):
     return spoof, dhcp
 
 
+def _declare(chains):
+    return [":%s - [0:0]" % chain for chain in chains]
+
+
+def _raw(host):
+    """The table raw block every filter file carries (the jump into OCS-NOTRACK is uniform)."""
+    return ["*raw"] + _declare(RAW_CHAINS) + notrack_rules(host) + ["COMMIT"]
+
+
+def filter_lines(fab, host):
+    """The ``iptables-restore`` lines (IPv4) of any fabric host: tables filter and raw."""
+    policy = host_rules(fab, host)
+    if host.role == "hypervisor":
+        spoof, dhcp = antispoof_rules(fab, host)
+        lines = ["*filter"] + _declare(CHAINS) + input_rules(fab)
+        lines.append("-A %s -i %s+ -j %s" % (FORWARD, fab.instance_ifname_prefix, ANTISPOOF))
+        lines.append("-A %s -i %s+ -j %s" % (FORWARD, fab.instance_ifname_prefix, TENANT))
+        lines += spoof + dhcp + tenant_rules(fab)
+    else:
+        lines = ["*filter"] + _declare((INPUT, FORWARD, HOST))
+    if policy:
+        lines.append("-A %s -j %s" % (INPUT, HOST))
+    lines += policy + ["COMMIT"]
+    return lines + _raw(host)
+
+
 def hypervisor_lines(fab, host):
-    """The ``iptables-restore`` lines of table filter (IPv4) for one hypervisor."""
-    spoof, dhcp = antispoof_rules(fab, host)
-    lines = ["*filter"]
-    lines += [":%s - [0:0]" % chain for chain in CHAINS]
-    lines += input_rules(fab)
-    lines.append("-A %s -i %s+ -j %s" % (FORWARD, fab.instance_ifname_prefix, ANTISPOOF))
-    lines += spoof + dhcp
-    lines.append("COMMIT")
-    return lines
+    """Kept for callers that name the hypervisor case: :func:`filter_lines`."""
+    return filter_lines(fab, host)
 
 
-def ipv6_lines(fab):
-    """The ``ip6tables-restore`` lines: no IPv6 from instance taps at all."""
+def ipv6_lines(fab, host=None):
+    """The ``ip6tables-restore`` lines: no IPv6 from instance taps at all (hypervisors), the host
+    policy (unnumbered BGP runs over link-local IPv6; sshd answers on IPv6 too)."""
     tap = "-i %s+" % fab.instance_ifname_prefix
-    return ["*filter"] + [":%s - [0:0]" % chain for chain in CHAINS6] + [
-        "-A %s %s %s -j DROP" % (INPUT, tap, _comment("ocs-no-ipv6")),
-        "-A %s %s %s -j DROP" % (FORWARD, tap, _comment("ocs-no-ipv6")),
-        "COMMIT",
-    ]
+    lines = ["*filter"] + _declare(CHAINS6)
+    if host is None or host.role == "hypervisor":
+        lines += [
+            "-A %s %s %s -j DROP" % (INPUT, tap, _comment("ocs-no-ipv6")),
+            "-A %s %s %s -j DROP" % (FORWARD, tap, _comment("ocs-no-ipv6")),
+        ]
+    if host is not None:
+        policy = host_rules6(fab, host)
+        if policy:
+            lines.append("-A %s -j %s" % (INPUT, HOST))
+        lines += policy
+    lines.append("COMMIT")
+    return lines + (_raw(host) if host is not None else [])
 
 
 def artifacts(fab, host):
-    """The filter rules files of a hypervisor (other roles get none)."""
-    if host.role != "hypervisor":
-        return []
+    """The filter rules files of a fabric host (IPv4 and IPv6)."""
     return [
         Artifact(FILTER_PATH, "iptables", "ocs_firewall", "etc/ocs-l3/iptables-filter.rules.j2",
-                 {"_ocs_firewall_rules": text(hypervisor_lines(fab, host))}),
+                 {"_ocs_firewall_rules": text(filter_lines(fab, host))}),
         Artifact(FILTER6_PATH, "ip6tables", "ocs_firewall", "etc/ocs-l3/ip6tables-filter.rules.j2",
-                 {"_ocs_firewall_rules6": text(ipv6_lines(fab))}),
+                 {"_ocs_firewall_rules6": text(ipv6_lines(fab, host))}),
     ]

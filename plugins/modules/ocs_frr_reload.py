@@ -48,6 +48,16 @@ options:
   vty_socket:
     description: Directory of the daemons' vty sockets, when not the default (tests, pathspaces).
     type: path
+  bindir:
+    description:
+      - Directory of the vtysh this module and frr-reload.py run; default the directory of the vtysh on PATH.
+      - >-
+        Secrets: the BGP password never reaches a process argument. frr-reload.py deletes lines with
+        C(vtysh -c) (visible to every local user in /proc), and FRR 8.4's does not delete a removed
+        neighbor password at all; so this module removes every running password line the new config
+        does not hold, as C(no neighbor X password) from a mode 0600 file through C(vtysh -f), before
+        frr-reload.py runs. Every file frr-reload.py writes is created under umask 077.
+    type: path
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -58,6 +68,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+secrets_removed:
+  description: Running neighbor password lines removed by this module (rotated or removed; never printed).
+  type: int
+  returned: always
 lines_to_add:
   description: Commands frr-reload.py added (or would add).
   type: list
@@ -106,6 +120,53 @@ def parse_test_output(out):
         elif current and line.strip() and not set(line.strip()) <= {"="} and not _LOG_RE.match(line):
             sections[current].append(line.rstrip())
     return sections["delete"], sections["add"]
+
+
+SECRET_UMASK = 0o077
+"""frr-reload.py's own files (reload-*.txt, the lines to add) carry the password: owner only."""
+_PASSWORD_RE = re.compile(r"^\s*(?:router bgp \S+(?: vrf \S+)?\s+)?neighbor\s+(\S+)\s+password\s")
+
+
+def _secret_lines(text):
+    """{(router bgp context, neighbor): line} of the neighbor password lines of a config."""
+    out, ctx = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            ctx = line.strip() if line.startswith("router bgp") else None
+        m = _PASSWORD_RE.match(line)
+        if m and ctx:
+            out[(ctx, m.group(1))] = line.strip()
+    return out
+
+
+def stale_secrets(running, conf):
+    """vtysh -f text removing the running password lines the new config does not hold as they are:
+    ``no neighbor X password`` in its ``router bgp`` context, with no secret in it; "" when none.
+
+    Why here and not in frr-reload.py: it would delete such a line with ``vtysh -c`` (a process
+    argument, readable by every local user), and FRR 8.4's frr-reload.py does not delete a removed
+    neighbor password at all (measured: the old password stays configured)."""
+    want = _secret_lines(conf)
+    out = []
+    for (ctx, neighbor), line in sorted(_secret_lines(running).items()):
+        if want.get((ctx, neighbor)) != line:
+            out += [ctx, " no neighbor %s password" % neighbor, "exit"]
+    return "".join(ln + "\n" for ln in out)
+
+
+def remove_secret_lines(module, vtysh, text):
+    """Apply :func:`stale_secrets` from a 0600 file (never through argv)."""
+    if not text:
+        return
+    fd, path = tempfile.mkstemp(prefix="ocs-frr-secret-", suffix=".conf")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        rc, out, err = module.run_command(vtysh + ["-f", path])
+        if rc != 0:
+            module.fail_json(msg="removing the old BGP password failed: %s" % (err or out).strip())
+    finally:
+        os.unlink(path)
 
 
 def changed_policies(lines):
@@ -207,7 +268,7 @@ def recover(module, base, tmp, vtysh, wait=120, reloads=2):
         if down:
             last, previous = "not up: %s" % ", ".join(down), None
             continue  # a reload now would only fail again
-        rc, out, err = module.run_command(base + ["--test", tmp])
+        rc, out, err = module.run_command(base + ["--test", tmp], umask=SECRET_UMASK)
         if rc != 0:
             last, previous = "frr-reload.py --test: %s" % (err or out).strip()[-200:], None
             continue
@@ -221,7 +282,7 @@ def recover(module, base, tmp, vtysh, wait=120, reloads=2):
         if reloads == 0:
             return False, last
         reloads, previous = reloads - 1, None
-        module.run_command(base + ["--reload", tmp])
+        module.run_command(base + ["--reload", tmp], umask=SECRET_UMASK)
     return False, last
 
 
@@ -232,11 +293,13 @@ def main():
             soft_in=dict(type="bool", default=True),
             frr_reload=dict(type="path", default=FRR_RELOAD),
             vty_socket=dict(type="path"),
+            bindir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    vtysh = [module.get_bin_path("vtysh", required=True)]
+    bindir = p["bindir"] or os.path.dirname(module.get_bin_path("vtysh", required=True))
+    vtysh = [os.path.join(bindir, "vtysh")]
     sock = ["--vty_socket", p["vty_socket"]] if p["vty_socket"] else []
     try:
         with open(p["src"]) as fh:
@@ -250,13 +313,14 @@ def main():
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write("".join(ln + "\n" for ln in host_owned_lines(running)) + conf)
-        os.chmod(tmp, 0o644)
-        base = [p["frr_reload"], "--stdout"] + sock
-        rc, out, err = module.run_command(base + ["--test", tmp])
+        base = [p["frr_reload"], "--stdout", "--bindir", bindir] + sock
+        rc, out, err = module.run_command(base + ["--test", tmp], umask=SECRET_UMASK)
         if rc != 0:
             module.fail_json(msg="frr-reload.py --test failed: %s" % (err or out).strip())
         delete, add = parse_test_output(out)
-        result = dict(changed=bool(delete or add), lines_to_delete=delete, lines_to_add=add, soft_in=[])
+        secrets = stale_secrets(running, conf)
+        result = dict(changed=bool(delete or add or secrets), lines_to_delete=delete, lines_to_add=add, soft_in=[],
+                      secrets_removed=secrets.count(" no neighbor "))
         if module._diff:
             result["diff"] = dict(before="".join(ln + "\n" for ln in delete),
                                   after="".join(ln + "\n" for ln in add),
@@ -265,7 +329,8 @@ def main():
         if module.check_mode or not result["changed"]:
             module.exit_json(**result)
         saved = read_file(TARGET)
-        rc, out, err = module.run_command(base + ["--reload", tmp])
+        remove_secret_lines(module, vtysh + sock, secrets)
+        rc, out, err = module.run_command(base + ["--reload", tmp], umask=SECRET_UMASK)
         # frr-reload.py ends a reload from any file but frr.conf itself with
         # `vtysh write`, which rewrites frr.conf from the running config: put our
         # file back, or the next run would find frr.conf changed (not idempotent).

@@ -64,6 +64,10 @@ contract:
   description: The shared library's names and paths the roles apply (route protocol, paths, jumps, nft table).
   returned: success
   type: dict
+policy:
+  description: The host policy's switch and management ranges (ocs_firewall refuses to lock its own run out).
+  returned: success
+  type: dict
 collection:
   description: The collection (a clone or an installed copy) whose templates printed the files.
   returned: success

@@ -30,10 +30,11 @@ import pytest
 import yaml
 
 from helpers import render, sh
+from ansible_collections.ocs.l3.plugins.module_utils import constants
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 from test_nat_netns import Topo, counter, run_module
 
-FILTER_JUMPS = [{"table": "filter", "chain": c, "target": "OCS-" + c, "first": True} for c in ("INPUT", "FORWARD")]
+FILTER_JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 NAT_JUMPS = [{"table": "nat", "chain": c, "target": "OCS-" + c} for c in ("PREROUTING", "OUTPUT", "POSTROUTING")]
 
 F_A, PUB1, PUB2 = "203.0.113.101", "203.0.113.11", "203.0.113.21"
@@ -134,7 +135,9 @@ def fabric():
                       "r02": {"asn": 65102, "host_subnet": "198.18.2.0/24", "instance_subnets": ["198.19.2.0/24"]}},
         "ocs_fabric": {"floating_ranges": ["203.0.113.0/24"], "internal_ranges": ["198.18.0.0/15"],
                        "metadata": {"target": META, "target_port": 8775}, "nat_mode": "host",
-                       "routing_mode": "static"},
+                       "routing_mode": "static",
+                       # the lab's management: the fabric's own hosts (IPv4) and core's IPv6 link
+                       "management_ranges": ["198.18.0.0/16", "2001:db8:1::/64"]},
     }
     return groups, hosts, settings
 
@@ -256,10 +259,10 @@ def lab(tmp_path_factory):
 
 def test_first_apply_keeps_foreign_rules_and_jumps_once(lab):
     first = lab.first["hv1"]
-    assert first["changed"] and first["tables"] == ["filter"], first
+    assert first["changed"] and first["tables"] == ["filter", "raw"], first
     # both copies of the jump sat below the operator's ACCEPT: moved to the top, once
     assert first["jumps_fixed"] == ["-D INPUT -j OCS-INPUT", "-D INPUT -j OCS-INPUT", "-I INPUT 1 -j OCS-INPUT",
-                                    "-I FORWARD 1 -j OCS-FORWARD"]
+                                    "-I FORWARD 1 -j OCS-FORWARD", "-I PREROUTING 1 -j OCS-NOTRACK"]
     live = lab.save("hv1", "-t", "filter")
     for line in (":INPUT ACCEPT", ":FORWARD ACCEPT", ":OUTPUT ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
                  ":DOCKER-USER - [0:0]", "-A DOCKER-USER -j RETURN", "-A FORWARD -j DOCKER-USER"):
@@ -337,6 +340,23 @@ def test_instance_cannot_reach_the_hypervisors_daemons(lab):
     assert lab.call("core", "tcp", HV1, 22) == ("hv-sshd", "198.18.1.1", HV1)
     assert lab.call("core", "tcp", HV1, 179) == ("hv-bgpd", "198.18.1.1", HV1)
     assert lab.call("hv2", "tcp", HV1, 22) == ("hv-sshd", "198.18.2.11", HV1)
+
+
+def test_the_internet_reaches_no_hypervisor_service(lab):
+    """Issue 14: the public address serves translations only; management reaches the host's own
+    address; the control bypasses the host policy for one flow and the same sshd answers."""
+    assert lab.call("ext", "tcp", PUB1, 22) is None  # the internet -> the public address
+    assert lab.call("core", "tcp", PUB1, 22) is None  # management too: not on the public address
+    assert lab.call("core", "tcp", HV1, 22) == ("hv-sshd", "198.18.1.1", HV1)  # management -> its own address
+    rule = ["OCS-HOST", "-s", EXT, "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]
+    lab.x("hv1", "iptables", "-w", "-I", rule[0], "1", *rule[1:])
+    try:
+        assert lab.call("ext", "tcp", PUB1, 22) == ("hv-sshd", EXT, PUB1)  # the listener is there
+    finally:
+        lab.x("hv1", "iptables", "-w", "-D", *rule)
+    assert lab.call("ext", "tcp", PUB1, 22) is None
+    # floating-IP traffic is not a host service: it still flows (translated in PREROUTING, never INPUT)
+    assert lab.call("ext", "tcp", F_A, 7000) == ("vm-a", EXT, F_A)
 
 
 def test_icmp_and_metadata_reach_the_hypervisor(lab):
@@ -447,9 +467,16 @@ def test_ipv6_from_taps_is_dropped(lab):
 
     assert ssh6("vm-b", tap_ll + "%eth0") == "hv-sshd6"  # control: open before the IPv6 rules
     res = lab.chains("hv1", "/etc/ocs-l3/ip6tables-filter.rules", family="ipv6")
-    assert res["changed"] and res["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD"]
+    assert res["changed"] and res["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD",
+                                                     "-I PREROUTING 1 -j OCS-NOTRACK"]
     assert ssh6("vm-b", tap_ll + "%eth0") is None
-    assert ssh6("core", "2001:db8:1::11") == "hv-sshd6"  # management over IPv6 still works
+    assert ssh6("core", "2001:db8:1::11") == "hv-sshd6"  # management over IPv6 (a management range) works
+    lab.ip("core", "-6", "addr", "add", "2001:db8:2::1/64", "dev", "c-hv1", "nodad")
+    lab.ip("hv1", "-6", "route", "add", "2001:db8:2::/64", "dev", "eth0")
+    script = "import socket; s = socket.socket(socket.AF_INET6); s.settimeout(3); s.bind(('2001:db8:2::1', 0)); " \
+             "s.connect(('2001:db8:1::11', 22)); print(s.recv(64).decode().split()[0])"
+    res = lab.x("core", sys.executable, "-c", script, check=False, timeout=20)
+    assert res.returncode != 0, res.stdout  # the same host's sshd from outside the ranges: dropped
     assert not lab.chains("hv1", "/etc/ocs-l3/ip6tables-filter.rules", family="ipv6")["changed"]
 
 
@@ -475,11 +502,15 @@ def test_rendered_example_rules_apply_in_a_scratch_namespace(rendered, netns):
     for name, restore, save in (("iptables-filter.rules", "iptables-restore", "iptables-save"),
                                 ("ip6tables-filter.rules", "ip6tables-restore", "ip6tables-save")):
         files = sorted(rendered.glob("*/etc/ocs-l3/" + name))
-        assert len(files) == 4  # one per hypervisor of the example, none for other roles
+        assert len(files) == 9  # every host of the example: the host policy is on every tier
         for path in files:
             proc = sh("ip", "netns", "exec", netns, restore, str(path), check=False)
             assert proc.returncode == 0, (path, proc.stderr)
             chains = sh("ip", "netns", "exec", netns, save, "-t", "filter").stdout
-            assert ":OCS-INPUT - [0:0]" in chains and ":OCS-FORWARD - [0:0]" in chains
+            assert ":OCS-INPUT - [0:0]" in chains and ":OCS-HOST - [0:0]" in chains
+            assert "-A OCS-HOST -m comment --comment ocs-host-drop -j DROP" in chains
             assert ":INPUT ACCEPT" in chains  # the file never sets a policy
+            raw = sh("ip", "netns", "exec", netns, save, "-t", "raw").stdout
+            router = path.parts[-4].startswith(("spine", "tor"))
+            assert ("--notrack" in raw) == router, (path, raw)
 

@@ -148,11 +148,11 @@ class Lab:
         subprocess.run(["ip", "-n", self.ns[host], "-force", "-batch", "-"], input="\n".join(lines) + "\n",
                        text=True, check=True, capture_output=True)
 
-    def configure(self, fab, host, extra=()):
+    def configure(self, fab, host, extra=(), **module_args):
         path = os.path.join(self.sock(host), "frr.conf")
         with open(path, "w") as fh:
             fh.write(HEADER + "\n".join(config_lines(fab, fab.hosts[host]) + list(extra)) + "\n")
-        return reload_module(path, self.sock(host))
+        return reload_module(path, self.sock(host), **module_args)
 
     def vtysh(self, host, cmd):
         return sh("vtysh", "--vty_socket", self.sock(host), "-c", cmd).stdout
@@ -179,11 +179,11 @@ class Lab:
         return {k: v["connectionsEstablished"] for k, v in self.json(host, "show bgp neighbors").items()}
 
 
-def reload_module(src, sock):
+def reload_module(src, sock, **extra):
     """Run the role's reload module as Ansible would (args file), return its result."""
     args = os.path.join(os.path.dirname(src), "args.json")
     with open(args, "w") as fh:
-        json.dump({"ANSIBLE_MODULE_ARGS": {"src": src, "vty_socket": sock}}, fh)
+        json.dump({"ANSIBLE_MODULE_ARGS": dict(src=src, vty_socket=sock, **extra)}, fh)
     proc = subprocess.run([os.path.join(BIN, "python"), MODULE, args], capture_output=True, text=True, timeout=120)
     result = json.loads(proc.stdout)
     assert not result.get("failed"), result
@@ -319,3 +319,74 @@ def test_widened_import_policy_applies_without_reset(lab):
     wait_for(lambda: lab.rib("tor-r01").get("198.19.1.21/32") == ["198.18.1.12", "198.18.1.140"],
              "accepted after the ToR's reload")
     assert lab.connections("tor-r01") == before
+
+
+# vtysh that records how it was called: every argument, and the mode of any file it is given.
+SPY = """#!/bin/sh
+for a in "$@"; do printf '%s\\n' "$a" >> {log}; done
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "-f" ]; then stat -c 'FILE %a %n' "$a" >> {log}; cat "$a" >> {log}.files; fi
+  prev="$a"
+done
+exec /usr/bin/vtysh "$@"
+"""
+
+
+def _spy(tmp_path, name):
+    spy = tmp_path / name
+    spy.mkdir()
+    log = tmp_path / (name + ".log")
+    (spy / "vtysh").write_text(SPY.format(log=log))
+    (spy / "vtysh").chmod(0o755)
+    return spy, log
+
+
+def _read(path):
+    return path.read_text() if path.exists() else ""
+
+
+def test_bgp_password_change_never_reaches_a_process_argument(lab, tmp_path):
+    """Issue 14: frr-reload.py deletes lines with `vtysh -c` (argv, readable in /proc by every
+    local user) and writes the lines to add to reload-*.txt under the caller's umask. Password
+    changes go through the module with a vtysh that records its arguments and the files it is
+    given: no password is ever an argument and every file is mode 0600. The control: frr-reload.py
+    alone, rotating the password, hands vtysh a world-readable file that holds it."""
+    data = lab_data()
+    data["fabric"]["bgp"] = {"password": "0ld-Secret-1"}
+    converge(lab, build(data))
+    data["fabric"]["bgp"] = {"password": "n3w-Secret-2"}
+    new = build(data)
+
+    # Control: frr-reload.py alone (the ToR side of the rotation).
+    bare, bare_log = _spy(tmp_path, "bare")
+    path = os.path.join(lab.sock("tor-r01"), "frr.conf")
+    with open(path, "w") as fh:
+        fh.write(HEADER + "\n".join(config_lines(new, new.hosts["tor-r01"])) + "\n")
+    sh("/usr/lib/frr/frr-reload.py", "--stdout", "--bindir", str(bare), "--vty_socket", lab.sock("tor-r01"),
+       "--reload", path)
+    leaked = [line for line in _read(bare_log).splitlines() if line.startswith("FILE ") and "reload-" in line]
+    assert leaked and any(line.split()[1] == "644" for line in leaked), leaked
+    assert "n3w-Secret-2" in _read(tmp_path / "bare.log.files")
+
+    # The module (the hypervisor side): no secret as an argument, every file 0600.
+    spy, log = _spy(tmp_path, "rotate")
+    assert lab.configure(new, "hv-r01-01", bindir=str(spy))["changed"]
+    argv = _read(log)
+    assert "n3w-Secret-2" in _read(tmp_path / "rotate.log.files")  # the new password went through a file
+    assert "0ld-Secret-1" not in argv and "n3w-Secret-2" not in argv
+    modes = {line.split()[1] for line in argv.splitlines() if line.startswith("FILE ")}
+    assert modes == {"600"}, modes
+    wait_for(lambda: {"198.18.1.1"} <= lab.established("hv-r01-01"), "session up with the new password")
+
+    # Removing the password: the module deletes the line itself, from a file, with no secret in it.
+    data["fabric"]["bgp"] = {}
+    plain = build(data)
+    spy, log = _spy(tmp_path, "remove")
+    for host in ("hv-r01-01", "tor-r01"):
+        res = lab.configure(plain, host, bindir=str(spy))
+        assert res["changed"]
+        assert "password" not in lab.vtysh(host, "show running-config"), (res["lines_to_delete"], _read(log))
+    assert "n3w-Secret-2" not in _read(log)
+    assert {line.split()[1] for line in _read(log).splitlines() if line.startswith("FILE ")} == {"600"}
+    wait_for(lambda: {"198.18.1.1"} <= lab.established("hv-r01-01"), "session up without a password")

@@ -107,7 +107,7 @@ def fabric(moved=False):
                       "r02": {"asn": 65102, "host_subnet": "198.18.2.0/24", "instance_subnets": ["198.19.2.0/24"]}},
         "ocs_fabric": {"floating_ranges": ["203.0.113.0/24"], "internal_ranges": ["198.18.0.0/15"],
                        "metadata": {"target": META, "target_port": 8775}, "nat_mode": "host",
-                       "routing_mode": "static"},
+                       "routing_mode": "static", "management_ranges": ["198.18.0.0/16"]},
     }
     return groups, hosts, settings
 

@@ -25,9 +25,9 @@ def test_every_fabric_host_has_its_files(rendered):
     kinds = {h: sorted(f["kind"] for f in e["files"]) for h, e in manifest["hosts"].items()}
     assert kinds["hv-r01-01"] == ["dnsmasq", "dnsmasq-hosts", "frr", "frr-daemons", "ip6tables", "iproute2",
                                   "iptables", "iptables", "routes", "systemd"]
-    assert kinds["tor-r01"] == ["frr", "frr-daemons", "iproute2", "routes"]
-    assert kinds["spine1"] == ["frr", "frr-daemons"]
-    assert kinds["gw-01"] == ["frr", "frr-daemons", "iproute2", "nftables", "routes"]
+    assert kinds["tor-r01"] == ["frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "routes"]
+    assert kinds["spine1"] == ["frr", "frr-daemons", "ip6tables", "iptables"]
+    assert kinds["gw-01"] == ["frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "nftables", "routes"]
 
 
 def test_routes_file_matches_the_inventory(rendered):

@@ -67,9 +67,50 @@ RULES = [
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
      "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, "
-     "floating_ranges, gateway_asn, "
-     "hypervisor_asn, instance_ifname_prefix, instances_file, internal_ranges, metadata, mtu, nat_mode, "
-     "routing_mode, spine_asn)"),
+     "floating_ranges, gateway_asn, host_policy, host_services, "
+     "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
+     "management_ranges, metadata, mtu, nat_mode, routing_mode, spine_asn)"),
+    # The host policy (issue 14): named errors, nothing written.
+    ("management ranges missing", lambda d: d["fabric"].pop("management_ranges"),
+     "ocs_fabric.management_ranges is required while host_policy is on (the default): list the networks SSH "
+     "and other management may come from (or set host_policy: false)"),
+    ("management ranges empty", lambda d: d["fabric"].update(management_ranges=[]),
+     "ocs_fabric.management_ranges is empty: every host would be closed to its own management"),
+    ("management range over instances", lambda d: d["fabric"].update(management_ranges=["198.19.0.0/16"]),
+     "ocs_fabric.management_ranges[0] 198.19.0.0/16 overlaps rack r01 instance subnet 198.19.1.0/24 "
+     "(tenants would be management)"),
+    ("management range over floating", lambda d: d["fabric"].update(management_ranges=["203.0.113.128/25"]),
+     "ocs_fabric.management_ranges[0] 203.0.113.128/25 overlaps floating range 203.0.113.0/24 "
+     "(tenants would be management)"),
+    ("management range malformed", lambda d: d["fabric"].update(management_ranges=["192.0.2.1/24"]),
+     "ocs_fabric.management_ranges[0] 192.0.2.1/24 has host bits set (the network is 192.0.2.0/24)"),
+    ("management range v6 malformed", lambda d: d["fabric"].update(management_ranges=["2001:db8::1/64"]),
+     "ocs_fabric.management_ranges[0] 2001:db8::1/64 is not an IPv6 network in CIDR notation "
+     "(2001:db8::1/64 has host bits set)"),
+    ("host_policy not a bool", lambda d: d["fabric"].update(host_policy="yes"),
+     "ocs_fabric.host_policy yes must be true or false"),
+    ("host service not a mapping", lambda d: d["fabric"].update(host_services=["tcp/9100"]),
+     "ocs_fabric.host_services[0] must be a mapping {proto, port, from, roles}, got tcp/9100"),
+    ("host service bad proto", lambda d: d["fabric"].update(host_services=[{"proto": "sctp", "port": 9100,
+                                                                            "from": ["192.0.2.0/24"]}]),
+     "ocs_fabric.host_services[0].proto sctp must be tcp or udp"),
+    ("host service bad port", lambda d: d["fabric"].update(host_services=[{"proto": "tcp", "port": 70000,
+                                                                           "from": ["192.0.2.0/24"]}]),
+     "ocs_fabric.host_services[0].port 70000 is not a port (1-65535)"),
+    ("host service without sources", lambda d: d["fabric"].update(host_services=[{"proto": "tcp", "port": 9100}]),
+     "ocs_fabric.host_services[0].from is required"),
+    ("host service unknown key", lambda d: d["fabric"].update(host_services=[{"proto": "tcp", "port": 9100,
+                                                                              "from": ["192.0.2.0/24"], "to": 1}]),
+     "ocs_fabric.host_services[0].to is not a known field (known: from, port, proto, roles)"),
+    ("host service bad role", lambda d: d["fabric"].update(host_services=[{"proto": "udp", "port": 123,
+                                                                           "from": ["192.0.2.0/24"],
+                                                                           "roles": ["router"]}]),
+     "ocs_fabric.host_services[0].roles ['router'] must be a non-empty list of hypervisor, nat_gateway, spine, tor"),
+    ("instance service bad address", lambda d: d["fabric"].update(instance_services=[{"address": "198.18.0.300",
+                                                                                      "proto": "tcp", "port": 8080}]),
+     "ocs_fabric.instance_services[0].address 198.18.0.300 is not an IPv4 address"),
+    ("instance service not a list", lambda d: d["fabric"].update(instance_services={"address": "198.18.0.9"}),
+     "ocs_fabric.instance_services must be a list of {address, proto, port}, got {'address': '198.18.0.9'}"),
     ("bad nat mode", lambda d: d["fabric"].update(nat_mode="dvr"),
      "ocs_fabric.nat_mode dvr must be host or gateway"),
     ("bad mtu", lambda d: d["fabric"].update(mtu=100000),

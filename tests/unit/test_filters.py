@@ -10,7 +10,7 @@ FILTERS = plugin.FilterModule().filters()
 
 def test_filters_registered():
     assert set(FILTERS) == {"ocs_fabric_input", "ocs_fabric_check", "ocs_instance_ifname", "ocs_route_lines",
-                            "ocs_rack_table", "ocs_host_files"}
+                            "ocs_rack_table", "ocs_host_files", "ocs_in_ranges"}
 
 
 def test_check_summarises_a_valid_fabric(data):
@@ -60,4 +60,13 @@ def test_host_files(data):
     assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "hv-r01-01")] == [
         "iproute2", "routes", "frr-daemons", "frr", "iptables", "iptables",
         "ip6tables", "dnsmasq", "dnsmasq-hosts", "systemd"]
-    assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "spine1")] == ["frr-daemons", "frr"]
+    assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "spine1")] == ["frr-daemons", "frr", "iptables", "ip6tables"]
+
+
+def test_in_ranges_and_bad_input():
+    assert FILTERS["ocs_in_ranges"]("198.51.100.20", ["198.51.100.20/32", "192.0.2.0/24"]) is True
+    assert FILTERS["ocs_in_ranges"]("198.51.100.10", ["198.51.100.20/32"]) is False
+    with pytest.raises(AnsibleFilterError, match="'198.51.100.300' is not an IPv4 address"):
+        FILTERS["ocs_in_ranges"]("198.51.100.300", ["198.51.100.0/24"])
+    with pytest.raises(AnsibleFilterError, match="range '198.51.100.1/24' has host bits set"):
+        FILTERS["ocs_in_ranges"]("198.51.100.1", ["198.51.100.1/24"])

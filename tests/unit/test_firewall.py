@@ -24,12 +24,42 @@ INPUT = [
     "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP",
 ]
 TAP_A = "tap9f5f9ca7bee"  # default_ifname("vm-a", "tap")
+TENANT = [
+    "-A OCS-TENANT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j RETURN",
+    "-A OCS-TENANT -d 198.18.0.53/32 -p tcp -m tcp --dport 53 -m comment --comment ocs-instance-service -j RETURN",
+    "-A OCS-TENANT -d 198.18.0.53/32 -p udp -m udp --dport 53 -m comment --comment ocs-instance-service -j RETURN",
+    "-A OCS-TENANT -d 198.18.0.100/32 -p tcp -m tcp --dport 8775 -m comment --comment ocs-instance-service "
+    "-j RETURN",
+] + ["-A OCS-TENANT -d %s -m comment --comment ocs-infra -j DROP" % n for n in (
+    "198.18.0.0/23", "198.18.2.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.21/32", "203.0.113.250/32")]
+HOST_HEAD = [
+    "-A OCS-INPUT -j OCS-HOST",
+    "-A OCS-HOST -i lo -j ACCEPT",
+    "-A OCS-HOST -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j ACCEPT",
+    "-A OCS-HOST -p icmp -m icmp --icmp-type 3/4 -m comment --comment ocs-frag-needed -j ACCEPT",
+    "-A OCS-HOST -p icmp -m limit --limit 50/sec --limit-burst 100 -m comment --comment ocs-icmp -j ACCEPT",
+    "-A OCS-HOST -p icmp -m comment --comment ocs-icmp-limit -j DROP",
+]
+MGMT = "-A OCS-HOST -s 192.0.2.0/24 -m comment --comment ocs-management -j ACCEPT"
+HOST_DROP = "-A OCS-HOST -m comment --comment ocs-host-drop -j DROP"
+RAW_EMPTY = ["*raw", ":OCS-NOTRACK - [0:0]", "COMMIT"]
+RAW_ROUTER = ["*raw", ":OCS-NOTRACK - [0:0]",
+              "-A OCS-NOTRACK -m addrtype ! --dst-type LOCAL -m comment --comment ocs-transit -j CT --notrack",
+              "COMMIT"]
+
+
+def tap_part(lines):
+    """The tenant-isolation part of a hypervisor's filter lines (OCS-INPUT tap rules, anti-spoofing)."""
+    return [ln for ln in lines[:lines.index("COMMIT")]
+            if not ln.startswith(("-A OCS-HOST", "-A OCS-TENANT", "-A OCS-INPUT -j OCS-HOST"))
+            and ln != "-A OCS-FORWARD -i tap+ -j OCS-TENANT"]
 
 
 def test_filter_rules_of_a_hypervisor(data):
     fab = build(data)
-    assert firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"]) == ["*filter"] + DECLARE + INPUT + [
+    assert firewall.filter_lines(fab, fab.hosts["hv-r01-01"]) == ["*filter"] + DECLARE + INPUT + [
         "-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF",
+        "-A OCS-FORWARD -i tap+ -j OCS-TENANT",
         "-A OCS-ANTISPOOF -s 198.19.1.10/32 -i %s -m mac --mac-source 02:00:00:00:01:0a "
         "-m comment --comment vm-a -j RETURN" % TAP_A,
         "-A OCS-ANTISPOOF -s 198.19.1.11/32 -i tap-b -m mac --mac-source 02:00:00:00:01:0b "
@@ -38,8 +68,87 @@ def test_filter_rules_of_a_hypervisor(data):
         "-A OCS-DHCP-MAC -i %s -m mac --mac-source 02:00:00:00:01:0a -m comment --comment vm-a -j ACCEPT" % TAP_A,
         "-A OCS-DHCP-MAC -i tap-b -m mac --mac-source 02:00:00:00:01:0b -m comment --comment vm-b -j ACCEPT",
         "-A OCS-DHCP-MAC -m comment --comment ocs-spoof -j DROP",
-        "COMMIT",
-    ]
+    ] + TENANT + HOST_HEAD + [
+        "-A OCS-HOST -d 203.0.113.11/32 -m comment --comment ocs-public -j DROP",
+        "-A OCS-HOST -s 198.18.1.1/32 -p tcp -m tcp --dport 179 -m comment --comment ocs-bgp -j ACCEPT",
+        MGMT, HOST_DROP, "COMMIT"] + RAW_EMPTY
+
+
+def test_host_policy_of_routers_and_gateways(data):
+    """Every tier protects itself: BGP only from its configured peers, management, ICMP, then DROP;
+    routers never track transit; a public address answers no service."""
+    fab = build(data)
+    bgp = "-A OCS-HOST -s %s/32 -p tcp -m tcp --dport 179 -m comment --comment ocs-bgp -j ACCEPT"
+    head = ["*filter", ":OCS-INPUT - [0:0]", ":OCS-FORWARD - [0:0]", ":OCS-HOST - [0:0]"] + HOST_HEAD
+    assert firewall.filter_lines(fab, fab.hosts["tor-r01"]) == head + [
+        bgp % p for p in ("198.18.0.1", "198.18.1.11", "198.18.1.12", "198.18.1.140")] + [
+        MGMT, HOST_DROP, "COMMIT"] + RAW_ROUTER
+    assert firewall.filter_lines(fab, fab.hosts["spine1"]) == head + [
+        bgp % p for p in ("198.18.0.11", "198.18.0.12", "198.18.0.21", "198.18.0.254")] + [
+        MGMT, HOST_DROP, "COMMIT"] + RAW_ROUTER
+    assert firewall.filter_lines(fab, fab.hosts["gw-01"]) == head + [
+        "-A OCS-HOST -d 203.0.113.250/32 -m comment --comment ocs-public -j DROP", bgp % "198.18.0.1",
+        MGMT, HOST_DROP, "COMMIT"] + RAW_EMPTY
+
+
+def test_host_services_bfd_and_served_instance_services(data):
+    data["fabric"]["host_services"] = [
+        {"proto": "tcp", "port": 9100, "from": ["192.0.2.32/27"]},
+        {"proto": "udp", "port": 514, "from": ["192.0.2.64/27", "192.0.2.96/27"], "roles": ["spine"]}]
+    data["fabric"]["bgp"] = {"bfd": True}
+    data["fabric"]["metadata"] = {"target": "198.18.0.1", "target_port": 8775}  # served by spine1
+    fab = build(data)
+    spine = firewall.filter_lines(fab, fab.hosts["spine1"])
+    tor = firewall.filter_lines(fab, fab.hosts["tor-r01"])
+    assert "-A OCS-HOST -s 198.18.0.11/32 -p udp -m multiport --dports 3784,3785 -m comment --comment ocs-bfd " \
+           "-j ACCEPT" in spine
+    svc = "-A OCS-HOST -s %s -p %s -m %s --dport %d -m comment --comment ocs-service -j ACCEPT"
+    assert [ln for ln in spine if "ocs-service" in ln] == [
+        svc % ("192.0.2.32/27", "tcp", "tcp", 9100), svc % ("192.0.2.64/27", "udp", "udp", 514),
+        svc % ("192.0.2.96/27", "udp", "udp", 514)]
+    assert [ln for ln in tor if "ocs-service" in ln] == [svc % ("192.0.2.32/27", "tcp", "tcp", 9100)]
+    served = "-A OCS-HOST -s %s -d 198.18.0.1/32 -p tcp -m tcp --dport 8775 " \
+             "-m comment --comment ocs-instance-service -j ACCEPT"
+    assert [ln for ln in spine if "ocs-instance-service" in ln] == [
+        served % n for n in ("198.19.1.0/24", "198.19.2.0/25", "198.19.2.128/25")]
+    assert not [ln for ln in tor if "ocs-instance-service" in ln]
+    last_accept = max(i for i, ln in enumerate(spine) if ln.startswith("-A OCS-HOST") and ln.endswith("ACCEPT"))
+    assert last_accept < spine.index(HOST_DROP) == spine.index("COMMIT") - 1
+
+
+def test_host_policy_off_keeps_tenant_isolation(data):
+    data["fabric"]["host_policy"] = False
+    del data["fabric"]["management_ranges"]
+    fab = build(data)
+    assert firewall.filter_lines(fab, fab.hosts["tor-r01"]) == [
+        "*filter", ":OCS-INPUT - [0:0]", ":OCS-FORWARD - [0:0]", ":OCS-HOST - [0:0]", "COMMIT"] + RAW_ROUTER
+    hv = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
+    assert not [ln for ln in hv if "OCS-HOST" in ln and not ln.startswith(":")]
+    assert [ln for ln in hv if ln.startswith("-A OCS-TENANT")] == TENANT
+
+
+def test_ipv6_host_policy(data):
+    data["hostvars"]["hv-r02-01"]["ocs_uplinks"] = [{"interface": "eth0"}]  # unnumbered: BGP over link-local
+    data["fabric"]["management_ranges"].append("2001:db8:aa::/48")
+    data["fabric"]["host_services"] = [{"proto": "tcp", "port": 9100, "from": ["192.0.2.32/27", "2001:db8:bb::/48"]}]
+    data["hostvars"]["tor-r02"]["ocs_downlinks"] = [{"interface": "eth5", "host": "hv-r02-01"}]
+    fab = build(data)
+    tor = firewall.ipv6_lines(fab, fab.hosts["tor-r02"])
+    assert "-A OCS-HOST -s fe80::/10 -i eth5 -p tcp -m tcp --dport 179 -m comment --comment ocs-bgp -j ACCEPT" in tor
+    assert "-A OCS-HOST -p ipv6-icmp -m icmp6 --icmpv6-type 2 -m comment --comment ocs-packet-too-big -j ACCEPT" \
+        in tor
+    assert tor.index("-A OCS-HOST -p ipv6-icmp -m icmp6 --icmpv6-type 2 -m comment --comment ocs-packet-too-big "
+                     "-j ACCEPT") < tor.index("-A OCS-HOST -p ipv6-icmp -m comment --comment ocs-icmp-limit -j DROP")
+    end = tor.index("COMMIT")
+    assert tor[end - 1] == HOST_DROP and tor[end + 1:] == RAW_ROUTER
+    assert "-A OCS-HOST -s 2001:db8:aa::/48 -m comment --comment ocs-management -j ACCEPT" in tor
+    assert "-A OCS-HOST -s 2001:db8:bb::/48 -p tcp -m tcp --dport 9100 -m comment --comment ocs-service -j ACCEPT" \
+        in tor
+    assert "2001:db8" not in "".join(firewall.filter_lines(fab, fab.hosts["tor-r02"]))  # IPv4 file: IPv4 only
+    hv = firewall.ipv6_lines(fab, fab.hosts["hv-r02-01"])
+    assert hv[4:6] == ["-A OCS-INPUT -i tap+ -m comment --comment ocs-no-ipv6 -j DROP",
+                       "-A OCS-FORWARD -i tap+ -m comment --comment ocs-no-ipv6 -j DROP"]
+    assert "-A OCS-HOST -s fe80::/10 -i eth0 -p tcp -m tcp --dport 179 -m comment --comment ocs-bgp -j ACCEPT" in hv
 
 
 def test_every_rule_matches_only_packets_from_instance_taps(data):
@@ -52,7 +161,7 @@ def test_every_rule_matches_only_packets_from_instance_taps(data):
             inst.pop("interface", None)
     fab = build(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
-        lines = firewall.hypervisor_lines(fab, fab.hosts[name])
+        lines = tap_part(firewall.filter_lines(fab, fab.hosts[name]))
         entry = [ln for ln in lines if ln.split()[:2] in (["-A", "OCS-INPUT"], ["-A", "OCS-FORWARD"])]
         assert entry and all(" -i vnet+ " in ln for ln in entry), entry
         inner = {ln.split()[1] for ln in lines if ln.startswith("-A ") and ln.split()[1] not in
@@ -64,7 +173,7 @@ def test_every_rule_matches_only_packets_from_instance_taps(data):
             if "--mac-source" in ln:
                 assert " -i vnet" in ln
     assert firewall.ipv6_lines(fab) == [
-        "*filter", ":OCS-INPUT - [0:0]", ":OCS-FORWARD - [0:0]",
+        "*filter", ":OCS-INPUT - [0:0]", ":OCS-FORWARD - [0:0]", ":OCS-HOST - [0:0]",
         "-A OCS-INPUT -i vnet+ -m comment --comment ocs-no-ipv6 -j DROP",
         "-A OCS-FORWARD -i vnet+ -m comment --comment ocs-no-ipv6 -j DROP", "COMMIT"]
 
@@ -77,46 +186,50 @@ def test_rule_count_is_linear_in_local_instances(data):
     data["hostvars"]["hv-r01-01"]["ocs_instances"] = insts
     data["hostvars"]["hv-r01-02"]["ocs_instances"] = []
     fab = build(data)
-    lines = firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"])
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
     rules = [ln for ln in lines if ln.startswith("-A ")]
     n = len(fab.hosts["hv-r01-01"].instances)
-    assert len(rules) == 2 * n + firewall.FIXED_RULES
-    assert n == len(insts) and len(rules) == 2 * len(insts) + 10
-    assert len(firewall.hypervisor_lines(fab, fab.hosts["hv-r02-01"])) < 30  # other hosts: only their own
+    # 2 per local instance; the rest grows with the fabric's infrastructure and BGP peers, not instances
+    data["hostvars"]["hv-r01-01"]["ocs_instances"] = []
+    empty = build(data)
+    none = [ln for ln in firewall.filter_lines(empty, empty.hosts["hv-r01-01"]) if ln.startswith("-A ")]
+    assert n == len(insts) and len(rules) - len(none) == 2 * n  # linear: 2 rules per local instance
+    assert len(none) < 40  # the rest depends on the fabric's infrastructure and this host's peers
+    assert len(firewall.filter_lines(fab, fab.hosts["hv-r02-01"])) < 60  # other hosts: only their own
 
 
 def test_rules_are_sorted_and_stable(data):
     fab = build(data)
-    lines = firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"])
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
     data["hostvars"]["hv-r01-01"]["ocs_instances"].reverse()
     fab2 = build(data)
-    assert firewall.hypervisor_lines(fab2, fab2.hosts["hv-r01-01"]) == lines
+    assert firewall.filter_lines(fab2, fab2.hosts["hv-r01-01"]) == lines
 
 
 def test_gateway_mode_applies_the_same_isolation(data):
     fab = build(data)
-    host_mode = {h: firewall.hypervisor_lines(fab, fab.hosts[h]) for h in ("hv-r01-01", "hv-r02-01")}
+    host_mode = {h: tap_part(firewall.filter_lines(fab, fab.hosts[h])) for h in ("hv-r01-01", "hv-r02-01")}
     data["fabric"]["nat_mode"] = "gateway"
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
     fab = build(data)
     for host, lines in host_mode.items():
-        assert firewall.hypervisor_lines(fab, fab.hosts[host]) == lines
+        assert tap_part(firewall.filter_lines(fab, fab.hosts[host])) == lines
 
 
 def test_no_metadata_no_metadata_rule(data):
     del data["fabric"]["metadata"]
     fab = build(data)
-    lines = firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"])
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
     assert not [ln for ln in lines if "ocs-metadata" in ln]
-    forward = lines.index("-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF")
+    forward = lines.index("-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF")  # right after OCS-INPUT's tap rules
     assert lines[forward - 1] == INPUT[-1]  # OCS-INPUT still ends with the DROP
 
 
 def test_metadata_port_follows_the_fabric(data):
     data["fabric"]["metadata"] = {"ip": "169.254.169.254", "port": 8080, "target": "198.18.0.100"}
     fab = build(data)
-    lines = firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"])
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
     assert [ln for ln in lines if "ocs-metadata" in ln] == [
         "-A OCS-INPUT -i tap+ -p tcp -m conntrack --ctstate DNAT --ctorigdst 169.254.169.254/32 "
         "--ctorigdstport 8080 -m comment --comment ocs-metadata -j ACCEPT"]
@@ -125,25 +238,24 @@ def test_metadata_port_follows_the_fabric(data):
 def test_hypervisor_without_instances_drops_everything_from_taps(data):
     data["hostvars"]["hv-r02-01"]["ocs_instances"] = []
     fab = build(data)
-    lines = firewall.hypervisor_lines(fab, fab.hosts["hv-r02-01"])
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r02-01"])
     assert [ln for ln in lines if ln.startswith("-A OCS-ANTISPOOF")] == [
         "-A OCS-ANTISPOOF -m comment --comment ocs-spoof -j DROP"]
 
 
-def test_artifacts_only_for_hypervisors(data):
+def test_artifacts_for_every_host(data):
     fab = build(data)
-    arts = [a for a in host_artifacts(fab, fab.hosts["hv-r01-02"]) if a.role == "ocs_firewall"]
-    assert [(a.path, a.kind, a.template) for a in arts] == [
-        (firewall.FILTER_PATH, "iptables", "etc/ocs-l3/iptables-filter.rules.j2"),
-        (firewall.FILTER6_PATH, "ip6tables", "etc/ocs-l3/ip6tables-filter.rules.j2")]
-    assert arts[0].vars["_ocs_firewall_rules"].endswith("COMMIT\n")
-    assert arts[1].vars["_ocs_firewall_rules6"].endswith("COMMIT\n")
+    for name in fab.hosts:
+        arts = [a for a in host_artifacts(fab, fab.hosts[name]) if a.role == "ocs_firewall"]
+        assert [(a.path, a.kind, a.template) for a in arts] == [
+            (firewall.FILTER_PATH, "iptables", "etc/ocs-l3/iptables-filter.rules.j2"),
+            (firewall.FILTER6_PATH, "ip6tables", "etc/ocs-l3/ip6tables-filter.rules.j2")]
+        assert arts[0].vars["_ocs_firewall_rules"].endswith("COMMIT\n")
+        assert arts[1].vars["_ocs_firewall_rules6"].endswith("COMMIT\n")
     for art in arts:
         path = os.path.join(ROOT, "roles/ocs_firewall/templates", art.template)
         with open(path) as fh:
             assert fh.read().startswith("{{ ansible_managed | comment }}\n")
-    for name in ("spine1", "tor-r01", "gw-01"):
-        assert firewall.artifacts(fab, fab.hosts[name]) == []
 
 
 def test_dnsmasq_is_not_a_resolver(data):
@@ -164,27 +276,30 @@ def _save(rules, extra=()):
 
 def test_module_plans_the_filter_table(data):
     fab = build(data)
-    text = "\n".join(firewall.hypervisor_lines(fab, fab.hosts["hv-r01-01"])) + "\n"
+    text = "\n".join(firewall.filter_lines(fab, fab.hosts["hv-r01-01"])) + "\n"
     cand = chains_mod.parse_restore(text)
     assert chains_mod.check_candidate(cand, "OCS-", JUMPS) == []
+    assert cand["raw"] == {"chains": ["OCS-NOTRACK"], "rules": []}  # a hypervisor tracks transit (host NAT)
+    cand = {"filter": cand["filter"]}  # the filter table's planning, below
+    jumps_f = [j for j in JUMPS if j["table"] == "filter"]
     rules = cand["filter"]["rules"]
     foreign = ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A FORWARD -j DOCKER-USER",
                "-A DOCKER-USER -j RETURN"]
-    first = chains_mod.plan(cand, {"filter": _save(foreign)}, _save(rules), JUMPS)
+    first = chains_mod.plan(cand, {"filter": _save(foreign)}, _save(rules), jumps_f)
     tx = first["transaction"].splitlines()
     assert tx[0] == "*filter" and tx[1:1 + len(DECLARE)] == DECLARE and tx[-1] == "COMMIT"
     assert first["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD"]
     assert first["conntrack"] == [] and not [ln for ln in tx if "DOCKER" in ln or "dport 22 -j ACCEPT" in ln]
     assert not [ln for ln in tx if ln.startswith((":INPUT", ":FORWARD", "-P"))]  # policies never set
     jumps = ["-A INPUT -j OCS-INPUT", "-A FORWARD -j OCS-FORWARD"]
-    again = chains_mod.plan(cand, {"filter": _save(jumps + foreign + rules)}, _save(rules), JUMPS)
+    again = chains_mod.plan(cand, {"filter": _save(jumps + foreign + rules)}, _save(rules), jumps_f)
     assert again["transaction"] == "" and again["tables"] == []
     # a jump below someone's ACCEPT is moved to the top (twice there: both copies go)
     below = foreign[:1] + jumps[:1] + jumps + foreign[1:]
-    moved = chains_mod.plan(cand, {"filter": _save(below + rules)}, _save(rules), JUMPS)
+    moved = chains_mod.plan(cand, {"filter": _save(below + rules)}, _save(rules), jumps_f)
     assert moved["jumps_fixed"] == ["-D INPUT -j OCS-INPUT", "-D INPUT -j OCS-INPUT", "-I INPUT 1 -j OCS-INPUT"]
     assert moved["tables"] == []
     # without "first" (the NAT jumps) an existing jump keeps its place
-    keep = [dict(j, first=False) for j in JUMPS]
+    keep = [dict(j, first=False) for j in jumps_f]
     assert chains_mod.plan(cand, {"filter": _save(foreign[:1] + jumps + foreign[1:] + rules)}, _save(rules),
                            keep)["transaction"] == ""

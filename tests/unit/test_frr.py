@@ -384,8 +384,10 @@ class _Scripted:
     def __init__(self, answers):
         self.answers, self.calls = list(answers), []
 
-    def run_command(self, argv):
+    def run_command(self, argv, umask=None):
         self.calls.append(argv[-1] if argv[-2] == "-c" else argv[-2])
+        if argv[-2] in ("--test", "--reload"):
+            assert umask == 0o077  # frr-reload.py's files carry the password
         return self.answers.pop(0)
 
 
@@ -419,3 +421,16 @@ def test_recover_gives_up_when_the_difference_stays(monkeypatch):
     converged, last = frr_reload.recover(mod, ["frr-reload.py"], "/tmp/x", ["vtysh"])
     assert not converged and "no ip route 203.0.113.0/24 blackhole 250" in last
     assert mod.calls.count("--reload") == 2
+
+
+def test_stale_secrets_are_removed_without_the_secret():
+    """Running password lines the new config does not hold as they are (removed or rotated) are
+    removed from a file, in their router bgp context, without the old secret."""
+    running = ("router bgp 65101\n neighbor TOR password 0ld-s3cret\n neighbor TOR timers 3 9\n"
+               " neighbor HV password k33p\nexit\n!\nrouter bgp 65102 vrf x\n neighbor GW password g0ne\n")
+    conf = "router bgp 65101\n neighbor TOR password n3w\n neighbor HV password k33p\n"
+    text = frr_reload.stale_secrets(running, conf)
+    assert text == ("router bgp 65101\n no neighbor TOR password\nexit\n"
+                    "router bgp 65102 vrf x\n no neighbor GW password\nexit\n")
+    assert "s3cret" not in text and "g0ne" not in text
+    assert frr_reload.stale_secrets(running, running) == ""

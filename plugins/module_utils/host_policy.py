@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fabric's own hosts closed to tenants and to the internet.
+
+Three chains of ours, in the filter files every fabric host gets (firewall.py
+assembles them; the ``ocs_iptables_chains`` module applies them atomically,
+foreign rules untouched):
+
+``OCS-HOST`` (``INPUT -> OCS-INPUT -> OCS-HOST``, every host, IPv4 and IPv6):
+what may open a connection to the host itself::
+
+    -i lo                                              ACCEPT
+    ctstate RELATED,ESTABLISHED                        ACCEPT   (replies, ICMP errors of own flows)
+    icmp fragmentation-needed / icmpv6 packet-too-big  ACCEPT   (never rate limited)
+    icmpv6 neighbour discovery (133-136, hop limit 255) ACCEPT
+    icmp(v6), at most 50/s (burst 100)                 ACCEPT, the rest DROP
+    -d PUBLIC/32                                       DROP     (the public address serves translations only)
+    -s PEER -p tcp --dport 179 (BFD: udp 3784,3785)    ACCEPT   (each configured BGP session; unnumbered:
+                                                                 -i IF -s fe80::/10, in IPv6)
+    -s MANAGEMENT_RANGE                                ACCEPT   (SSH and any other management; IPv6 ranges
+                                                                 in the IPv6 chain)
+    -s FROM -p PROTO --dport PORT                      ACCEPT   (host_services of this role)
+    -s INSTANCE_SUBNETS -d ADDRESS -p PROTO --dport P  ACCEPT   (an instance service this host serves)
+                                                       DROP     (counted: ocs-host-drop)
+
+On a hypervisor, packets from instance taps never reach ``OCS-HOST``: the tap
+rules of ``OCS-INPUT`` decide them first (DHCP, metadata, ping, then DROP).
+
+``OCS-TENANT`` (hypervisors, ``FORWARD -> OCS-FORWARD``, from taps, after anti-spoofing)::
+
+    ctstate RELATED,ESTABLISHED                        RETURN   (replies to connections the fabric opened)
+    -d SERVICE/32 -p PROTO --dport PORT                RETURN   (instance_services inside the infrastructure:
+                                                                 the metadata target and DNS by default)
+    -d INFRASTRUCTURE_NET                              DROP     (counted: ocs-infra)
+
+so an instance reaches instances (any host, any rack, floating IPs) and the
+internet, and of the fabric only its services.
+
+``OCS-NOTRACK`` (table raw, ``PREROUTING``; spines and ToRs): ``-m addrtype
+! --dst-type LOCAL -j CT --notrack``: transit traffic never enters
+conntrack, so the host policy's state matching can never make a full
+conntrack table drop forwarded packets. Hypervisors (host NAT) and NAT
+gateways (SNAT) track transit by design; the chain is declared there empty.
+"""
+
+from .addr import ntoa
+from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_NOTRACK as NOTRACK
+from .frr import policy as bgp_policy
+
+ICMP_LIMIT = "-m limit --limit 50/sec --limit-burst 100"
+BFD_PORTS = "3784,3785"
+LINK_LOCAL6 = "fe80::/10"
+ROUTERS = ("spine", "tor")
+
+
+def _c(word):
+    return "-m comment --comment %s" % word
+
+
+def bgp_peers(fab, host):
+    """(numbered peer addresses, interfaces of unnumbered sessions) of the host's BGP sessions."""
+    numbered, unnumbered = set(), set()
+    for n in bgp_policy(fab, host).neighbors:
+        (unnumbered if n.interface else numbered).add(n.key)
+    return sorted(numbered, key=lambda a: tuple(int(x) for x in a.split("."))), sorted(unnumbered)
+
+
+def served_services(fab, host):
+    """The instance services whose address is one of this host's own addresses."""
+    own = {host.address} | {link.address for link in list(host.uplinks) + list(host.downlinks)}
+    return [(ip, proto, port) for ip, proto, port in fab.instance_services if ip in own]
+
+
+def instance_subnets(fab):
+    return sorted((n for r in fab.racks.values() for n in r.instance_subnets), key=lambda n: n.first)
+
+
+def host_rules(fab, host):
+    """Rules of OCS-HOST (IPv4) of one host; [] when the host policy is off."""
+    if not fab.host_policy:
+        return []
+    a = "-A %s" % HOST
+    rules = [
+        "%s -i lo -j ACCEPT" % a,
+        "%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT" % (a, _c("ocs-replies")),
+        "%s -p icmp -m icmp --icmp-type 3/4 %s -j ACCEPT" % (a, _c("ocs-frag-needed")),
+        "%s -p icmp %s %s -j ACCEPT" % (a, ICMP_LIMIT, _c("ocs-icmp")),
+        "%s -p icmp %s -j DROP" % (a, _c("ocs-icmp-limit")),
+    ]
+    if host.public_address is not None:
+        rules.append("%s -d %s/32 %s -j DROP" % (a, ntoa(host.public_address), _c("ocs-public")))
+    numbered, dummy = bgp_peers(fab, host)
+    for peer in numbered:
+        rules.append("%s -s %s/32 -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, peer, _c("ocs-bgp")))
+        if fab.bgp.get("bfd"):
+            rules.append("%s -s %s/32 -p udp -m multiport --dports %s %s -j ACCEPT" % (a, peer, BFD_PORTS, _c("ocs-bfd")))
+    for net in fab.management_ranges:
+        rules.append("%s -s %s %s -j ACCEPT" % (a, net.text, _c("ocs-management")))
+    for svc in fab.host_services:
+        if host.role in svc["roles"]:
+            for net in svc["sources"]:
+                rules.append("%s -s %s -p %s -m %s --dport %d %s -j ACCEPT"
+                             % (a, net.text, svc["proto"], svc["proto"], svc["port"], _c("ocs-service")))
+    for ip, proto, port in served_services(fab, host):
+        for net in instance_subnets(fab):
+            rules.append("%s -s %s -d %s/32 -p %s -m %s --dport %d %s -j ACCEPT"
+                         % (a, net.text, ntoa(ip), proto, proto, port, _c("ocs-instance-service")))
+    rules.append("%s %s -j DROP" % (a, _c("ocs-host-drop")))
+    return rules
+
+
+def host_rules6(fab, host):
+    """Rules of OCS-HOST (IPv6): link-local BGP of unnumbered sessions, ND, ICMPv6; [] when off."""
+    if not fab.host_policy:
+        return []
+    a = "-A %s" % HOST
+    rules = [
+        "%s -i lo -j ACCEPT" % a,
+        "%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT" % (a, _c("ocs-replies")),
+        "%s -p ipv6-icmp -m icmp6 --icmpv6-type 2 %s -j ACCEPT" % (a, _c("ocs-packet-too-big")),
+    ]
+    for nd in (133, 134, 135, 136):
+        rules.append("%s -p ipv6-icmp -m icmp6 --icmpv6-type %d -m hl --hl-eq 255 %s -j ACCEPT" % (a, nd, _c("ocs-nd")))
+    rules += [
+        "%s -p ipv6-icmp %s %s -j ACCEPT" % (a, ICMP_LIMIT, _c("ocs-icmp")),
+        "%s -p ipv6-icmp %s -j DROP" % (a, _c("ocs-icmp-limit")),
+    ]
+    dummy, unnumbered = bgp_peers(fab, host)
+    for net in fab.management_ranges6:
+        rules.append("%s -s %s %s -j ACCEPT" % (a, net, _c("ocs-management")))
+    for svc in fab.host_services:
+        if host.role in svc["roles"]:
+            for net in svc["sources6"]:
+                rules.append("%s -s %s -p %s -m %s --dport %d %s -j ACCEPT"
+                             % (a, net, svc["proto"], svc["proto"], svc["port"], _c("ocs-service")))
+    for ifname in unnumbered:
+        rules.append("%s -s %s -i %s -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, LINK_LOCAL6, ifname, _c("ocs-bgp")))
+        if fab.bgp.get("bfd"):
+            rules.append("%s -s %s -i %s -p udp -m multiport --dports %s %s -j ACCEPT"
+                         % (a, LINK_LOCAL6, ifname, BFD_PORTS, _c("ocs-bfd")))
+    rules.append("%s %s -j DROP" % (a, _c("ocs-host-drop")))
+    return rules
+
+
+def tenant_rules(fab):
+    """Rules of OCS-TENANT: of the infrastructure, instances reach only their services."""
+    a = "-A %s" % TENANT
+    rules = ["%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j RETURN" % (a, _c("ocs-replies"))]
+    for ip, proto, port in fab.instance_services:
+        if any(ip in net for net in fab.infrastructure):
+            rules.append("%s -d %s/32 -p %s -m %s --dport %d %s -j RETURN"
+                         % (a, ntoa(ip), proto, proto, port, _c("ocs-instance-service")))
+    for net in fab.infrastructure:
+        rules.append("%s -d %s %s -j DROP" % (a, net.text, _c("ocs-infra")))
+    return rules
+
+
+def notrack_rules(host):
+    """Rules of OCS-NOTRACK (table raw): routers never track transit traffic."""
+    if host.role not in ROUTERS:
+        return []
+    return ["-A %s -m addrtype ! --dst-type LOCAL %s -j CT --notrack" % (NOTRACK, _c("ocs-transit"))]
