@@ -71,7 +71,7 @@ def process_runner(timeout=600):
     """``run`` with subprocess: text in and out; a missing program is rc 127, not an exception."""
     def run(argv, data=None):
         try:
-            proc = subprocess.run(argv, input=data, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(argv, input=data, capture_output=True, text=True, timeout=timeout, check=False)
         except FileNotFoundError as exc:
             return 127, "", str(exc)
         except subprocess.TimeoutExpired:

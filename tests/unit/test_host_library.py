@@ -55,6 +55,6 @@ def test_the_check_can_fail():
 def test_the_executables_only_call_the_library():
     for name, module in (("ocs-l3-agent", "host_agent"), ("ocs-l3-restore", "host_restore")):
         text = open(os.path.join(ROOT, "roles", "ocs_agent", "files", name)).read()
-        assert text.startswith("#!/usr/bin/python3\n")
+        assert not text.startswith("#!")  # ansible-test sanity allows no python3 shebang: the units name it
         assert "from ansible_collections.ocs.l3.plugins.module_utils.%s import main" % module in text
         assert len([ln for ln in text.splitlines() if ln and not ln.startswith("#")]) < 15

@@ -124,7 +124,7 @@ def scan():
     for path in tools:
         with open(path) as fh:
             text = fh.read()
-        python = text.startswith(("#!/usr/bin/env python", "#!/usr/bin/python"))
+        python = text.startswith("#!/usr/bin/env python") or os.sep + "files" + os.sep in path
         found = python_literals(text) if python else shell_literals(text)
         problems += ["%s:%s: %s" % (os.path.relpath(path, ROOT), n, p) for n, p in found]
     return problems
