@@ -9,7 +9,7 @@ with template variables already computed (templates only print). Cost is
 linear in the host's own instances (ToRs print their rack).
 """
 
-from . import dhcp, frr, nat, natgw, routes
+from . import agent, dhcp, frr, nat, natgw, routes
 from . import firewall
 
 CONCERNS = (
@@ -19,6 +19,7 @@ CONCERNS = (
     natgw.artifacts,
     firewall.artifacts,
     dhcp.artifacts,
+    agent.artifacts,
 )
 
 

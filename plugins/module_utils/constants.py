@@ -26,6 +26,18 @@ RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 GENERATION_PATH = STATE_DIR + "/generation"
 LEASE_PATH = RUN_DIR + "/run.lease"
 
+# The host agent (instance taps served as they appear) and the boot restore.
+AGENT_CONFIG_PATH = STATE_DIR + "/agent.conf"
+"""The agent's fabric settings (the instance interface prefix), rendered for hypervisors."""
+STATE_DIR_ENV = "OCS_STATE_DIR"
+"""Environment variable that moves the state directory (tests; the units never set it)."""
+HOST_LIBRARY = ("constants.py", "netns.py", "route_table.py", "iptables.py", "nft.py", "host_state.py",
+                "host_agent.py", "host_restore.py")
+"""The files of this directory the agent and the restore import, installed on each host by
+the ocs_agent role from the collection it runs from (standard library only, no netaddr)."""
+HOST_LIBRARY_PACKAGE = "ansible_collections/ocs/l3/plugins/module_utils"
+"""Where they go under the hosts' PYTHONPATH: the same import path as on the controller."""
+
 # DHCP (dnsmasq, one instance per hypervisor, our own unit and files).
 DHCP_CONFIG_PATH = STATE_DIR + "/dnsmasq.conf"
 DHCP_HOSTS_PATH = STATE_DIR + "/dhcp-hosts"
@@ -102,11 +114,13 @@ def contract():
         route_protocol=ROUTE_PROTOCOL,
         paths=dict(
             routes=ROUTES_PATH, rt_protos=RT_PROTOS_PATH, generation=GENERATION_PATH, lease=LEASE_PATH,
+            agent_config=AGENT_CONFIG_PATH,
             dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
             dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,
             frr_conf=FRR_CONF_PATH, frr_daemons=FRR_DAEMONS_PATH, frr_reload=FRR_RELOAD,
         ),
         dhcp_unit=DHCP_UNIT_NAME,
+        host_library=dict(files=list(HOST_LIBRARY), package=HOST_LIBRARY_PACKAGE),
         chain_prefix=CHAIN_PREFIX,
         nat_jumps=_jumps(NAT_JUMPS, False),
         filter_jumps=_jumps(FILTER_JUMPS, True),

@@ -13,6 +13,18 @@ from __future__ import annotations
 
 import shlex
 
+from .netns import exec_argv, scratch_netns
+
+
+class ApplyError(Exception):
+    """A candidate could not be tested or the live chains could not be read."""
+
+
+def tools(family):
+    """(restore, save) commands of ``family`` (``ipv4`` or ``ipv6``)."""
+    stem = "iptables" if family == "ipv4" else "ip6tables"
+    return stem + "-restore", stem + "-save"
+
 
 def parse_restore(text):
     """Restore-file text -> {table: {"chains": [declared], "rules": [-A lines]}} (comments dropped)."""
@@ -93,6 +105,46 @@ def jump_state(save_text, table, chain, target):
             if line == want:
                 count += 1
     return count, bool(first)
+
+
+def jump_fix(live_text, jump):
+    """(copies of the jump in ``live_text``, the rule lines that leave exactly one copy,
+    on top of its chain when ``jump["first"]``): deletions first, -D takes the first copy."""
+    table, chain, target = jump["table"], jump["chain"], jump["target"]
+    n, on_top = jump_state(live_text, table, chain, target)
+    if n and jump.get("first") and not on_top:
+        fix = ["-D %s -j %s" % (chain, target)] * n + ["-I %s 1 -j %s" % (chain, target)]
+    else:
+        fix = ["-I %s 1 -j %s" % (chain, target)] if n == 0 else []
+        fix += ["-D %s -j %s" % (chain, target)] * max(0, n - 1)
+    return n, fix
+
+
+def scratch_save(run, text, family):
+    """Apply restore-file ``text`` in a throwaway namespace; the ``*-save`` output there.
+    Raises ApplyError (the rules do not apply) or netns.NetnsError (no namespace)."""
+    restore, save = tools(family)
+    with scratch_netns(run, "ipt") as ns:
+        rc, out, err = run(exec_argv(ns, [restore]), data=text)
+        if rc != 0:
+            raise ApplyError("the rules do not apply (tested in a scratch network namespace; nothing "
+                             "changed): %s" % (err or "").strip())
+        rc, out, err = run(exec_argv(ns, [save]))
+        if rc != 0:
+            raise ApplyError("%s in the scratch namespace failed: %s" % (save, (err or "").strip()))
+        return out
+
+
+def live_tables(run, family, tables):
+    """{table: ``*-save -t table`` output} of the live kernel; ApplyError when one fails."""
+    save = tools(family)[1]
+    out = {}
+    for table in tables:
+        rc, text, err = run([save, "-t", table])
+        if rc != 0:
+            raise ApplyError("%s -t %s failed: %s" % (save, table, (err or "").strip()))
+        out[table] = text
+    return out
 
 
 def _tokens(rule):
@@ -191,14 +243,9 @@ def plan(candidate, live_by_table, candidate_save, jumps):
         jump_before, jump_after = [], []
         for j in (j for j in jumps if j["table"] == table):
             line = "-A %s -j %s" % (j["chain"], j["target"])
-            n, on_top = jump_state(live_text, table, j["chain"], j["target"])
+            n, fix = jump_fix(live_text, j)
             jump_before += [line] * n
             jump_after.append(line)
-            if n and j.get("first") and not on_top:  # move it to the top (deletions first: -D takes the first copy)
-                fix = ["-D %s -j %s" % (j["chain"], j["target"])] * n + ["-I %s 1 -j %s" % (j["chain"], j["target"])]
-            else:
-                fix = ["-I %s 1 -j %s" % (j["chain"], j["target"])] if n == 0 else []
-                fix += ["-D %s -j %s" % (j["chain"], j["target"])] * max(0, n - 1)
             fixed += fix
             body += fix
         if body:

@@ -13,9 +13,15 @@ from __future__ import annotations
 import json
 import re
 
+from .netns import exec_argv, scratch_netns
+
 CHUNK = 5000  # elements per add/delete statement
 _TABLE_RE = re.compile(r"^\s*table\s+(\S+)\s+(\S+)", re.M)
 _OTHER_RE = re.compile(r"^\s*(add|create|delete|flush|insert|replace|destroy|define|include)\b", re.M)
+
+
+class ApplyError(Exception):
+    """The table could not be loaded in a scratch namespace or read."""
 
 
 def declared_tables(text):
@@ -109,3 +115,29 @@ def plan(family, name, text, candidate, live):
                    elements_removed=sum(len(r) for r, dummy in changes.values()),
                    elements_added=sum(len(a) for dummy, a in changes.values()))
     return res
+
+
+def list_table(run, family, name, netns=None):
+    """(normalized, text listing) of a table, or (None, "") when it does not exist.
+    ``run(argv, data=None) -> (rc, out, err)``; ``netns``: list it inside that namespace."""
+    pre = exec_argv(netns, []) if netns else []
+    rc, out, err = run(pre + ["nft", "-j", "-s", "list", "table", family, name])
+    if rc != 0:
+        if "No such file or directory" in err or "does not exist" in err:
+            return None, ""
+        raise ApplyError("nft list table %s %s failed: %s" % (family, name, err.strip()))
+    rc, listing, err = run(pre + ["nft", "-s", "list", "table", family, name])
+    if rc != 0:
+        raise ApplyError("nft list table %s %s failed: %s" % (family, name, err.strip()))
+    return normalize(json.loads(out)), listing
+
+
+def scratch_table(run, text, family, name):
+    """Load ``text`` in a throwaway namespace; list_table() there. Raises ApplyError
+    (the table does not load) or netns.NetnsError (no namespace)."""
+    with scratch_netns(run, "nft") as ns:
+        rc, out, err = run(exec_argv(ns, ["nft", "-f", "-"]), data=text)
+        if rc != 0:
+            raise ApplyError("the table does not load (tested in a scratch network namespace; nothing "
+                             "changed): %s" % (err or "").strip())
+        return list_table(run, family, name, ns)

@@ -115,21 +115,17 @@ conntrack_deleted:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import CHAIN_PREFIX
-from ansible_collections.ocs.l3.plugins.module_utils.iptables import check_candidate, parse_restore, plan
-from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, exec_argv, module_runner, scratch_netns
+from ansible_collections.ocs.l3.plugins.module_utils.iptables import ApplyError, check_candidate, parse_restore, plan
+from ansible_collections.ocs.l3.plugins.module_utils.iptables import live_tables, scratch_save, tools
+from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, module_runner
 
 
-def _scratch_save(module, text, restore, save):
-    """Apply ``text`` with ``restore`` in a throwaway netns; return the output of ``save`` there."""
-    run = module_runner(module)
+def _scratch_save(module, text, family):
+    """Apply ``text`` in a throwaway netns; return the ``*-save`` output there."""
     try:
-        with scratch_netns(run, "ipt") as ns:
-            rc, out, err = run(exec_argv(ns, [restore]), data=text)
-            if rc != 0:
-                module.fail_json(msg="the rules do not apply (tested in a scratch network namespace; nothing "
-                                 "changed): %s" % err.strip(), rc=rc, stderr=err)
-            rc, out, err = module.run_command(exec_argv(ns, [save]), check_rc=True)
-            return out
+        return scratch_save(module_runner(module), text, family)
+    except ApplyError as exc:
+        module.fail_json(msg=str(exc))
     except NetnsError as exc:
         module.fail_json(msg="%s to test the rules" % exc)
 
@@ -157,15 +153,17 @@ def main():
     problems = check_candidate(candidate, p["prefix"], p["jumps"])
     if problems:
         module.fail_json(msg="%s would touch chains that are not ours: %s" % (p["src"], "; ".join(problems)))
-    stem = "iptables" if p["family"] == "ipv4" else "ip6tables"
-    restore, save = stem + "-restore", stem + "-save"
+    restore, save = tools(p["family"])
     for tool in (restore, save, "ip"):
         module.get_bin_path(tool, required=True)
-    candidate_save = _scratch_save(module, text, restore, save)
+    candidate_save = _scratch_save(module, text, p["family"])
     tables = sorted(set(candidate) | {j["table"] for j in p["jumps"]})
 
     def live():
-        return {t: module.run_command([save, "-t", t], check_rc=True)[1] for t in tables}
+        try:
+            return live_tables(module_runner(module), p["family"], tables)
+        except ApplyError as exc:
+            module.fail_json(msg=str(exc))
 
     try:
         res = plan(candidate, live(), candidate_save, p["jumps"])

@@ -64,36 +64,25 @@ elements_removed:
   type: int
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import NFT_FAMILY, NFT_TABLE
-from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, exec_argv, module_runner, scratch_netns
-from ansible_collections.ocs.l3.plugins.module_utils.nft import declared_tables, normalize, plan
+from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, module_runner
+from ansible_collections.ocs.l3.plugins.module_utils.nft import ApplyError, declared_tables, list_table, plan, scratch_table
 
 
-def _list(module, family, name, netns=None):
-    """(normalized, text listing) of a table, or (None, "") when it does not exist."""
-    pre = exec_argv(netns, []) if netns else []
-    rc, out, err = module.run_command(pre + ["nft", "-j", "-s", "list", "table", family, name])
-    if rc != 0:
-        if "No such file or directory" in err or "does not exist" in err:
-            return None, ""
-        module.fail_json(msg="nft list table %s %s failed: %s" % (family, name, err.strip()))
-    rc, listing, err = module.run_command(pre + ["nft", "-s", "list", "table", family, name], check_rc=True)
-    return normalize(json.loads(out)), listing
+def _list(module, family, name):
+    try:
+        return list_table(module_runner(module), family, name)
+    except ApplyError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def _scratch(module, text, family, name):
     """Load ``text`` in a throwaway netns; return the table as the kernel lists it there."""
-    run = module_runner(module)
     try:
-        with scratch_netns(run, "nft") as ns:
-            rc, out, err = run(exec_argv(ns, ["nft", "-f", "-"]), data=text)
-            if rc != 0:
-                module.fail_json(msg="the table does not load (tested in a scratch network namespace; nothing "
-                                 "changed): %s" % err.strip(), rc=rc, stderr=err)
-            return _list(module, family, name, ns)
+        return scratch_table(module_runner(module), text, family, name)
+    except ApplyError as exc:
+        module.fail_json(msg=str(exc))
     except NetnsError as exc:
         module.fail_json(msg="%s to test the table" % exc)
 

@@ -23,7 +23,7 @@ def test_every_fabric_host_has_its_files(rendered):
             assert hashlib.sha256(data).hexdigest() == f["sha256"]
             assert data.startswith(b"#\n# Managed by ocs-l3")
     kinds = {h: sorted(f["kind"] for f in e["files"]) for h, e in manifest["hosts"].items()}
-    assert kinds["hv-r01-01"] == ["dnsmasq", "dnsmasq-hosts", "frr", "frr-daemons", "ip6tables", "iproute2",
+    assert kinds["hv-r01-01"] == ["agent", "dnsmasq", "dnsmasq-hosts", "frr", "frr-daemons", "ip6tables", "iproute2",
                                   "iptables", "iptables", "routes", "systemd"]
     assert kinds["tor-r01"] == ["frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "routes"]
     assert kinds["spine1"] == ["frr", "frr-daemons", "ip6tables", "iptables"]

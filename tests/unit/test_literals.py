@@ -5,7 +5,7 @@ defined once, in ``plugins/module_utils`` (constants.py); the roles get them
 from the render result (``_ocs_render_result.contract``) and the host modules
 import them. This test fails when one appears as a literal in the code that
 ships anywhere else: the other plugins, the roles' tasks, handlers, vars and
-defaults, the playbooks and the shipped tools.
+defaults, the playbooks, the shipped tools and the roles' files (the host agent's executables).
 
 Exempt, on purpose:
 - templates (``roles/*/templates``): they print what the computation hands them;
@@ -108,6 +108,7 @@ def shipped_files():
     for part in ("tasks", "handlers", "vars", "defaults", "meta"):
         yml += glob.glob(os.path.join(ROOT, "roles", "*", part, "*.yml"))
     tools = [os.path.join(ROOT, "tools", name) for name in ("ocs-reconcile", "ocs-drift")]
+    tools += sorted(glob.glob(os.path.join(ROOT, "roles", "*", "files", "*")))  # the host agent's executables
     return py, yml, tools
 
 
@@ -123,7 +124,8 @@ def scan():
     for path in tools:
         with open(path) as fh:
             text = fh.read()
-        found = python_literals(text) if text.startswith("#!/usr/bin/env python") else shell_literals(text)
+        python = text.startswith("#!/usr/bin/env python") or os.sep + "files" + os.sep in path
+        found = python_literals(text) if python else shell_literals(text)
         problems += ["%s:%s: %s" % (os.path.relpath(path, ROOT), n, p) for n, p in found]
     return problems
 

@@ -15,6 +15,7 @@ from fabric_data import BASE
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils import route_table
 
 PATHS = [
     ("hostvars", "hv-r01-01", "ocs_instances", 0, "name"),
@@ -93,3 +94,5 @@ def test_random_fabric_fails_clearly_or_renders_clean_lines(changes):
                 if art.kind == "routes":
                     for line in text.splitlines():
                         assert ROUTE_LINE.fullmatch(line), (host, line)
+                        # ...and the hosts' reader (module, agent, restore) takes it
+                        assert route_table.line_problem(line, 211) is None, (host, line)

@@ -1,9 +1,11 @@
 """Route computation: hypervisor ports, ToR rack tables, static mode."""
 
 
+import pytest
+
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
-from ansible_collections.ocs.l3.plugins.modules import ocs_route_table as route_table
+from ansible_collections.ocs.l3.plugins.module_utils import route_table
 
 
 
@@ -144,3 +146,37 @@ def test_plan_installs_beside_routes_at_another_metric_and_prunes_only_when_aske
     assert "198.19.1.99/32" in after
     pruned = route_table.plan(DESIRED, ours, ours + bgp, [], {"tap-a", "eth0", "eth1"}, 211, prune=True)[0]
     assert pruned[-1] == "route del 198.19.1.99/32 proto 211"
+
+
+# --- the hosts' reader of the route file (module, agent, restore) -----------
+
+def test_every_rendered_line_is_read_back(data):
+    data["fabric"]["routing_mode"] = "static"
+    fab = build(data)
+    for name in ("hv-r01-01", "hv-r01-02", "tor-r01", "gw-01"):
+        lines = host_lines(fab, fab.hosts[name])
+        assert route_table.parse_lines("# header\n\n" + "\n".join(lines) + "\n", "f", 211) == lines
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("route add 198.19.1.10/32 dev tap-a", "not an address or route line"),
+    ("route replace 198.19.1.10/32 dev tap-a proto 99 scope link", "route protocol 99 is not 211"),
+    ("address replace 198.19.1.300/24 dev tap-a noprefixroute", "bad prefix 198.19.1.300/24"),
+    ("route replace 198.19.1.10/33 via 198.18.1.1 proto 211", "bad prefix 198.19.1.10/33"),
+    ("route replace default via 198.18.1.01 proto 211", "bad next hop 198.18.1.01"),
+    ("route replace 198.19.1.10/32 proto 211 nexthop via 198.18.1.1", "not an address or route line"),
+    ("route replace 198.19.1.10/32 dev tap-a proto 211 scope link; reboot", "not an address or route line"),
+    ("route replace blackhole 198.19.1.0/24 proto 21", "route protocol 21 is not 211"),
+])
+def test_a_corrupt_line_is_named_with_file_and_number(line, problem):
+    text = "# managed\nroute replace blackhole 198.19.1.0/24 proto 211\n%s\n" % line
+    with pytest.raises(ValueError) as err:
+        route_table.parse_lines(text, "/x/routes.batch", 211)
+    assert str(err.value).startswith("/x/routes.batch:3: %s" % problem), str(err.value)
+
+
+def test_by_device_groups_the_lines_of_each_interface():
+    lines = ["address replace 198.19.1.1/24 dev tap-a noprefixroute", "address replace 203.0.113.11/32 dev lo",
+             "route replace 198.19.1.10/32 dev tap-a proto 211 scope link",
+             "route replace blackhole 198.19.1.0/24 proto 211"]
+    assert route_table.by_device(lines) == {"tap-a": [lines[0], lines[2]], "lo": [lines[1]]}
