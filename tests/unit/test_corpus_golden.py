@@ -255,5 +255,6 @@ def test_messages_and_renders_match_the_golden_file():
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         raise SystemExit("usage: %s --update  (rewrites %s)" % (sys.argv[0], GOLDEN))
+    golden_text = render()
     with open(GOLDEN, "w", encoding="utf-8") as fh:
-        fh.write(render())
+        fh.write(golden_text)
