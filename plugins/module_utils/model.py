@@ -39,22 +39,23 @@ def default_ifname(name, prefix):
 
 @dataclass(eq=False, **_SLOTS)
 class Rack:
-    """A rack: its ASN, host subnet, instance subnets and their gateways (one
-    per instance subnet, same order); its ToRs and hypervisors."""
+    """A rack: its ASN, host subnet, instance subnets and, one per instance
+    subnet in the same order, the instances' gateway IP in it (the address the
+    hypervisors put on every instance tap); its ToRs and hypervisors."""
 
     id: str
     asn: int
     host_subnet: Net
     instance_subnets: list
-    gateways: list
+    gateway_ips: list
     tors: list = field(default_factory=list, repr=False)
     hypervisors: list = field(default_factory=list, repr=False)
 
     def subnet_of(self, ip):
-        """(subnet, gateway) holding ``ip``, or (None, None)."""
-        for net, gw in zip(self.instance_subnets, self.gateways):
+        """(instance subnet, its gateway IP) holding ``ip``, or (None, None)."""
+        for net, gateway_ip in zip(self.instance_subnets, self.gateway_ips):
             if net.first <= ip <= net.last:
-                return net, gw
+                return net, gateway_ip
         return None, None
 
 
@@ -108,8 +109,8 @@ class Host:
 @dataclass(eq=False, **_SLOTS)
 class Instance:
     """An instance on its hypervisor: ``subnet`` is its rack instance subnet
-    and ``gateway`` that subnet's gateway (None when its hypervisor has no
-    rack)."""
+    and ``gateway_ip`` that subnet's gateway IP (None when its hypervisor has
+    no rack)."""
 
     name: str
     mac: str
@@ -118,7 +119,7 @@ class Instance:
     interface: str
     hypervisor: Host = field(repr=False)
     subnet: Net | None
-    gateway: int | None
+    gateway_ip: int | None
 
 
 def _by_role():

@@ -44,7 +44,7 @@ def instances(chk, fab, hostvars, records):
             chk.add(where(h.group, h.name, "ocs_public_address"), "%s is also the floating IP of %s"
                     % (ntoa(h.public_address), seen.floating[h.public_address]))
     for rack in fab.racks.values():
-        for gateway_ip in rack.gateways:
+        for gateway_ip in rack.gateway_ips:
             if gateway_ip in seen.host_addrs:
                 chk.add(where("ocs_racks", rack.id, "instance_gateway"), "%s is also the address of host %s"
                         % (ntoa(gateway_ip), seen.host_addrs[gateway_ip].name))
