@@ -24,7 +24,7 @@ def hosts(chk, fab, groups, hostvars):
     ``fab.by_role`` and its rack; then the checks across hosts."""
     role_of = _groups(chk, groups)
     addresses = {}  # ocs_address int -> where
-    ifaddrs = []  # (where, int) of every interface address
+    ifaddrs = []  # (where, host name, int) of every interface address
     for name in sorted(role_of):
         host = _host(chk, fab, name, role_of[name], hostvars, addresses, ifaddrs)
         if host is None:
@@ -139,7 +139,9 @@ def _public_address(chk, fab, hw, role, pub):
 
 def _uplinks(chk, fab, hw, host, hv, names, ifaddrs):
     prefix = fab.instance_ifname_prefix
-    for lw, link, ifname, address, net in _links(chk, hw, "ocs_uplinks", hv, UPLINK_KEYS, names, ifaddrs):
+    for lw, link, ifname, address, net in _links(chk, hw, "ocs_uplinks", hv, UPLINK_KEYS, names):
+        if address is not None:
+            ifaddrs.append((where(lw, "address"), host.name, address))
         if ifname.startswith(prefix) and host.role == "hypervisor":
             chk.add(where(lw, "interface"), "%s starts with the instance interface prefix %s" % (ifname, prefix))
         peer = None
@@ -156,7 +158,9 @@ def _downlinks(chk, hw, host, hv, names, ifaddrs):
     if hv.get("ocs_downlinks") and host.role not in ("tor", "spine"):
         chk.add(where(hw, "ocs_downlinks"), "only ToRs and spines have downlinks")
         return
-    for lw, link, ifname, address, net in _links(chk, hw, "ocs_downlinks", hv, DOWNLINK_KEYS, names, ifaddrs):
+    for lw, link, ifname, address, net in _links(chk, hw, "ocs_downlinks", hv, DOWNLINK_KEYS, names):
+        if address is not None:
+            ifaddrs.append((where(lw, "address"), host.name, address))
         if host.role == "tor":
             _in_host_subnet(chk, lw, host, address)
         other = link.get("host")
@@ -166,11 +170,10 @@ def _downlinks(chk, hw, host, hv, names, ifaddrs):
         host.downlinks.append(Downlink(ifname, address, net, other))
 
 
-def _links(chk, hw, key, hv, keys, names, ifaddrs):
+def _links(chk, hw, key, hv, keys, names):
     """Yield (where, link, interface, address, net) for each well-formed entry
     of a host's ``ocs_uplinks`` or ``ocs_downlinks`` (``key``); report the rest.
-    ``names`` (the host's interface names) and ``ifaddrs`` (every interface
-    address, for the fleet-wide uniqueness check) are filled in."""
+    ``names`` (the host's interface names) is filled in."""
     links = hv.get(key, [])
     shape = "{%s}" % ", ".join(sorted(keys, key=lambda k: (k != "interface", k)))
     if not isinstance(links, list):
@@ -193,7 +196,6 @@ def _links(chk, hw, key, hv, keys, names, ifaddrs):
         if link.get("address") is not None:
             try:
                 address, net = parse_iface_addr(link["address"])
-                ifaddrs.append((where(lw, "address"), address))
             except ValueError as exc:
                 chk.add(where(lw, "address"), "%s %s" % (show(link["address"]), exc))
         yield lw, link, ifname, address, net
@@ -213,8 +215,7 @@ def _interface_addresses(chk, fab, ifaddrs):
     for name, host in fab.hosts.items():
         if host.address is not None:
             owner[host.address] = name
-    for place, ip in ifaddrs:
-        host_name = place.split(".")[1]
+    for place, host_name, ip in ifaddrs:
         prev = owner.get(ip)
         if prev is not None and prev != host_name:
             chk.add(place, "%s is also an address of %s" % (ntoa(ip), prev))
