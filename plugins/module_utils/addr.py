@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Strict IPv4 and MAC parsing on integers (fast enough for 500k instances).
+"""Strict IPv4, MAC and interface-name parsing, on integers.
 
-netaddr does the printing and the set algebra on the few networks of a fabric;
-the per-instance path works on integers parsed by a strict regex, so that a
-value such as ``010.1.1.1``, ``1.2.3`` or ``1.2.3.4\\n`` is rejected rather
-than silently reinterpreted.
+An IPv4 address is an int, a network a :class:`Net` (first and last address,
+prefix length), parsed by strict regexes, so that a value such as
+``010.1.1.1``, ``1.2.3`` or ``1.2.3.4\\n`` is rejected rather than silently
+reinterpreted, and printed by :func:`ntoa` (fast enough for 500k instances).
+netaddr does two things only: it cross-checks every network :func:`parse_net`
+reads (a disagreement is a bug, raised), and it does the CIDR merge of
+:func:`collapse`. Hence the controller needs netaddr; hosts import none of this.
 """
 
 import re
@@ -46,10 +49,6 @@ class Net:
     @property
     def netmask(self):
         return ntoa((0xFFFFFFFF << (32 - self.prefixlen)) & 0xFFFFFFFF)
-
-    @property
-    def size(self):
-        return self.last - self.first + 1
 
     def is_unusable_host(self, ip):
         """Network or broadcast address (only for prefixes shorter than /31)."""

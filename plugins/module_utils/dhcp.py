@@ -6,8 +6,8 @@
 Addressing (one design)
 -----------------------
 Each instance gets its fixed IP with its rack subnet's netmask, and the
-subnet's gateway (``ocs_racks.<id>.instance_gateway``, default the first
-host) as router. The hypervisor puts that gateway address on every instance
+subnet's gateway IP (``ocs_racks.<id>.instance_gateway``, default the first
+host) as router. The hypervisor puts that gateway IP on every instance
 tap with ``noprefixroute``, routes each instance as a /32 on its tap
 (:func:`ocs_l3.routes.hypervisor_lines`) and answers ARP for the rest of the
 subnet (proxy ARP, set by the routes role): an instance reaches an instance
@@ -68,10 +68,10 @@ def config_lines(fab, host):
         "dhcp-hostsfile=%s" % HOSTS_PATH,
     ]
     rack = host.rack
-    for i, (net, gw) in enumerate(zip(rack.instance_subnets, rack.gateways)):
+    for i, (net, gateway_ip) in enumerate(zip(rack.instance_subnets, rack.gateway_ips)):
         tag = "ocs%d" % i
         lines.append("dhcp-range=set:%s,%s,static,%s,%d" % (tag, ntoa(net.first), net.netmask, lease))
-        lines.append("dhcp-option=tag:%s,option:router,%s" % (tag, ntoa(gw)))
+        lines.append("dhcp-option=tag:%s,option:router,%s" % (tag, ntoa(gateway_ip)))
     if fab.dns_servers:
         lines.append("dhcp-option=option:dns-server,%s" % ",".join(ntoa(ip) for ip in fab.dns_servers))
     if fab.domain:

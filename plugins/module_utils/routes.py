@@ -46,14 +46,14 @@ def _sort_key(line):
 
 
 def hypervisor_lines(fab, host):
-    """Instance ports of a hypervisor: the gateway address on each tap
+    """Instance ports of a hypervisor: the gateway IP on each tap
     (noprefixroute), each instance /32 on its tap, in host NAT mode each
     floating /32 on its tap too; in static routing mode a default route via
     the uplink peers (ECMP when dual-homed)."""
     lines = []
     for inst in host.instances:
         lines.append("address replace %s/%d dev %s noprefixroute"
-                     % (ntoa(inst.gateway), inst.subnet.prefixlen, inst.interface))
+                     % (ntoa(inst.gateway_ip), inst.subnet.prefixlen, inst.interface))
         lines.append(_dev("%s/32" % ntoa(inst.ip), inst.interface))
         if inst.floating_ip is not None and fab.nat_mode == "host":
             lines.append(_dev("%s/32" % ntoa(inst.floating_ip), inst.interface))

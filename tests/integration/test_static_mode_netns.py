@@ -118,7 +118,7 @@ class StaticLab(Lab):
         for name, (hv, inst) in self.instances.items():
             self.veth(hv, inst.interface, name, "eth0")
             self.ip(name, "addr", "add", "%s/%d" % (ntoa(inst.ip), inst.subnet.prefixlen), "dev", "eth0")
-            self.ip(name, "route", "add", "default", "via", ntoa(inst.gateway))
+            self.ip(name, "route", "add", "default", "via", ntoa(inst.gateway_ip))
         for host in FRR_HOSTS:
             self.start(host)
 

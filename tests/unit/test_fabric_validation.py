@@ -322,3 +322,13 @@ def test_all_problems_reported_together(data):
 def test_instance_names_cannot_inject(data, name):
     inst(data, "hv-r01-02", 0)["name"] = name
     assert any(".name " in p and "RFC 1123" in p for p in problems_of(data))
+
+
+def test_dotted_host_name_may_carry_its_address_on_its_uplink(data):
+    """A host name may contain dots: its own ocs_address on its uplink is no clash."""
+    data["groups"]["hypervisors"][0] = "hv.r01.01"
+    data["hostvars"]["hv.r01.01"] = data["hostvars"].pop("hv-r01-01")
+    assert problems_of(data) == []
+    data["hostvars"]["hv-r01-02"]["ocs_uplinks"][0]["address"] = "198.18.1.11/25"
+    assert problems_of(data) == ["hypervisors.hv-r01-02.ocs_uplinks[0].address 198.18.1.11 is also an address of "
+                                 "hv.r01.01"]

@@ -23,6 +23,6 @@ def test_instance_port_as_the_inventory_says(inst):
 def test_lease_address_gateway_mtu(inst, leases):
     assert fabric.instance_address(inst) == [(ip(inst.ip), inst.subnet.prefixlen)]
     routes = json_of(inst.hypervisor.name, "ip -n %s -4 -j route show default" % inst.name)
-    assert [r.get("gateway") for r in routes] == [ip(inst.gateway)]
+    assert [r.get("gateway") for r in routes] == [ip(inst.gateway_ip)]
     link = json_of(inst.hypervisor.name, "ip -n %s -j link show dev eth0" % inst.name)
     assert link[0]["mtu"] == fabric.FAB.mtu

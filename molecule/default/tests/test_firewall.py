@@ -114,7 +114,7 @@ def test_instance_cannot_reach_hypervisor_services(inst, leases):
     ports = (22, 179) if FAB.routing_mode == "bgp" else (22,)
     listening = run(hv, "ss -Hltn '( sport = :22 or sport = :179 )'").stdout
     assert all(":%d " % p in listening for p in ports), "%s listens on: %s" % (hv, listening)
-    targets = [ip(inst.hypervisor.address), ip(inst.gateway)]
+    targets = [ip(inst.hypervisor.address), ip(inst.gateway_ip)]
     probes = " ".join("%s:%d" % (t, p) for t in targets for p in ports)
     before = _counter(hv, "OCS-INPUT", "ocs-protect-host")
     # All probes in parallel (each waits for its 3 s connect timeout); prints the ones that connected.
@@ -129,5 +129,5 @@ def test_instance_cannot_reach_hypervisor_services(inst, leases):
 @FIREWALL
 @pytest.mark.parametrize("inst", INSTANCES, ids=lambda i: i.name)
 def test_instance_pings_its_gateway(inst, leases):
-    ok, out = fabric.ping(None, ip(inst.gateway), inst=inst)
+    ok, out = fabric.ping(None, ip(inst.gateway_ip), inst=inst)
     assert ok, out

@@ -27,7 +27,7 @@ def test_hypervisor_routes_instance_on_its_tap(inst):
         assert [(r.get("dev"), r.get("scope")) for r in routes] == [(inst.interface, "link")], (hv, dst, routes)
     addrs = json_of(hv, "ip -4 -j addr show dev %s" % inst.interface)
     have = {(a["local"], a["prefixlen"]) for d in addrs for a in d.get("addr_info", [])}
-    assert (ip(inst.gateway), inst.subnet.prefixlen) in have
+    assert (ip(inst.gateway_ip), inst.subnet.prefixlen) in have
     # noprefixroute: the tap carries no subnet route (instances are /32s).
     assert not json_of(hv, "ip -4 -j route show exact %s dev %s" % (inst.subnet.text, inst.interface))
 

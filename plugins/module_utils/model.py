@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fabric model: the objects :func:`ocs_l3.fabric.build` returns once the
+inventory is valid. Addresses are ints (``addr.ntoa`` prints them), networks
+are :class:`~ocs_l3.addr.Net`.
+
+The classes compare by identity (``eq=False``), as they did before they were
+dataclasses: a host, a rack or an instance is one object of the fabric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+
+from .addr import Net, collapse
+
+ROLE_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
+ROLE_OF_GROUP = {"spines": "spine", "tors": "tor", "hypervisors": "hypervisor", "nat_gateways": "nat_gateway"}
+GROUP_OF_ROLE = {v: k for k, v in ROLE_OF_GROUP.items()}
+
+HOST_KEYS = ("ocs_address", "ocs_rack", "ocs_uplinks", "ocs_downlinks", "ocs_asn", "ocs_public_address",
+             "ocs_instances")
+"""The host variables the model reads (the inventory passes on only these)."""
+
+# Slots: no per-object dict (a fabric may hold 500k instances), and a typo in an
+# attribute name fails. dataclass has them from Python 3.10; ansible-core 2.15,
+# the oldest this collection supports, still runs on 3.9 (there without slots).
+_SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
+
+
+def default_ifname(name, prefix):
+    """Interface name for an instance: the prefix plus a hash of its name, <= 15 chars."""
+    room = min(11, 15 - len(prefix))
+    return prefix + hashlib.sha256(name.encode()).hexdigest()[:room]
+
+
+@dataclass(eq=False, **_SLOTS)
+class Rack:
+    """A rack: its ASN, host subnet, instance subnets and, one per instance
+    subnet in the same order, the instances' gateway IP in it (the address the
+    hypervisors put on every instance tap); its ToRs and hypervisors."""
+
+    id: str
+    asn: int
+    host_subnet: Net
+    instance_subnets: list
+    gateway_ips: list
+    tors: list = field(default_factory=list, repr=False)
+    hypervisors: list = field(default_factory=list, repr=False)
+
+    def subnet_of(self, ip):
+        """(instance subnet, its gateway IP) holding ``ip``, or (None, None)."""
+        for net, gateway_ip in zip(self.instance_subnets, self.gateway_ips):
+            if net.first <= ip <= net.last:
+                return net, gateway_ip
+        return None, None
+
+
+@dataclass(eq=False, **_SLOTS)
+class Uplink:
+    """A link to the tier above. ``address`` (int) and ``net`` (the link's
+    Net) or None; ``peer`` (int) or None for BGP unnumbered; ``peer_host``:
+    the name of the host owning ``peer``, resolved after indexing."""
+
+    interface: str
+    address: int | None
+    net: Net | None
+    peer: int | None
+    peer_host: str | None = None
+
+    @property
+    def numbered(self):
+        return self.peer is not None
+
+
+@dataclass(eq=False, **_SLOTS)
+class Downlink:
+    """A link to the tier below; ``host``: the host at the other end (for
+    unnumbered sessions) or None."""
+
+    interface: str
+    address: int | None
+    net: Net | None
+    host: str | None
+
+
+@dataclass(eq=False, **_SLOTS)
+class Host:
+    """A fabric host of one role (spine, tor, hypervisor, nat_gateway)."""
+
+    name: str
+    role: str
+    address: int | None = None
+    rack: Rack | None = field(default=None, repr=False)
+    asn: int | None = None
+    uplinks: list = field(default_factory=list)
+    downlinks: list = field(default_factory=list)
+    public_address: int | None = None
+    instances: list = field(default_factory=list, repr=False)
+
+    @property
+    def group(self):
+        return GROUP_OF_ROLE[self.role]
+
+
+@dataclass(eq=False, **_SLOTS)
+class Instance:
+    """An instance on its hypervisor: ``subnet`` is its rack instance subnet
+    and ``gateway_ip`` that subnet's gateway IP (None when its hypervisor has
+    no rack)."""
+
+    name: str
+    mac: str
+    ip: int
+    floating_ip: int | None
+    interface: str
+    hypervisor: Host = field(repr=False)
+    subnet: Net | None
+    gateway_ip: int | None
+
+
+def _by_role():
+    return {role: [] for role in ROLE_OF_GROUP.values()}
+
+
+@dataclass(eq=False, repr=False, **_SLOTS)
+class Fabric:
+    """The validated fabric, indexed once: racks, hosts by role and by rack,
+    instances by hypervisor. Addresses are ints; ``ntoa`` prints them."""
+
+    racks: dict = field(default_factory=dict)
+    hosts: dict = field(default_factory=dict)
+    by_role: dict = field(default_factory=_by_role)
+    spine_asn: int | None = None
+    hypervisor_asn: int | None = None
+    gateway_asn: int | None = None
+    border_peers: list = field(default_factory=list)  # [(address int, asn)]
+    floating_ranges: list = field(default_factory=list)
+    internal_ranges: list = field(default_factory=list)
+    metadata: dict | None = None  # dict(ip, port, target, target_port) or None
+    dns_servers: list = field(default_factory=list)
+    domain: str | None = None
+    mtu: int = 1500
+    instance_ifname_prefix: str = "tap"
+    nat_mode: str = "host"
+    routing_mode: str = "bgp"
+    bgp: dict = field(default_factory=dict)  # ocs_fabric.bgp, validated; ocs_l3.frr fills in defaults
+    instances_file: str | None = None
+    dhcp_lease_time: int = 43200  # seconds
+    # The host policy (host_policy.py): who may open connections to the fabric's own hosts.
+    host_policy: bool = True
+    management_ranges: list = field(default_factory=list)  # [Net]
+    management_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR (the IPv6 host policy)
+    host_services: list = field(default_factory=list)  # [dict(proto, port, sources, sources6, roles (set))]
+    instance_services: list = field(default_factory=list)  # [(address int, proto, port)]: metadata, DNS included
+    infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks
+
+    def instances(self):
+        for host in self.by_role["hypervisor"]:
+            yield from host.instances
+
+    @property
+    def instance_count(self):
+        return sum(len(h.instances) for h in self.by_role["hypervisor"])
+
+
+def infrastructure(fab):
+    """Every address and network of the fabric itself, collapsed: host addresses, link
+    addresses and networks, rack host subnets, public addresses."""
+    nets = [r.host_subnet for r in fab.racks.values() if r.host_subnet is not None]
+    for host in fab.hosts.values():
+        for ip in (host.address, host.public_address):
+            if ip is not None:
+                nets.append(Net(ip, 32))
+        for link in list(host.uplinks) + list(host.downlinks):
+            if link.address is not None:
+                nets.append(Net(link.address, 32))
+            if link.net is not None:
+                nets.append(link.net)
+    return collapse(nets)

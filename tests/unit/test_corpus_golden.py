@@ -1,0 +1,260 @@
+"""Golden: the validator's every message over the whole bad-input corpus, byte
+for byte, and what valid fabrics render (a digest of every host's files).
+
+The corpus: the rules of test_fabric_validation (and its injection names), the
+BGP knobs of test_frr, the instances-file cases, a deterministic random corpus
+in the manner of test_property (fields of the base fabric replaced by valid
+values, near-misses and injection attempts), and two generated fabrics.
+
+A change of message or behaviour shows as a diff against
+tests/unit/golden/validation-messages.txt. When a change is meant, rewrite the
+file and review its diff::
+
+    .venv/bin/python tests/unit/test_corpus_golden.py --update
+"""
+
+import copy
+import hashlib
+import os
+import random
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+
+import test_fabric_validation  # noqa: E402
+import test_frr  # noqa: E402
+from fabric_data import BASE  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.inventory import parse_instances  # noqa: E402
+
+GOLDEN = os.path.join(HERE, "golden", "validation-messages.txt")
+RANDOM_EXAMPLES = 1500
+VALID_LEANING_EXAMPLES = 150
+
+# The random corpus: test_property's fields and values (copied, so that the
+# corpus changes only when this file does).
+PATHS = [
+    ("hostvars", "hv-r01-01", "ocs_instances", 0, "name"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 0, "mac"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 0, "ip"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 0, "floating_ip"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 1, "interface"),
+    ("hostvars", "hv-r01-02", "ocs_instances", 0, "ip"),
+    ("hostvars", "hv-r01-02", "ocs_address"),
+    ("hostvars", "hv-r01-02", "ocs_public_address"),
+    ("hostvars", "hv-r01-02", "ocs_uplinks", 1, "interface"),
+    ("hostvars", "hv-r01-02", "ocs_uplinks", 1, "address"),
+    ("hostvars", "hv-r01-02", "ocs_uplinks", 1, "peer"),
+    ("hostvars", "hv-r01-02", "ocs_uplinks", 1),
+    ("hostvars", "tor-r01", "ocs_downlinks", 1, "address"),
+    ("hostvars", "tor-r01", "ocs_downlinks", 1, "host"),
+    ("hostvars", "tor-r01", "ocs_uplinks", 0, "peer"),
+    ("hostvars", "tor-r02", "ocs_rack"),
+    ("hostvars", "gw-01", "ocs_asn"),
+    ("hostvars", "gw-01", "ocs_rack"),
+    ("hostvars", "spine1", "ocs_uplinks"),
+    ("racks", "r01", "asn"),
+    ("racks", "r01", "instance_subnets", 0),
+    ("racks", "r02", "instance_gateway"),
+    ("racks", "r02", "host_subnet"),
+    ("racks", "r03"),
+    ("fabric", "floating_ranges", 0),
+    ("fabric", "internal_ranges", 0),
+    ("fabric", "mtu"),
+    ("fabric", "domain"),
+    ("fabric", "dns_servers", 0),
+    ("fabric", "instance_ifname_prefix"),
+    ("fabric", "routing_mode"),
+    ("fabric", "nat_mode"),
+    ("fabric", "metadata", "target"),
+    ("fabric", "metadata", "port"),
+    ("fabric", "border_peers", 0, "address"),
+    ("fabric", "border_peers", 0, "asn"),
+    ("fabric", "dhcp_lease_time"),
+    ("fabric", "host_policy"),
+    ("fabric", "management_ranges", 0),
+    ("fabric", "host_services"),
+    ("fabric", "instance_services"),
+    ("fabric", "bgp"),
+    ("fabric", "spine_asn"),
+    ("groups", "tors", 1),
+]
+NEAR = ["198.19.1.10", "198.19.1.1", "198.19.1.255", "203.0.113.101", "198.18.1.1", "0.0.0.0/0", "198.18.0.0/15",
+        "198.19.1.0/24", "203.0.113.0/24", "198.19.3.0/24", "01:00:5e:00:00:01", "02:00:00:00:01:0b", "vm-a",
+        "tap-b", "eth0", "r01", "r09", 65000, 65101, 23456, 0, 64500, "static", "gateway", "tap", "host", "bgp",
+        "12h", "1m", "hv-r01-01", "tor-r01", "2001:db8::/32", "198.18.0.254", "198.18.1.140/25", "198.18.1.129",
+        {"interface": "eth1", "address": "198.18.1.140/25"}, {"interface": "eth7"},
+        {"asn": 65103, "host_subnet": "198.18.3.0/24", "instance_subnets": ["198.19.3.0/24"]},
+        [{"proto": "tcp", "port": 9100, "from": ["192.0.2.0/24", "2001:db8::/32"]}],
+        [{"address": "198.18.0.9", "proto": "udp", "port": 123}], {"bfd": True, "keepalive": 5, "holdtime": 15},
+        [{"interface": "eth0", "peer": "198.18.0.254"}], "hv-r02-01"]
+NASTY = ["", " ", "a b", "x\ny", "x\rnroute", "a,b", "a=b", "$(id)", "`id`", "a;b", "'", '"', "#", "--", "-x",
+         "x" * 70, "tap\x00", "10.0.0.1\n", "1.2.3", "010.1.1.1", "256.1.1.1", "198.19.1.10/32", "ff:ff:ff:ff:ff:ff",
+         "02:00:00:00:01", "\xff", None, True, [], {}, 1.5]
+TEXT = "ab01-_.:/ \n$x"
+
+
+def _value(rng):
+    pick = rng.randrange(5)
+    if pick == 0:
+        return ".".join(str(rng.randrange(256)) for dummy in range(4))
+    if pick == 1:
+        return rng.choice(NEAR)
+    if pick == 2:
+        return rng.choice(NASTY)
+    if pick == 3:
+        return "".join(rng.choice(TEXT) for dummy in range(rng.randrange(21)))
+    return rng.randrange(-5, 2 ** 33)
+
+
+def _set(data, path, value):
+    """Replace the value at ``path``, or do nothing when an earlier change left no such place."""
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node or isinstance(node, list) and key < len(node):
+            node = node[key]
+        else:
+            return
+    if isinstance(node, list) and path[-1] >= len(node):
+        node.append(value)
+    elif isinstance(node, (dict, list)):
+        node[path[-1]] = value
+
+
+def _valid_leaning(rng):
+    """In the manner of tests/integration/test_property_validators: mostly valid
+    fabrics (more instances, both NAT placements, both routing modes, BGP knobs)."""
+    data = copy.deepcopy(BASE)
+    for dummy in range(rng.randrange(7)):
+        inst = {"name": "vm-" + "".join(rng.choice("abcdef0123") for dummy in range(rng.randint(1, 3))),
+                "mac": "02:" + ":".join("%02x" % rng.randrange(256) for dummy in range(5)),
+                "ip": "198.19.1.%d" % rng.randint(2, 254)}
+        if rng.random() < 0.5:
+            inst["floating_ip"] = "203.0.113.%d" % rng.randint(1, 254)
+        data["hostvars"]["hv-r01-02"]["ocs_instances"].append(inst)
+    data["fabric"]["routing_mode"] = rng.choice(["bgp", "static"])
+    if rng.random() < 0.5:
+        data["fabric"]["nat_mode"] = "gateway"
+        for name in data["groups"]["hypervisors"]:
+            data["hostvars"][name].pop("ocs_public_address", None)
+    if rng.random() < 0.5:
+        data["fabric"].pop("metadata")
+    bgp = {key: rng.choice([True, False]) for key in ("bfd", "graceful_restart") if rng.random() < 0.5}
+    if rng.random() < 0.5:
+        bgp.update(keepalive=rng.randint(1, 20))
+        bgp.update(holdtime=bgp["keepalive"] * 3)
+    if rng.random() < 0.3:
+        bgp["password"] = "pw-%d" % rng.randrange(1000)
+    data["fabric"]["bgp"] = bgp
+    return data
+
+
+def _mutated(mutate):
+    data = copy.deepcopy(BASE)
+    mutate(data)
+    return data
+
+
+def _from_file(text, name):
+    data = copy.deepcopy(BASE)
+    for hv in data["hostvars"].values():
+        hv.pop("ocs_instances", None)
+    data["instances_records"] = parse_instances(text, name, name.endswith(".csv"))
+    return data
+
+
+def _param_args(func):
+    return next(m.args[1] for m in func.pytestmark if m.name == "parametrize")
+
+
+def _generated(tmp):
+    from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
+    from ansible_collections.ocs.l3.tools import gen_fabric as gen
+    gen.generate(os.path.join(tmp, "host"), 2, 2, 3, 0.5, seed=3)
+    gen.generate(os.path.join(tmp, "gw"), 2, 2, 3, 0.5, seed=4, nat_mode="gateway", routing_mode="static")
+    yield "generated host/bgp", load_fabric_input(os.path.join(tmp, "host"))
+    yield "generated gateway/static", load_fabric_input(os.path.join(tmp, "gw"))
+
+
+def corpus(tmp):
+    """(label, fabric input) of every case, in a fixed order."""
+    yield "base", copy.deepcopy(BASE)
+    for rule in test_fabric_validation.RULES:
+        yield "rule " + rule[0], _mutated(rule[1])
+    for name in _param_args(test_fabric_validation.test_instance_names_cannot_inject):
+        yield "name %r" % name, _mutated(lambda d: d["hostvars"]["hv-r01-02"]["ocs_instances"][0].update(name=name))
+    for bgp, dummy in _param_args(test_frr.test_bgp_knob_validation):
+        yield "bgp %r" % (bgp,), _mutated(lambda d: d["fabric"].update(bgp=bgp))
+    yield "file csv", _from_file("hypervisor,name,mac,ip,floating_ip\n"
+                                 "hv-r01-01,vm-x,02:00:00:00:09:01,198.19.1.40,\n"
+                                 "hv-r09-01,vm-y,02:00:00:00:09:02,198.19.1.41,\n"
+                                 "hv-r01-01,vm-z,02:00:00:00:09:03,198.19.2.41,\n"
+                                 "hv-r01-01,vm-w\n", "instances.csv")
+    yield "file json", _from_file('[{"hypervisor": "hv-r01-01", "name": "vm-x", "mac": "02:00:00:00:09:01", '
+                                  '"ip": "198.19.1.40", "floating_ip": "203.0.113.140", "extra": 1}, 7, '
+                                  '{"hypervisor": "spine1", "name": "vm-y"}]', "instances.json")
+    exclusive = copy.deepcopy(BASE)
+    exclusive["instances_records"] = parse_instances("[]")
+    yield "file and host_vars", exclusive
+    rng = random.Random(22)
+    for n in range(RANDOM_EXAMPLES):
+        data = copy.deepcopy(BASE)
+        for dummy in range(rng.randint(1, 4)):
+            _set(data, rng.choice(PATHS), copy.deepcopy(_value(rng)))
+        yield "random %d" % n, data
+    for n in range(VALID_LEANING_EXAMPLES):
+        yield "valid-leaning %d" % n, _valid_leaning(rng)
+    yield from _generated(tmp)
+
+
+def _digest(fab):
+    h = hashlib.sha256()
+    for host, arts in sorted(fabric_artifacts(fab).items()):
+        for art in arts:
+            h.update(repr((host, art.path, art.kind, art.role, art.template, art.mode,
+                           sorted((k, str(v)) for k, v in art.vars.items()))).encode())
+    return h.hexdigest()[:16]
+
+
+def _escape(text):
+    """Control characters (and the backslash) escaped, so that the golden file stays text."""
+    return "".join("\\x%02x" % ord(c) if ord(c) < 32 or ord(c) == 127 or c == "\\" else c for c in text)
+
+
+def render():
+    """The golden text: each case's label, then its problems or its digest."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="ocs-golden-") as tmp:
+        for label, data in corpus(tmp):
+            out.append("== %s" % label)
+            try:
+                fab = build(data)
+            except FabricError as exc:
+                out.extend("  " + _escape(problem) for problem in exc.problems)
+            except Exception as exc:  # pylint: disable=broad-except  # a crash is behaviour too: keep it visible
+                out.append("  CRASH %s: %s" % (type(exc).__name__, _escape(str(exc))))
+            else:
+                out.append("  valid, files %s" % _digest(fab))
+    return "".join(line + "\n" for line in out)
+
+
+def test_messages_and_renders_match_the_golden_file():
+    with open(GOLDEN, encoding="utf-8") as fh:
+        golden = fh.read()
+    text = render()
+    if text != golden:
+        import difflib
+        diff = difflib.unified_diff(golden.splitlines(), text.splitlines(), "golden", "now", lineterm="", n=1)
+        raise AssertionError("validation output differs from %s:\n%s" % (GOLDEN, "\n".join(list(diff)[:80])))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        raise SystemExit("usage: %s --update  (rewrites %s)" % (sys.argv[0], GOLDEN))
+    golden_text = render()
+    with open(GOLDEN, "w", encoding="utf-8") as fh:
+        fh.write(golden_text)
