@@ -87,6 +87,15 @@ collection-install: collection
 	rm -rf molecule/build/collections && mkdir -p molecule/build/collections
 	$(BIN)/ansible-galaxy collection install --offline --force -p molecule/build/collections $(COLLECTION_OUT)/ocs-l3-*.tar.gz
 
+# The AWX/AAP execution environment: its build context (Containerfile, the
+# artifact, requirements) from execution-environment.yml. The image is built
+# where a container registry is reachable (README: "Execution environment and AWX").
+EE_CONTEXT := build/ee
+ee: collection ## ansible-builder build context of the execution environment into build/ee/
+	cp $(COLLECTION_OUT)/ocs-l3-*.tar.gz $(COLLECTION_OUT)/ocs-l3.tar.gz
+	rm -rf $(EE_CONTEXT)
+	$(BIN)/ansible-builder create -f execution-environment.yml --context $(EE_CONTEXT)
+
 sanity: collection ## ansible-test sanity on the built collection (tools/sanity/run)
 	tools/sanity/run $(COLLECTION_OUT)/ocs-l3-*.tar.gz
 
