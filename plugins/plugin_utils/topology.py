@@ -294,8 +294,8 @@ def _host_node(fab, host, status):
         fill, penwidth = SEVERITY_FILL[sev], "2"
         text.append("status: %s" % (sev or "unknown"))
         tip += ": %s" % (sev or "no status")
-    return "  %s %s;" % (quote(host.name), attrs(label=lines(*text), fillcolor=fill, color=line,
-                                                  penwidth=penwidth, tooltip=tip))
+    node = attrs(label=lines(*text), fillcolor=fill, color=line, penwidth=penwidth, tooltip=tip)
+    return "  %s %s;" % (quote(host.name), node)
 
 
 def _border_nodes(fab):
@@ -362,8 +362,8 @@ def _session_edge(a, b, ends, status, extra=""):
     colour = SESSION_COLOUR[state] if state != "none" else LINK_COLOUR
     # a border peer sits above its peer; a session between two fabric hosts does not rank them
     constraint = None if a.startswith("border ") else "false"
-    return "  %s -> %s %s;" % (quote(a), quote(b), attrs(style="dashed", color=colour, constraint=constraint,
-                                                          tooltip=tip))
+    edge = attrs(style="dashed", color=colour, constraint=constraint, tooltip=tip)
+    return "  %s -> %s %s;" % (quote(a), quote(b), edge)
 
 
 def _header(fab, agg, status):
@@ -400,8 +400,8 @@ def dot(fab, status=None, aggregate="auto"):
     for host in sorted(fab.by_role["spine"], key=lambda h: h.name):
         out.append(_host_node(fab, host, status))
     if fab.by_role["spine"]:
-        out.append("  {rank=same; %s}" % " ".join(quote(h.name) for h in sorted(fab.by_role["spine"],
-                                                                                 key=lambda h: h.name)))
+        spines = sorted(h.name for h in fab.by_role["spine"])
+        out.append("  {rank=same; %s}" % " ".join(quote(name) for name in spines))
     for host in sorted(fab.by_role["nat_gateway"], key=lambda h: h.name):
         out.append(_host_node(fab, host, status))
     if agg:
