@@ -13,10 +13,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the tests need (validators and test hosts).
 APT_TEST := iproute2 iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-dhcp-client frr frr-pythontools \
-	podman runc mmdebstrap uidmap
+	podman runc mmdebstrap uidmap graphviz
 APT_VENV := python3-venv
 
-.PHONY: help venv link apt render collection collection-install sanity test lint unit validate image molecule demo demo-down clean
+.PHONY: help venv link apt render topology ee collection collection-install sanity test lint unit validate image molecule demo demo-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,18 @@ apt: ## Install the Debian packages the tests need (idempotent)
 
 render: venv ## Validate the example fabric and render every host's files into build/
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/render.yml
+
+# The topology picture (tools/ocs-topology over plugins/plugin_utils/topology.py,
+# Graphviz's dot): the example into docs/ (committed, shown in README.md); the
+# molecule fabric and a generated 100-rack fabric (drawn one node per rack) into build/.
+TOPOLOGY_OUT := build/topology
+topology: venv ## Draw the example fabric into docs/topology.svg/.png, molecule's and 100 racks into build/topology/
+	@tools/apt-ensure graphviz
+	$(BIN)/python tools/ocs-topology -i inventory/example -o docs/topology.svg -o docs/topology.png
+	mkdir -p $(TOPOLOGY_OUT)
+	$(BIN)/python tools/ocs-topology -i molecule/default/inventory -o $(TOPOLOGY_OUT)/molecule.svg -o $(TOPOLOGY_OUT)/molecule.png
+	$(BIN)/python tools/gen_fabric.py --force $(TOPOLOGY_OUT)/fabric-100 --racks 100 --hypervisors 20 --instances 10 >/dev/null
+	$(BIN)/python tools/ocs-topology -i $(TOPOLOGY_OUT)/fabric-100 -o $(TOPOLOGY_OUT)/fabric-100.svg -o $(TOPOLOGY_OUT)/fabric-100.png
 
 lint: venv ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
@@ -74,6 +86,15 @@ collection: venv ## Build the collection artifact into build/collection/
 collection-install: collection
 	rm -rf molecule/build/collections && mkdir -p molecule/build/collections
 	$(BIN)/ansible-galaxy collection install --offline --force -p molecule/build/collections $(COLLECTION_OUT)/ocs-l3-*.tar.gz
+
+# The AWX/AAP execution environment: its build context (Containerfile, the
+# artifact, requirements) from execution-environment.yml. The image is built
+# where a container registry is reachable (README: "Execution environment and AWX").
+EE_CONTEXT := build/ee
+ee: collection ## ansible-builder build context of the execution environment into build/ee/
+	cp $(COLLECTION_OUT)/ocs-l3-*.tar.gz $(COLLECTION_OUT)/ocs-l3.tar.gz
+	rm -rf $(EE_CONTEXT)
+	$(BIN)/ansible-builder create -f execution-environment.yml --context $(EE_CONTEXT)
 
 sanity: collection ## ansible-test sanity on the built collection (tools/sanity/run)
 	tools/sanity/run $(COLLECTION_OUT)/ocs-l3-*.tar.gz

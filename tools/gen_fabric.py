@@ -28,6 +28,8 @@ Address plan (``plan()``):
   198.51.100.0/24, 192.0.2.0/24, then 198.19.128.0/17 (or all of 198.19.0.0/16
   when instances moved to 10/8), then 100.64.0.0/10 only when still short
   (data only, as above).
+* management (the host policy's management_ranges): 172.16.0.0/24, outside
+  every pool.
 
 The default size (2 racks x 4 hypervisors x 10 instances) stays within
 198.18.0.0/15 and the documentation ranges.
@@ -47,6 +49,8 @@ INST_LARGE = (0x0A000000, 8)  # 10.0.0.0/8 (data only)
 DOC_NETS = [(0xCB007100, 24), (0xC6336400, 24), (0xC0000200, 24)]  # 203.0.113/24, 198.51.100/24, 192.0.2/24
 FLOAT_SMALL = DOC_NETS + [(0xC6138000, 17), (0x64400000, 10)]  # + 198.19.128.0/17, 100.64.0.0/10
 FLOAT_LARGE = DOC_NETS + [(0xC6130000, 16), (0x64400000, 10)]  # + 198.19.0.0/16, 100.64.0.0/10
+# Outside every pool above: 192.0.2.0/24 (the example's) is a floating range from 509 public addresses on.
+MANAGEMENT = (0xAC100000, 24)  # 172.16.0.0/24
 
 SPINE_ASN, HV_ASN, GW_ASN, BORDER_ASN = 65000, 65200, 65300, 65530
 RACK_ASN_BASE = 4200000001  # private 4-byte ASNs, one per rack
@@ -239,7 +243,7 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         "  internal_ranges: [%s]" % ", ".join(cidr(n) for n in plan.internal_ranges),
         "  metadata: {ip: 169.254.169.254, port: 80, target: 198.18.0.100, target_port: 8775}",
         "  dns_servers: [198.18.0.53]", "  domain: cloud.ocs.example", "  mtu: 1450",
-        "  management_ranges: [192.0.2.0/24]",
+        "  management_ranges: [%s]" % cidr(MANAGEMENT),
         "  instance_ifname_prefix: tap", "  nat_mode: %s" % nat_mode, "  routing_mode: %s" % routing_mode,
         "  instances_file: instances.json"]
     with open(os.path.join(out, "group_vars", "all", "fabric.yml"), "w") as fh:

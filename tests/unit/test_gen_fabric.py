@@ -73,6 +73,15 @@ def test_address_plan_for_the_benchmark_sizes(racks, internal, floating, data_on
     assert plan.inst_block == 1024 and plan.host_block == 32
 
 
+@pytest.mark.parametrize("racks", [3, 100, 500])
+def test_management_range_is_outside_every_pool(racks):
+    """Past 508 public addresses the floating pools take 192.0.2.0/24 too: management stays clear."""
+    plan = gen.Plan(racks, 20, 50, racks * 1000 // 5, 2, 2, "host")
+    base, plen = gen.MANAGEMENT
+    for fbase, fplen in plan.floating_ranges + plan.internal_ranges:
+        assert base + (1 << (32 - plen)) <= fbase or fbase + (1 << (32 - fplen)) <= base
+
+
 def test_too_big_is_refused():
     with pytest.raises(ValueError, match="198.18.1.0"):
         gen.Plan(2000, 40, 1, 0, 2, 2, "host")
