@@ -444,34 +444,42 @@ def _racks_aggregated(fab, links, sessions, status):
             inside.setdefault(a, []).append(s.ends)
             continue
         groups.setdefault((a, b), ([], []))[1].append(s)
-    out = []
-    rack_ids = {"rack %s" % r for r in fab.racks}
-    for rack in sorted(fab.racks.values(), key=lambda r: r.id):
-        rid = "rack %s" % rack.id
-        fill, line = ROLE_COLOURS["rack"]
-        text = _rack_label_lines(fab, rack)
-        bgp = [ends for ends in inside.get(rid, []) if ends]
+    out = [_rack_node(fab, rack, inside, status) for rack in sorted(fab.racks.values(), key=lambda r: r.id)]
+    row_lines, row_of = _rack_rows(fab)
+    return out + row_lines + _aggregated_edges(fab, groups, row_of, status)
+
+
+def _rack_node(fab, rack, inside, status):
+    """The node line of one rack: its label, and its colour from the status when given."""
+    rid = "rack %s" % rack.id
+    fill, line = ROLE_COLOURS["rack"]
+    text = _rack_label_lines(fab, rack)
+    bgp = [ends for ends in inside.get(rid, []) if ends]
+    if bgp:
+        text.append("%s inside" % _plural(len(bgp), "BGP session"))
+    tip = "rack %s: %s" % (rack.id, ", ".join(h.name for h in sorted(rack.tors, key=lambda h: h.name)))
+    penwidth = None
+    if status is not None:
+        sevs = [status["hosts"].get(h.name) for h in rack.tors + rack.hypervisors]
+        counts = [(s, sum(1 for v in sevs if v == s)) for s in SEVERITIES + (None,)]
+        text.append("status: " + ", ".join("%d %s" % (c, s or "unknown") for s, c in counts if c))
+        down = sum(1 for ends in bgp if _session_state(ends, status) == "down")
         if bgp:
-            text.append("%s inside" % _plural(len(bgp), "BGP session"))
-        tip = "rack %s: %s" % (rack.id, ", ".join(h.name for h in sorted(rack.tors, key=lambda h: h.name)))
-        penwidth = None
-        if status is not None:
-            sevs = [status["hosts"].get(h.name) for h in rack.tors + rack.hypervisors]
-            counts = [(s, sum(1 for v in sevs if v == s)) for s in SEVERITIES + (None,)]
-            text.append("status: " + ", ".join("%d %s" % (c, s or "unknown") for s, c in counts if c))
-            down = sum(1 for ends in bgp if _session_state(ends, status) == "down")
-            if bgp:
-                text.append("%d session%s down" % (down, "" if down == 1 else "s"))
-            fill, penwidth = SEVERITY_FILL[_worst(sevs)], "2"
-            if down and _worst(sevs) != "critical":
-                fill = SEVERITY_FILL["warning"]
-        out.append("  %s %s;" % (quote(rid), attrs(label=lines(*text), fillcolor=fill, color=line,
-                                                   penwidth=penwidth, tooltip=tip)))
-    # Many racks: rows of RACKS_PER_ROW, each behind a row node (spine -> row -> rack), rows stacked by
-    # invisible edges: a page of edges that can be followed, not a 30,000-pixel strip of 200 crossing lines.
+            text.append("%d session%s down" % (down, "" if down == 1 else "s"))
+        fill, penwidth = SEVERITY_FILL[_worst(sevs)], "2"
+        if down and _worst(sevs) != "critical":
+            fill = SEVERITY_FILL["warning"]
+    return "  %s %s;" % (quote(rid), attrs(label=lines(*text), fillcolor=fill, color=line, penwidth=penwidth,
+                                           tooltip=tip))
+
+
+def _rack_rows(fab):
+    """Many racks: rows of RACKS_PER_ROW, each behind a row node (spine -> row -> rack), rows stacked by
+    invisible edges: a page of edges that can be followed, not a 30,000-pixel strip of 200 crossing lines.
+    Returns (node and edge lines, {rack node: row node})."""
     order = ["rack %s" % r for r in sorted(fab.racks)]
     rows = [order[i:i + RACKS_PER_ROW] for i in range(0, len(order), RACKS_PER_ROW)]
-    row_of = {}
+    out, row_of = [], {}
     if len(rows) > 1:
         for k, row in enumerate(rows):
             rid = "racks %s-%s" % (row[0][5:], row[-1][5:])
@@ -482,6 +490,12 @@ def _racks_aggregated(fab, links, sessions, status):
             if k:
                 middle = rows[k - 1][len(rows[k - 1]) // 2]
                 out.append("  %s -> %s [style=invis];" % (quote(middle), quote(rid)))
+    return out, row_of
+
+
+def _aggregated_edges(fab, groups, row_of, status):
+    """Edge lines between the aggregated nodes, through the row nodes when there are rows."""
+    rack_ids = {"rack %s" % r for r in fab.racks}
     edges = {}  # (a, b) -> ([links], [sessions])
     for (a, b), (glinks, gsessions) in groups.items():
         hops = [(a, row_of[b]), (row_of[b], b)] if b in row_of and a not in row_of and a not in rack_ids else [(a, b)]
@@ -489,10 +503,9 @@ def _racks_aggregated(fab, links, sessions, status):
             edges.setdefault(hop, ([], []))
             edges[hop][0].extend(glinks)
             edges[hop][1].extend(gsessions)
-    for (a, b), (glinks, gsessions) in sorted(edges.items()):
-        # the row node's edges from above only summarise: each link and session is listed once, into its rack
-        out.append(_group_edge(a, b, glinks, gsessions, status, summary=b.startswith("racks ")))
-    return out
+    # the row node's edges from above only summarise: each link and session is listed once, into its rack
+    return [_group_edge(a, b, glinks, gsessions, status, summary=b.startswith("racks "))
+            for (a, b), (glinks, gsessions) in sorted(edges.items())]
 
 
 def _group_edge(a, b, glinks, gsessions, status, summary=False):
