@@ -12,6 +12,7 @@ same :func:`fabric_input` and :func:`plain` the render uses.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -47,6 +48,19 @@ def plain(value):
     return value
 
 
+def _import_this_collection():
+    """Import every module of this collection's library before Ansible's collection finder goes
+    in: outside a run, Python imported ``ansible_collections.ocs.l3`` through site-packages, and
+    the finder (first on sys.meta_path once installed) refuses submodules of a collection whose
+    metadata it did not load itself ("collection metadata was not loaded for collection ocs.l3")."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = __name__.rsplit(".", 2)[0]  # ansible_collections.ocs.l3.plugins
+    for sub in ("module_utils", "plugin_utils"):
+        for name in sorted(os.listdir(os.path.join(base, sub))):
+            if name.endswith(".py") and not name.startswith("_"):
+                importlib.import_module("%s.%s.%s" % (package, sub, name[:-3]))
+
+
 def role_hosts(groups):
     """Names of every fabric host (members of the role groups)."""
     names = set()
@@ -62,6 +76,7 @@ def load_fabric_input(source, vault_password_files=None, extra_vars=None):
     (``ANSIBLE_VAULT_PASSWORD_FILE``); ``extra_vars`` win over everything, as ``-e`` does.
     """
     if not any(type(f).__name__ == "_AnsibleCollectionFinder" for f in sys.meta_path):
+        _import_this_collection()
         init_plugin_loader()  # outside a run (tools, tests): Ansible's plugin and collection loaders
     loader = DataLoader()
     files = list(vault_password_files or [])
