@@ -55,19 +55,28 @@ def listeners():
 
 
 class _Bypass:
-    """One ACCEPT (or RETURN) at the top of one of our chains, for one flow, then gone."""
+    """One ACCEPT (or RETURN) at the top of one of our chains, for one flow's sources, then gone."""
 
-    def __init__(self, host, chain, source, target="ACCEPT"):
-        self.rule = "%s -s %s/32 -p tcp --dport %d -j %s" % (chain, source, POLICY_PORT, target)
+    def __init__(self, host, chain, sources, target="ACCEPT"):
+        self.rules = ["%s -s %s/32 -p tcp --dport %d -j %s" % (chain, s, POLICY_PORT, target) for s in sources]
         self.host = host
 
     def __enter__(self):
-        res = run(self.host, "iptables -w -I " + self.rule.replace(" -s", " 1 -s", 1))
-        assert res.rc == 0, res.stderr
+        for rule in self.rules:
+            res = run(self.host, "iptables -w -I " + rule.replace(" -s", " 1 -s", 1))
+            assert res.rc == 0, res.stderr
 
     def __exit__(self, *exc):
-        res = run(self.host, "iptables -w -D " + self.rule)
-        assert res.rc == 0, res.stderr
+        for rule in self.rules:
+            res = run(self.host, "iptables -w -D " + rule)
+            assert res.rc == 0, res.stderr
+
+
+def _counter(name, chain, comment):
+    """Packets counted by the rules of ``chain`` on host ``name`` that carry ``comment``."""
+    res = run(name, "iptables -w -L %s -n -v -x" % chain)
+    assert res.rc == 0, res.stderr
+    return sum(int(line.split()[0]) for line in res.stdout.splitlines() if ("/* %s */" % comment) in line)
 
 
 def _ext_targets():
@@ -87,11 +96,14 @@ def _ext_targets():
 def test_the_internet_reaches_no_fabric_host(listeners, name, target, public):
     assert not _connect(EXT, target, POLICY_PORT, source=EXT_PUBLIC), "the internet reached %s at %s" % (
         name, target)
-    if not public:  # the management range (ext's link address) reaches the same listener
+    if not public:
+        # control: the management range (ext's link address) reaches the same listener. (No bypass
+        # from the internet address here: the reply's internal source would be ext's leak counter.)
         assert _connect(EXT, target, POLICY_PORT, source=EXT_LINK), "management cannot reach %s" % target
-    else:  # a public address serves translations only, management included
-        assert not _connect(EXT, target, POLICY_PORT, source=EXT_LINK)
-    with _Bypass(name, "OCS-HOST", EXT_PUBLIC):  # control: the listener is there, our rule dropped it
+        return
+    # a public address serves translations only, management included
+    assert not _connect(EXT, target, POLICY_PORT, source=EXT_LINK)
+    with _Bypass(name, "OCS-HOST", [EXT_PUBLIC]):  # control: the listener is there, our rule dropped it
         assert _connect(EXT, target, POLICY_PORT, source=EXT_PUBLIC), "%s:%d does not answer at all" % (
             target, POLICY_PORT)
 
@@ -106,6 +118,9 @@ def _instance_targets(inst):
     if same:
         out.append(("hypervisor, same rack", same[0].name, ip(same[0].address)))
     if other:
+        # No bypass control for this one: no tier routes another rack's host subnet yet (issue 15),
+        # so with our rules bypassed the packet would leave by the default route. The control is the
+        # ocs-infra counter of the instance's hypervisor: our rule dropped it there.
         out.append(("hypervisor, other rack", other[0].name, ip(other[0].address)))
         if other[0].public_address is not None:
             out.append(("another hypervisor's public address", other[0].name, ip(other[0].public_address)))
@@ -126,10 +141,15 @@ def _pairs():
 @pytest.mark.parametrize("inst,label,name,target", _pairs(), ids=lambda v: getattr(v, "name", str(v)))
 def test_instances_reach_no_fabric_host(listeners, leases, inst, label, name, target):
     src = ip(inst.ip)
+    before = _counter(inst.hypervisor.name, "OCS-TENANT", "ocs-infra")
     assert not _connect(None, target, POLICY_PORT, inst=inst), "%s reached %s (%s)" % (inst.name, label, target)
-    # control: with OCS-TENANT (its hypervisor) and OCS-HOST (the target) bypassed for this flow, it connects
-    with _Bypass(inst.hypervisor.name, "OCS-TENANT", src, "RETURN"), _Bypass(name, "OCS-HOST", src):
-        assert _connect(None, target, POLICY_PORT, inst=inst), "%s (%s) does not answer at all" % (label, target)
+    assert _counter(inst.hypervisor.name, "OCS-TENANT", "ocs-infra") > before  # dropped by our rule, there
+    if label != "hypervisor, other rack":
+        # control: with OCS-TENANT (its hypervisor) and OCS-HOST (the target) bypassed for this flow, it
+        # connects (toward a public address the instance's floating IP is the source: SNAT on the way)
+        sources = [src] + ([ip(inst.floating_ip)] if inst.floating_ip is not None else [])
+        with _Bypass(inst.hypervisor.name, "OCS-TENANT", [src], "RETURN"), _Bypass(name, "OCS-HOST", sources):
+            assert _connect(None, target, POLICY_PORT, inst=inst), "%s (%s) does not answer" % (label, target)
     # and what instances may use keeps working: other instances, metadata, the internet
     peer = next(i for i in INSTANCES if i.hypervisor is not inst.hypervisor)
     assert fabric.echo(None, ip(peer.ip), inst=inst)[0] == 0
