@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the tests need (validators and test hosts).
-APT_TEST := iproute2 iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-dhcp-client frr frr-pythontools \
+APT_TEST := iproute2 iputils-ping iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-dhcp-client frr frr-pythontools \
 	podman runc mmdebstrap uidmap graphviz
 APT_VENV := python3-venv
 

@@ -27,7 +27,7 @@ order (each needs the ones before): :mod:`validate_settings` (with
 here stay here.
 """
 
-from . import validate_bgp, validate_settings
+from . import validate_bgp, validate_settings, validate_topology
 from .addr import Net
 from .check import LABEL_RE as _LABEL_RE
 from .check import Checker
@@ -60,6 +60,8 @@ def build(data):
     policy(chk, fab, data.get("fabric"))
     fab.infrastructure = infrastructure(fab)
     validate_bgp.unnumbered(chk, fab)
+    validate_topology.rack_tors(chk, fab)
+    validate_topology.static_numbered(chk, fab)
     if fab.nat_mode == "gateway":
         validate_bgp.gateway_border_links(chk, fab)
         validate_settings.gateway_mode(chk, fab, groups)

@@ -48,11 +48,13 @@ renumbers a list. Names: ``OCS-<WHAT>`` prefix-lists, ``OCS-IN-*`` /
 """
 
 from .addr import ntoa
+from .announce import fabric_infra, origin
 from .artifact import Artifact, text
 
 from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
 MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
+CONDITIONAL_TIMER = 5  # seconds between FRR's conditional-advertisement scans (FRR: 5-240, default 60)
 FLOATING_BLACKHOLE_DISTANCE = 250  # below any BGP route: unassigned floating IPs go nowhere
 
 BGP_DEFAULTS = {"bfd": False, "graceful_restart": False, "keepalive": 3, "holdtime": 9, "password": None}
@@ -123,7 +125,7 @@ class Neighbor:
 class Group:
     """A peer-group: shared session settings and policies."""
 
-    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self")
+    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self", "advertise")
 
     def __init__(self, name, rmap_in, rmap_out, default_originate=False, fabric=True, next_hop_self=False):
         self.name = name
@@ -134,6 +136,7 @@ class Group:
         # route in the BGP table matches that route-map
         self.default_originate = default_originate
         self.fabric = fabric  # fabric-internal: BFD, password, timers and soft-reconfiguration apply
+        self.advertise = None  # (advertise-map, exist-map): conditional advertisement
 
 
 class Policy:
@@ -145,6 +148,8 @@ class Policy:
         self.groups = []
         self.neighbors = []
         self.networks = []
+        self.aggregates = []  # aggregate-address: announced only while a more specific is in the BGP table
+        self.redistribute = []  # "redistribute ..." lines (address family)
         self.statics = []  # "ip route ..." lines (staticd)
         self.bgp_lines = []  # extra "router bgp" lines (before the neighbors)
 
@@ -168,11 +173,23 @@ def _floating_blackholes(fab):
     return ["ip route %s blackhole %d" % (f.text, FLOATING_BLACKHOLE_DISTANCE) for f in fab.floating_ranges]
 
 
+def _border_neighbors(fab, host):
+    """Sessions with the border peers on the host's uplinks (their peer, or
+    inside their network); every border peer when none is (the links are not
+    in the inventory)."""
+    def on_link(ip):
+        return any(up.peer == ip or (up.net is not None and ip in up.net) for up in host.uplinks)
+    peers = sorted(p for p in fab.border_peers if on_link(p[0])) or sorted(fab.border_peers)
+    return [Neighbor(ntoa(ip), False, asn, "BORDER") for ip, asn in peers]
+
+
 def _uplink_neighbors(fab, host, group, remote_as):
+    border = {ip for ip, dummy in fab.border_peers}
     out = []
     for up in host.uplinks:
         if up.numbered:
-            out.append(Neighbor(ntoa(up.peer), False, remote_as, group, host=up.peer_host))
+            if up.peer not in border:
+                out.append(Neighbor(ntoa(up.peer), False, remote_as, group, host=up.peer_host))
         else:
             out.append(Neighbor(up.interface, True, remote_as, group))
     return out
@@ -194,39 +211,79 @@ def _lower_neighbors(fab, upper, lower, group, rmap_in):
     return out
 
 
+def hypervisor_import(fab):
+    """What a ToR relays to its hypervisors and they accept, all exact: the
+    default, every rack's instance subnets, the infrastructure and the
+    floating ranges. The ToR relays what it holds from its spines (and its
+    own rack's aggregate), so a ToR that lost its uplinks stops drawing its
+    hypervisors' traffic to anything beyond the rack."""
+    return ["0.0.0.0/0"] + rack_subnets(fab) + fabric_infra(fab) + [f.text for f in fab.floating_ranges]
+
+
+def rack_subnets(fab):
+    nets = [n for rack in fab.racks.values() for n in rack.instance_subnets]
+    return [n.text for n in sorted(nets, key=lambda n: (n.first, n.prefixlen))]
+
+
 def hypervisor_policy(fab, host):
     pol = Policy()
     if fab.routing_mode != "bgp":
         return pol
-    own = pol.plist("OCS-OWN", owned(fab, host))
-    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
-    pol.groups.append(Group("TOR", pol.rmap("OCS-IN-TOR", default), pol.rmap("OCS-OUT-TOR", own)))
+    own = pol.plist("OCS-OWN", owned(fab, host) + origin(fab, host))
+    accept = pol.plist("OCS-FROM-TOR", hypervisor_import(fab))
+    pol.groups.append(Group("TOR", pol.rmap("OCS-IN-TOR", accept), pol.rmap("OCS-OUT-TOR", own)))
     pol.neighbors = _uplink_neighbors(fab, host, "TOR", host.rack.asn if host.rack else None)
     pol.networks = pol.prefix_lists[own]
     return pol
 
 
 def tor_policy(fab, host):
+    """Aggregates only while they can be served: the rack's instance subnets
+    from the hypervisors' /32s (BGP mode) or the kernel's (static mode), its
+    host_subnet from its downlinks and the hypervisors' loopbacks."""
     pol = Policy()
     rack = host.rack
     nets = pol.plist("OCS-RACK-NETS", rack_nets(rack))
     public = pol.plist("OCS-RACK-PUBLIC", rack_public(fab, rack))
+    hosts = pol.plist("OCS-RACK-HOSTS", [rack.host_subnet.text])
     pol.plist("OCS-FABRIC", fabric_routes(fab))
-    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", nets, public)))
+    infra = pol.plist("OCS-INFRA", fabric_infra(fab))
+    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
+                            pol.rmap("OCS-OUT-SPINE", nets, public, hosts)))
     pol.neighbors = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
-    pol.networks = list(pol.prefix_lists[nets])
+    pol.networks = origin(fab, host)
+    pol.aggregates = pol.prefix_lists[nets] + pol.prefix_lists[hosts]
     if fab.routing_mode == "static":
-        # The rack's table (routes concern) holds the floating and public /32s
-        # via their hypervisors as kernel routes: announce them from here.
-        pol.networks += pol.prefix_lists[public]
+        # The rack's table (routes concern) holds every /32 via its hypervisor
+        # as a kernel route: the aggregates' contributors, and the floating
+        # and public /32s announced as they are.
+        kernel = pol.plist("OCS-RACK-KERNEL", rack_kernel(fab, rack))
+        pol.redistribute.append("redistribute kernel route-map %s" % pol.rmap("OCS-IN-KERNEL", kernel))
         return pol
-    default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
-    pol.groups.append(Group("HV", None, pol.rmap("OCS-OUT-HV", default), default_originate=True))
+    relay = pol.plist("OCS-TO-HV", hypervisor_import(fab))
+    pol.groups.append(Group("HV", None, pol.rmap("OCS-OUT-HV", relay)))
     for hv in rack.hypervisors:
-        plist = pol.plist("OCS-HV-%s" % hv.name, owned(fab, hv))
+        plist = pol.plist("OCS-HV-%s" % hv.name, owned(fab, hv) + origin(fab, hv))
         rmap = pol.rmap("OCS-IN-HV-%s" % hv.name, plist)
         pol.neighbors += _lower_neighbors(fab, host, hv, "HV", rmap)
     return pol
+
+
+def rack_kernel(fab, rack):
+    """Static mode: the /32s of a rack's table (instances and, host NAT mode, floating and public)."""
+    ips = {inst.ip for hv in rack.hypervisors for inst in hv.instances}
+    return sorted(set(_h(ip) for ip in ips) | set(rack_public(fab, rack)),
+                  key=lambda t: tuple(int(x) for x in t[:-3].split(".")))
+
+
+def _spine_racks(fab, host, pol):
+    for rack in sorted(fab.racks.values(), key=lambda r: r.id):
+        nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
+        public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
+        hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, [rack.host_subnet.text])
+        rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public, hosts)
+        for tor in rack.tors:
+            pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)
 
 
 def spine_policy(fab, host):
@@ -234,25 +291,24 @@ def spine_policy(fab, host):
     default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
     floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
     pol.plist("OCS-FABRIC", fabric_routes(fab))
-    out_fabric = pol.rmap("OCS-OUT-FABRIC", "OCS-FABRIC")
+    infra = pol.plist("OCS-INFRA", fabric_infra(fab))
+    out_fabric = pol.rmap("OCS-OUT-FABRIC", "OCS-FABRIC", infra)
     gw_mode = fab.nat_mode == "gateway"
     # gateway mode: ToRs and gateways send through the spine, which spreads
     # over all gateways (and ToRs), not straight to the one next hop of its
     # best path when they share a link with it (eBGP third-party next hop)
     pol.groups.append(Group("TOR", None, out_fabric, next_hop_self=gw_mode))
-    for rack in sorted(fab.racks.values(), key=lambda r: r.id):
-        nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
-        public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
-        rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public)
-        for tor in rack.tors:
-            pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)
+    _spine_racks(fab, host, pol)
     gateways = sorted(fab.by_role["nat_gateway"], key=lambda h: h.name)
     if gateways:
         # gateway mode: the default comes from the gateways, never goes back to them
-        out_gw = pol.rmap("OCS-OUT-GW", pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))) if gw_mode else out_fabric
+        out_gw = out_fabric
+        if gw_mode:
+            out_gw = pol.rmap("OCS-OUT-GW", pol.plist("OCS-FABRIC-NETS", fabric_nets(fab)), infra)
         pol.groups.append(Group("GW", None, out_gw, next_hop_self=gw_mode))
         for gw in gateways:
-            own = pol.plist("OCS-GW-%s" % gw.name, [_h(gw.public_address)] if gw.public_address else [])
+            own = pol.plist("OCS-GW-%s" % gw.name, ([_h(gw.public_address)] if gw.public_address else [])
+                            + origin(fab, gw))
             rmap = pol.rmap("OCS-IN-GW-%s" % gw.name, own, *([floating, default] if gw_mode else []))
             pol.neighbors += _lower_neighbors(fab, host, gw, "GW", rmap)
         if gw_mode:
@@ -261,39 +317,50 @@ def spine_policy(fab, host):
     if fab.border_peers and not gw_mode:
         pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating),
                                 fabric=False))
-        for ip, asn in sorted(fab.border_peers):
-            pol.neighbors.append(Neighbor(ntoa(ip), False, asn, "BORDER"))
+        pol.neighbors += _border_neighbors(fab, host)
     # Unassigned floating addresses end here instead of looping to the border:
-    # a blackhole below any BGP route, announced as the range in host NAT mode
-    # (in gateway mode the gateways announce the ranges).
+    # a blackhole below any BGP route. In host NAT mode the spine announces
+    # each range as an aggregate of the floating and public /32s its racks
+    # announce: a spine that lost every downlink stops drawing the traffic.
+    # (In gateway mode the gateways announce the ranges.)
     pol.statics = _floating_blackholes(fab)
+    pol.networks = origin(fab, host)
     if fab.nat_mode == "host":
-        pol.networks = [f.text for f in fab.floating_ranges]
+        pol.aggregates = [f.text for f in fab.floating_ranges]
     return pol
 
 
 def gateway_policy(fab, host):
     pol = Policy()
-    own = pol.plist("OCS-OWN", [_h(host.public_address)] if host.public_address else [])
+    own = pol.plist("OCS-OWN", ([_h(host.public_address)] if host.public_address else []) + origin(fab, host))
     spines = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
     pol.networks = list(pol.prefix_lists[own])
+    infra = pol.plist("OCS-INFRA", fabric_infra(fab))
     if fab.nat_mode != "gateway":
         pol.plist("OCS-FABRIC", fabric_routes(fab))
-        pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC"), pol.rmap("OCS-OUT-SPINE", own)))
+        pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
+                                pol.rmap("OCS-OUT-SPINE", own)))
         pol.neighbors = spines
         return pol
     # Gateway mode: the edge. Default from the border only; toward the spines
-    # a default only while this gateway holds one from a border peer.
+    # a default only while this gateway holds one from a border peer; toward
+    # the border the floating ranges only while it holds a rack's instance
+    # subnets from the spines (conditional advertisement, every
+    # CONDITIONAL_TIMER seconds).
     floating = pol.plist("OCS-FLOATING", [f.text for f in fab.floating_ranges])
     default = pol.plist("OCS-DEFAULT", ["0.0.0.0/0"])
     nets = pol.plist("OCS-FABRIC-NETS", fabric_nets(fab))
-    border = sorted(fab.border_peers)
-    has_default = pol.rmap("OCS-HAS-BORDER-DEFAULT", *[(default, ["match peer %s" % ntoa(ip)]) for ip, dummy in border])
-    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", nets), pol.rmap("OCS-OUT-SPINE", own, floating, default),
-                            default_originate=has_default))
-    pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating, own),
-                            fabric=False))
-    pol.neighbors = spines + [Neighbor(ntoa(ip), False, asn, "BORDER") for ip, asn in border]
+    racks = pol.plist("OCS-RACKS", rack_subnets(fab))
+    border = _border_neighbors(fab, host)
+    has_default = pol.rmap("OCS-HAS-BORDER-DEFAULT", *[(default, ["match peer %s" % n.key]) for n in border])
+    pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", nets, infra),
+                            pol.rmap("OCS-OUT-SPINE", own, floating, default), default_originate=has_default))
+    group = Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating, own),
+                  fabric=False)
+    group.advertise = (pol.rmap("OCS-ADV-FLOATING", floating), pol.rmap("OCS-HAS-RACKS", racks))
+    pol.groups.append(group)
+    pol.bgp_lines.append("bgp conditional-advertisement timer %d" % CONDITIONAL_TIMER)
+    pol.neighbors = spines + border
     pol.networks += [f.text for f in fab.floating_ranges]
     pol.statics = _floating_blackholes(fab)
     return pol
@@ -334,6 +401,14 @@ def config_lines(fab, host):
     return lines
 
 
+def _by_prefix(texts):
+    """Prefixes in FRR's table order (as its running-config prints them)."""
+    def key(t):
+        ip, dummy, plen = t.partition("/")
+        return tuple(int(x) for x in ip.split(".")) + (int(plen),)
+    return sorted(set(texts), key=key)
+
+
 def _router_bgp(fab, host, pol, bgp, asn):
     lines = ["router bgp %d" % asn, " bgp router-id %s" % ntoa(host.address), " bgp log-neighbor-changes"]
     if bgp["graceful_restart"]:
@@ -361,7 +436,9 @@ def _router_bgp(fab, host, pol, bgp, asn):
             lines += [" neighbor %s remote-as %d" % (n.key, n.remote_as),
                       " neighbor %s peer-group %s" % (n.key, n.group)]
     lines += [" !", " address-family ipv4 unicast"]
-    lines += ["  network %s" % net for net in pol.networks]
+    lines += ["  network %s" % net for net in _by_prefix(pol.networks)]
+    lines += ["  aggregate-address %s" % net for net in _by_prefix(pol.aggregates)]
+    lines += ["  " + ln for ln in pol.redistribute]
     for g in used:
         if g.next_hop_self:
             lines.append("  neighbor %s next-hop-self" % g.name)
@@ -374,6 +451,8 @@ def _router_bgp(fab, host, pol, bgp, asn):
         if g.rmap_in:
             lines.append("  neighbor %s route-map %s in" % (g.name, g.rmap_in))
         lines.append("  neighbor %s route-map %s out" % (g.name, g.rmap_out))
+        if g.advertise:
+            lines.append("  neighbor %s advertise-map %s exist-map %s" % ((g.name,) + g.advertise))
     for n in pol.neighbors:
         if n.rmap_in and not groups[n.group].rmap_in:
             lines.append("  neighbor %s route-map %s in" % (n.key, n.rmap_in))

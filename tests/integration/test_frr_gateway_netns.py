@@ -23,6 +23,7 @@ Every process and namespace is removed afterwards.
 import copy
 import os
 import shutil
+import time
 
 import pytest
 
@@ -174,9 +175,11 @@ def test_gateways_are_the_edge(gwlab):
     assert "nexthop via %s" % gw1 in kernel and "nexthop via %s" % gw2 in kernel, kernel
     assert lab.learned("spine1", gw1) == {"0.0.0.0/0", "203.0.113.0/24", "203.0.113.250/32"}
 
-    # ToR: the default from the spine, as in host mode; the hypervisor: the ToR's.
+    # ToR: the default from the spine, as in host mode; the hypervisor: what
+    # the ToR relays (the default, the rack, the infrastructure, the range).
     wait_for(rib_has(lab, "tor-r01", "0.0.0.0/0", ["198.18.0.1"]), "ToR default from the spine")
-    assert lab.learned("hv-r01-01", "198.18.1.1") == {"0.0.0.0/0"}
+    assert lab.learned("hv-r01-01", "198.18.1.1") == {"0.0.0.0/0", "198.19.1.0/24", "198.18.1.0/24",
+                                                      "198.18.0.0/24", "203.0.113.0/24"}
 
     # Border: the floating range via both gateways and each gateway's public /32, nothing internal.
     wait_for(rib_has(lab, "border", "203.0.113.0/24", [gw1, gw2]), "floating range at the border")
@@ -199,3 +202,17 @@ def test_gateways_are_the_edge(gwlab):
     lab.border_session(gw1, up=True)
     wait_for(rib_has(lab, "gw-01", "0.0.0.0/0", [BORDER_IP]), "gw-01 default from the border again")
     wait_for(rib_has(lab, "spine1", "0.0.0.0/0", [gw1, gw2]), "spine default via both gateways again")
+    wait_for(rib_has(lab, "border", "203.0.113.0/24", [gw1, gw2]), "floating range via both gateways again")
+
+    # gw-01 loses its downlink (the spine shuts the session): it holds no rack
+    # any more, so it stops announcing the floating range to the border
+    # (conditional advertisement, scanned every 5 s); its public /32 stays.
+    spine_cmd = ["vtysh", "--vty_socket", lab.sock("spine1"), "-c", "configure terminal", "-c", "router bgp 65000"]
+    start = time.monotonic()
+    sh(*spine_cmd, "-c", "neighbor %s shutdown" % gw1)
+    wait_for(rib_has(lab, "border", "203.0.113.0/24", [gw2]), "floating range at the border via gw-02 only", 30)
+    took = time.monotonic() - start
+    print("gw-01 without downlinks: range withdrawn from the border in %.1f s" % took)
+    assert "203.0.113.250/32" in lab.rib("border")
+    sh(*spine_cmd, "-c", "no neighbor %s shutdown" % gw1)
+    wait_for(rib_has(lab, "border", "203.0.113.0/24", [gw1, gw2]), "floating range via gw-01 again", 60)

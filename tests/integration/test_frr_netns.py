@@ -245,17 +245,23 @@ def test_fabric_policies_filtering_and_hitless_instance_add(lab):
     assert all(tor[p] == ["198.18.1.11"] for p in hv1)
     wait_for(lambda: all(lab.rib("tor-r01")[p] == ["198.18.1.12", "198.18.1.140"] for p in hv2), "ToR ECMP")
 
-    # Spine: the rack subnet and the rack's floating/public /32s; no instance /32 left the rack.
-    want_spine = {"198.19.1.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32", "203.0.113.102/32",
-                  "203.0.113.0/24"}  # the last: the spine's own (blackholed) floating range
+    # Spine: the rack's aggregates (instance subnet, host subnet), the rack's
+    # floating/public /32s, its own link network and its aggregate of the
+    # floating range; no instance /32 left the rack.
+    want_spine = {"198.19.1.0/24", "198.18.1.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
+                  "203.0.113.102/32", "198.18.0.0/24", "203.0.113.0/24"}
     spine = wait_for(lambda: (lambda r: r if set(r) == want_spine else None)(lab.rib("spine1")), "spine routes")
-    assert spine["198.19.1.0/24"] == ["198.18.0.11"]
+    assert spine["198.19.1.0/24"] == ["198.18.0.11"] and spine["198.18.1.0/24"] == ["198.18.0.11"]
 
-    # Hypervisors learn only the default route (ToR default-originate).
-    learned = lab.json("hv-r01-01", "show bgp ipv4 unicast neighbors 198.18.1.1 routes")["routes"]
-    assert set(learned) == {"0.0.0.0/0"}
-    sent = lab.json("tor-r01", "show bgp ipv4 unicast neighbors 198.18.1.11 advertised-routes")["advertisedRoutes"]
-    assert set(sent) <= {"0.0.0.0/0"}  # default-originate is listed apart, if at all
+    # Hypervisors learn what the ToR relays, exactly: its rack aggregates, the
+    # spine's link network and floating range (no border here: no default).
+    want_hv = {"198.19.1.0/24", "198.18.1.0/24", "198.18.0.0/24", "203.0.113.0/24"}
+    learned = wait_for(lambda: (lambda r: r if set(r) == want_hv else None)(
+        lab.json("hv-r01-01", "show bgp ipv4 unicast neighbors 198.18.1.1 routes")["routes"]), "hypervisor routes")
+    assert "0.0.0.0/0" not in learned
+    # hypervisor to the spine's link network through the fabric (no default route anywhere)
+    sh("ip", "netns", "exec", lab.ns["tor-r01"], "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    sh("ip", "netns", "exec", lab.ns["hv-r01-01"], "ping", "-c1", "-W2", "198.18.0.1")
 
     # A hypervisor announcing what it does not own: another hypervisor's
     # instance and an unassigned address. It leaves hv-r01-01 and stops at the ToR.

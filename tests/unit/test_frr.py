@@ -38,11 +38,15 @@ def test_hypervisor_owns_only_instances_in_gateway_mode(data):
     assert owned(fab, h["hv-r01-01"]) == ["198.19.1.10/32", "198.19.1.11/32"]
 
 
-def test_hypervisor_exports_own_imports_default(data):
+def test_hypervisor_exports_own_imports_the_fabric_exactly(data):
     fab, h = hosts(data)
     pol = policy(fab, h["hv-r01-01"])
-    assert pol.prefix_lists == {"OCS-OWN": owned(fab, h["hv-r01-01"]), "OCS-DEFAULT": ["0.0.0.0/0"]}
-    assert pol.route_maps == {"OCS-IN-TOR": [(10, "OCS-DEFAULT", [])], "OCS-OUT-TOR": [(10, "OCS-OWN", [])]}
+    # the default, every rack's instance subnets, the infrastructure (rack host
+    # subnets, the spine's link network) and the floating range: all exact
+    assert pol.prefix_lists == {"OCS-OWN": owned(fab, h["hv-r01-01"]), "OCS-FROM-TOR": [
+        "0.0.0.0/0", "198.19.1.0/24", "198.19.2.0/25", "198.19.2.128/25",
+        "198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24", "203.0.113.0/24"]}
+    assert pol.route_maps == {"OCS-IN-TOR": [(10, "OCS-FROM-TOR", [])], "OCS-OUT-TOR": [(10, "OCS-OWN", [])]}
     assert pol.networks == pol.prefix_lists["OCS-OWN"]
     assert neighbors(pol) == [("198.18.1.1", False, 65101, "TOR", None)]
 
@@ -98,30 +102,49 @@ def test_tor_accepts_from_each_hypervisor_only_what_it_owns(data):
         ("198.18.1.140", False, 65200, "HV", "OCS-IN-HV-hv-r01-02"),
     ]
     lines = config_lines(fab, h["tor-r01"])
-    assert "  neighbor HV default-originate" in lines
+    # no default-originate: the ToR relays what it holds from its spines, so a
+    # ToR that lost its uplinks stops drawing its hypervisors' traffic
+    assert not [ln for ln in lines if "default-originate" in ln]
     assert "  neighbor HV route-map OCS-OUT-HV out" in lines
+    assert pol.prefix_lists["OCS-TO-HV"] == policy(fab, h["hv-r01-01"]).prefix_lists["OCS-FROM-TOR"]
 
 
 def test_tor_announces_subnets_and_public_never_instance_host_routes(data):
     fab, h = hosts(data)
     pol = policy(fab, h["tor-r01"])
-    assert pol.networks == ["198.19.1.0/24"]
+    # aggregates, announced only while a more specific is in the BGP table:
+    # the instance subnet from the hypervisors' /32s, the host subnet from the
+    # ToR's downlink networks (its `network`s) and the hypervisors' loopbacks
+    assert pol.networks == ["198.18.1.0/25", "198.18.1.128/25"]
+    assert pol.aggregates == ["198.19.1.0/24", "198.18.1.0/24"]
+    assert "  aggregate-address 198.19.1.0/24" in config_lines(fab, h["tor-r01"])
+    assert not [ln for ln in config_lines(fab, h["tor-r01"]) if ln == "  network 198.19.1.0/24"]
     assert pol.prefix_lists["OCS-RACK-NETS"] == ["198.19.1.0/24"]
+    assert pol.prefix_lists["OCS-RACK-HOSTS"] == ["198.18.1.0/24"]
     assert pol.prefix_lists["OCS-RACK-PUBLIC"] == ["203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
                                                    "203.0.113.102/32"]
-    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", []), (20, "OCS-RACK-PUBLIC", [])]
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", []), (20, "OCS-RACK-PUBLIC", []),
+                                               (30, "OCS-RACK-HOSTS", [])]
     out = pol.prefix_lists["OCS-RACK-NETS"] + pol.prefix_lists["OCS-RACK-PUBLIC"]
     assert not [p for p in out if p.startswith("198.19.1.") and p.endswith("/32")]
 
 
-def test_tor_static_mode_announces_rack_public_from_kernel_routes(data):
+def test_tor_static_mode_aggregates_the_kernel_routes_of_its_rack(data):
     data["fabric"]["routing_mode"] = "static"
     fab, h = hosts(data)
     pol = policy(fab, h["tor-r01"])
     assert [g.name for g in pol.groups] == ["SPINE"]
     assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None)]
-    assert pol.networks == ["198.19.1.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
-                            "203.0.113.102/32"]
+    assert pol.networks == ["198.18.1.0/25", "198.18.1.128/25"]
+    assert pol.aggregates == ["198.19.1.0/24", "198.18.1.0/24"]
+    # the rack's /32s (kernel routes of the rack table) enter BGP exactly:
+    # contributors of the aggregate, and the public ones announced as before
+    assert pol.redistribute == ["redistribute kernel route-map OCS-IN-KERNEL"]
+    assert pol.route_maps["OCS-IN-KERNEL"] == [(10, "OCS-RACK-KERNEL", [])]
+    assert pol.prefix_lists["OCS-RACK-KERNEL"] == [
+        "198.19.1.10/32", "198.19.1.11/32", "198.19.1.12/32",
+        "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32", "203.0.113.102/32"]
+    assert "  redistribute kernel route-map OCS-IN-KERNEL" in config_lines(fab, h["tor-r01"])
 
 
 def test_tor_gateway_mode_announces_only_subnets(data):
@@ -129,7 +152,7 @@ def test_tor_gateway_mode_announces_only_subnets(data):
     fab, h = hosts(data)
     pol = policy(fab, h["tor-r01"])
     assert pol.prefix_lists["OCS-RACK-PUBLIC"] == []
-    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", [])]
+    assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", []), (20, "OCS-RACK-HOSTS", [])]
 
 
 def test_tor_imports_default_subnets_and_floating_from_spines(data):
@@ -151,7 +174,9 @@ def test_spine_sessions_and_per_rack_import(data):
     ]
     assert pol.prefix_lists["OCS-RACK-r02-NETS"] == ["198.19.2.0/25", "198.19.2.128/25"]
     assert pol.prefix_lists["OCS-RACK-r02-PUBLIC"] == ["203.0.113.21/32"]
-    assert pol.route_maps["OCS-IN-RACK-r02"] == [(10, "OCS-RACK-r02-NETS", []), (20, "OCS-RACK-r02-PUBLIC", [])]
+    assert pol.route_maps["OCS-IN-RACK-r02"] == [(10, "OCS-RACK-r02-NETS", []), (20, "OCS-RACK-r02-PUBLIC", []),
+                                                 (30, "OCS-RACK-r02-HOSTS", [])]
+    assert pol.prefix_lists["OCS-RACK-r02-HOSTS"] == ["198.18.2.0/24"]
     assert pol.route_maps["OCS-IN-GW-gw-01"] == [(10, "OCS-GW-gw-01", [])]
     assert pol.prefix_lists["OCS-GW-gw-01"] == ["203.0.113.250/32"]
 
@@ -164,8 +189,11 @@ def test_spine_border_gets_floating_ranges_only_and_gives_default(data):
     assert pol.route_maps["OCS-OUT-BORDER"] == [(10, "OCS-FLOATING", [])]
     assert pol.prefix_lists["OCS-FLOATING"] == ["203.0.113.0/24"]
     assert pol.route_maps["OCS-IN-BORDER"] == [(10, "OCS-DEFAULT", [])]
-    # host NAT mode: the spine originates the range, backed by a low-preference blackhole
-    assert pol.networks == ["203.0.113.0/24"]
+    # host NAT mode: the spine announces the range as an aggregate of the
+    # floating and public /32s of its racks (none: nothing to announce); a
+    # low-preference blackhole keeps unassigned addresses from looping
+    assert pol.aggregates == ["203.0.113.0/24"]
+    assert "203.0.113.0/24" not in pol.networks
     assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
 
 
@@ -173,7 +201,7 @@ def test_spine_gateway_mode_takes_ranges_and_default_from_gateways(data):
     gateway_mode(data)
     fab, h = hosts(data)
     pol = policy(fab, h["spine1"])
-    assert pol.networks == []
+    assert pol.networks == ["198.18.0.0/24"] and pol.aggregates == []
     assert pol.route_maps["OCS-IN-GW-gw-01"] == [(10, "OCS-GW-gw-01", []), (20, "OCS-FLOATING", []),
                                                  (30, "OCS-DEFAULT", [])]
     assert all(not p for name, p in pol.prefix_lists.items() if name.endswith("-PUBLIC"))
@@ -181,7 +209,7 @@ def test_spine_gateway_mode_takes_ranges_and_default_from_gateways(data):
     groups = {g.name: g for g in pol.groups}
     assert groups["TOR"].rmap_out == "OCS-OUT-FABRIC" and "0.0.0.0/0" in pol.prefix_lists["OCS-FABRIC"]
     assert groups["GW"].rmap_out == "OCS-OUT-GW"
-    assert pol.route_maps["OCS-OUT-GW"] == [(10, "OCS-FABRIC-NETS", [])]
+    assert pol.route_maps["OCS-OUT-GW"] == [(10, "OCS-FABRIC-NETS", []), (20, "OCS-INFRA", [])]
     assert pol.prefix_lists["OCS-FABRIC-NETS"] == pol.prefix_lists["OCS-FABRIC"][1:]
     assert not any(g.default_originate for g in pol.groups)
     lines = config_lines(fab, h["spine1"])
@@ -206,7 +234,7 @@ def test_gateway_host_mode_peers_only_with_spines(data):
     assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None)]
     assert pol.networks == ["203.0.113.250/32"]
     assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", [])]
-    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC", [])]
+    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC", []), (20, "OCS-INFRA", [])]
     assert not pol.groups[0].default_originate
     assert pol.statics == []
     assert not [ln for ln in config_lines(fab, h["spine1"]) if "multipath-relax" in ln or "next-hop-self" in ln]
@@ -226,7 +254,7 @@ def test_gateway_mode_gateway_is_the_edge(data):
     assert spine.default_originate == "OCS-HAS-BORDER-DEFAULT"
     assert pol.route_maps["OCS-HAS-BORDER-DEFAULT"] == [(10, "OCS-DEFAULT", ["match peer 198.18.0.254"])]
     # from the spines: never a default
-    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC-NETS", [])]
+    assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC-NETS", []), (20, "OCS-INFRA", [])]
     assert "0.0.0.0/0" not in pol.prefix_lists["OCS-FABRIC-NETS"]
     # the border: ranges and own /32 out, only the default in
     assert (border.name, border.fabric) == ("BORDER", False)
@@ -237,6 +265,12 @@ def test_gateway_mode_gateway_is_the_edge(data):
     assert "  neighbor SPINE default-originate route-map OCS-HAS-BORDER-DEFAULT" in lines
     assert "  neighbor BORDER route-map OCS-IN-BORDER in" in lines
     assert "  neighbor BORDER route-map OCS-OUT-BORDER out" in lines
+    # the ranges go to the border only while a rack's instance subnet is in
+    # the BGP table (conditional advertisement, scanned every 5 s)
+    assert "  neighbor BORDER advertise-map OCS-ADV-FLOATING exist-map OCS-HAS-RACKS" in lines
+    assert " bgp conditional-advertisement timer 5" in lines
+    assert pol.route_maps["OCS-HAS-RACKS"] == [(10, "OCS-RACKS", [])]
+    assert pol.prefix_lists["OCS-RACKS"] == ["198.19.1.0/24", "198.19.2.0/25", "198.19.2.128/25"]
     i = lines.index("route-map OCS-HAS-BORDER-DEFAULT permit 10")
     assert lines[i + 1:i + 4] == [" match ip address prefix-list OCS-DEFAULT", " match peer 198.18.0.254", "exit"]
 

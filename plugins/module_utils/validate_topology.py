@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the topology across hosts: in a rack with more than one ToR every
+hypervisor has a link to every ToR (each ToR announces the whole rack, so a
+ToR without a path to one of its hypervisors would draw traffic it cannot
+deliver); static routing needs numbered uplinks (a static next hop is an
+address). Needs the hosts first (peers resolved)."""
+
+from .check import where
+
+
+def linked_tors(hv):
+    """Names of the ToRs ``hv`` has a link to: numbered uplinks' peers and ToR downlinks naming it."""
+    names = {up.peer_host for up in hv.uplinks if up.peer_host is not None}
+    if hv.rack is not None:
+        names.update(tor.name for tor in hv.rack.tors for down in tor.downlinks if down.host == hv.name)
+    return names
+
+
+def rack_tors(chk, fab):
+    """Each hypervisor of a rack with two or more ToRs is linked to every one of them."""
+    for rack in fab.racks.values():
+        if len(rack.tors) < 2:
+            continue
+        tors = sorted(t.name for t in rack.tors)
+        for hv in rack.hypervisors:
+            missing = [name for name in tors if name not in linked_tors(hv)]
+            if missing:
+                chk.add(where(hv.group, hv.name, "ocs_uplinks"),
+                        "has no uplink to %s, %s of rack %s (in a rack with %d ToRs every hypervisor needs an "
+                        "uplink to each: an ocs_uplinks entry whose peer is the ToR's link address, or an "
+                        "ocs_downlinks entry of the ToR naming %s)"
+                        % (", ".join(missing), "a ToR" if len(missing) == 1 else "ToRs", rack.id, len(tors),
+                           hv.name))
+
+
+def static_numbered(chk, fab):
+    """routing_mode static: every hypervisor uplink names its peer (the next hop of the static default)."""
+    if fab.routing_mode != "static":
+        return
+    for hv in fab.by_role["hypervisor"]:
+        for i, up in enumerate(hv.uplinks):
+            if up.peer is None:
+                chk.add(where(hv.group, hv.name, "ocs_uplinks", i, "peer"),
+                        "is not set (BGP unnumbered), but routing_mode static routes by next-hop addresses: "
+                        "give the uplink an address and its ToR's address as peer")
