@@ -83,12 +83,14 @@ def unnumbered(chk, fab):
 
 def gateway_border_links(chk, fab):
     """nat_mode gateway: the NAT gateways peer with the border (single-hop
-    eBGP), so every border peer must be on a link of every gateway."""
+    eBGP) over their own links, so every gateway needs a link to a border
+    peer (an uplink naming it as peer, or whose network holds it)."""
     for host in fab.by_role["nat_gateway"]:
-        nets = [up.net for up in host.uplinks if up.net is not None]
-        for ip, dummy in fab.border_peers:
-            if not any(ip in net for net in nets):
-                chk.add(where(host.group, host.name, "ocs_uplinks"),
-                        "has no link to border peer %s: with nat_mode gateway NAT gateway %s peers with "
-                        "ocs_fabric.border_peers, so each border peer must lie inside the network of one of its "
-                        "uplinks" % (ntoa(ip), host.name))
+        if not fab.border_peers:
+            return
+        if not any(up.peer == ip or (up.net is not None and ip in up.net)
+                   for up in host.uplinks for ip, dummy in fab.border_peers):
+            chk.add(where(host.group, host.name, "ocs_uplinks"),
+                    "has no link to a border peer (%s): with nat_mode gateway NAT gateway %s peers with "
+                    "ocs_fabric.border_peers, so one of them must be the peer of one of its uplinks or lie "
+                    "inside an uplink's network" % (", ".join(ntoa(ip) for ip, dummy in fab.border_peers), host.name))

@@ -233,6 +233,8 @@ def _resolve_peers(chk, fab, owner):
                 continue
             uw = where(host.group, host.name, "ocs_uplinks", i, "peer")
             other = fab.hosts.get(owner.get(up.peer))
+            if host.role == "nat_gateway" and up.peer in border:
+                continue  # its border link: the session is used in nat_mode gateway
             if host.role == "spine":
                 if up.peer not in border:
                     chk.add(uw, "%s is not one of ocs_fabric.border_peers" % ntoa(up.peer))

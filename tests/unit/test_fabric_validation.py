@@ -295,9 +295,9 @@ RULES = [
      "outbound traffic by it)"),
     ("gateway mode, border peer off the gateway's links",
      lambda d: d["fabric"].update(nat_mode="gateway", border_peers=[{"address": "198.18.9.254", "asn": 65530}]),
-     "nat_gateways.gw-01.ocs_uplinks has no link to border peer 198.18.9.254: with nat_mode gateway NAT gateway "
-     "gw-01 peers with ocs_fabric.border_peers, so each border peer must lie inside the network of one of its "
-     "uplinks"),
+     "nat_gateways.gw-01.ocs_uplinks has no link to a border peer (198.18.9.254): with nat_mode gateway NAT "
+     "gateway gw-01 peers with ocs_fabric.border_peers, so one of them must be the peer of one of its uplinks or "
+     "lie inside an uplink's network"),
 ]
 
 
