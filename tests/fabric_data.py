@@ -15,7 +15,8 @@ BASE = {
         "nat_gateways": ["gw-01"],
     },
     "hostvars": {
-        "spine1": {"ocs_address": "198.18.0.1"},
+        "spine1": {"ocs_address": "198.18.0.1",
+                   "ocs_uplinks": [{"interface": "eth9", "address": "198.18.0.253/30", "peer": "198.18.0.254"}]},
         "tor-r01": {"ocs_address": "198.18.1.1", "ocs_rack": "r01",
                     "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.11/24", "peer": "198.18.0.1"}],
                     "ocs_downlinks": [{"interface": "eth1", "address": "198.18.1.1/25"},
@@ -66,3 +67,16 @@ def problems_of(data):
     except FabricError as exc:
         return exc.problems
     return []
+
+GATEWAY_BORDER_LINK = {"interface": "eth9", "peer": "198.18.0.254"}
+"""The border link each NAT gateway needs in nat_mode gateway (there the gateways are the edge)."""
+
+
+def gateway_mode(data):
+    """Switch ``data`` to nat_mode gateway: each NAT gateway gets its border link; returns it."""
+    data["fabric"]["nat_mode"] = "gateway"
+    for name in data["groups"].get("nat_gateways") or []:
+        ups = data["hostvars"][name].setdefault("ocs_uplinks", [])
+        if not any(up.get("peer") == GATEWAY_BORDER_LINK["peer"] for up in ups):
+            ups.append(dict(GATEWAY_BORDER_LINK))
+    return data

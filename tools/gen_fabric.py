@@ -44,6 +44,7 @@ import sys
 
 HOST_RANGE = (0xC6120000, 16)  # 198.18.0.0/16
 LINK_BASE = 0xC6128000  # 198.18.128.0/17: spine-ToR /31 links
+BORDER_LINK = {"interface": "border0", "peer": "198.18.0.254"}  # every spine's (and gateway's, gateway mode) border link
 INST_SMALL = (0xC6130000, 17)  # 198.19.0.0/17
 INST_LARGE = (0x0A000000, 8)  # 10.0.0.0/8 (data only)
 DOC_NETS = [(0xCB007100, 24), (0xC6336400, 24), (0xC0000200, 24)]  # 203.0.113/24, 198.51.100/24, 192.0.2/24
@@ -163,14 +164,17 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         for t in range(racks):
             ip = LINK_BASE + 2 * (t * spines + s)
             downs.append("  - " + _link({"interface": "swp%d" % (t + 1), "address": "%s/31" % ntoa(ip)}))
+        # The border link is a link of its own (ingress anti-spoofing filters it); eth0 is the
+        # spine layer's /24 toward the NAT gateways.
+        downs.append("  - " + _link({"interface": "eth0", "address": "%s/24" % ntoa(spine_addr(s))}))
         host_vars[name] = ["ocs_address: %s" % ntoa(spine_addr(s)), "ocs_uplinks:",
-                           "  - " + _link({"interface": "eth0", "address": "%s/24" % ntoa(spine_addr(s)),
-                                           "peer": "198.18.0.254"})] + (["ocs_downlinks:"] + downs if downs else [])
+                           "  - " + _link(BORDER_LINK), "ocs_downlinks:"] + downs
     for g, name in enumerate(gw_names):
         ip = 0xC6120015 + g  # 198.18.0.21 ...
         host_vars[name] = ["ocs_address: %s" % ntoa(ip), "ocs_public_address: %s" % ntoa(next(public)),
                            "ocs_uplinks:", "  - " + _link({"interface": "eth0", "address": "%s/24" % ntoa(ip),
                                                            "peer": ntoa(spine_addr(g % spines))})]
+        host_vars[name] += ["  - " + _link(BORDER_LINK)] if nat_mode == "gateway" else []
     rack_lines = []
     hbits = _plen(plan.host_block)
     ibits = _plen(plan.inst_block)

@@ -74,10 +74,13 @@ FILTER_HOST = CHAIN_PREFIX + "HOST"
 FILTER_TENANT = CHAIN_PREFIX + "TENANT"
 """What instances may reach of the infrastructure (hypervisors, FORWARD from taps)."""
 RAW_NOTRACK = CHAIN_PREFIX + "NOTRACK"
-"""Table raw: transit traffic of routers is never tracked (spines and ToRs)."""
+"""Table raw: transit traffic of routers is never tracked (spines and ToRs); the one chain of ours
+that raw PREROUTING jumps to."""
+RAW_EDGE = CHAIN_PREFIX + "EDGE"
+"""Table raw: ingress anti-spoofing on border links (spines), entered by OCS-NOTRACK's first rule."""
 FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC, FILTER_HOST, FILTER_TENANT)
 FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD, FILTER_HOST)
-RAW_CHAINS = (RAW_NOTRACK,)
+RAW_CHAINS = (RAW_NOTRACK, RAW_EDGE)
 FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD),
                 ("raw", "PREROUTING", RAW_NOTRACK))
 """Each must exist exactly once, as the chain's first rule (both families), so that
@@ -91,6 +94,8 @@ NFT_FIP_MAP = "fip_to_fixed"
 NFT_FIXED_MAP = "fixed_to_fip"
 NFT_INTERNAL_SET = "internal"
 NFT_PUBLIC_SET = "gateway_publics"
+NFT_EDGE_SET = "edge_spoofed"
+"""Sources a border link may never carry (the gateways' ingress anti-spoofing, gateway mode)."""
 
 # FRR
 FRR_CONF_PATH = "/etc/frr/frr.conf"

@@ -63,7 +63,6 @@ def build(data):
     validate_topology.rack_tors(chk, fab)
     validate_topology.static_numbered(chk, fab)
     if fab.nat_mode == "gateway":
-        validate_bgp.gateway_border_links(chk, fab)
         validate_settings.gateway_mode(chk, fab, groups)
     if chk.problems:
         raise FabricError(chk.problems)

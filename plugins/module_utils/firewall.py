@@ -53,7 +53,7 @@ from .constants import FILTER6_PATH, FILTER_PATH  # noqa: F401
 from .constants import FILTER_ANTISPOOF as ANTISPOOF, FILTER_CHAINS as CHAINS, FILTER_CHAINS6 as CHAINS6  # noqa: F401
 from .constants import FILTER_DHCP_MAC as DHCP_MAC, FILTER_FORWARD as FORWARD, FILTER_INPUT as INPUT
 from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_CHAINS
-from .host_policy import host_rules, host_rules6, notrack_rules, tenant_rules
+from .host_policy import edge_rules, host_rules, host_rules6, notrack_rules, tenant_rules
 
 FIXED_RULES = 10
 """Rules that do not depend on the number of instances (with metadata configured)."""
@@ -99,9 +99,10 @@ def _declare(chains):
     return [":%s - [0:0]" % chain for chain in chains]
 
 
-def _raw(host):
-    """The table raw block every filter file carries (the jump into OCS-NOTRACK is uniform)."""
-    return ["*raw"] + _declare(RAW_CHAINS) + notrack_rules(host) + ["COMMIT"]
+def _raw(host, edge=()):
+    """The table raw block every filter file carries (the jump into OCS-NOTRACK is uniform;
+    OCS-EDGE is declared everywhere, entered from OCS-NOTRACK where it has ``edge`` rules)."""
+    return ["*raw"] + _declare(RAW_CHAINS) + notrack_rules(host, edge) + list(edge) + ["COMMIT"]
 
 
 def filter_lines(fab, host):
@@ -118,7 +119,7 @@ def filter_lines(fab, host):
     if policy:
         lines.append("-A %s -j %s" % (INPUT, HOST))
     lines += policy + ["COMMIT"]
-    return lines + _raw(host)
+    return lines + _raw(host, edge_rules(fab, host))
 
 
 def hypervisor_lines(fab, host):

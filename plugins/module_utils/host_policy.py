@@ -42,10 +42,19 @@ internet, and of the fabric only its services.
 conntrack, so the host policy's state matching can never make a full
 conntrack table drop forwarded packets. Hypervisors (host NAT) and NAT
 gateways (SNAT) track transit by design; the chain is declared there empty.
+
+``OCS-EDGE`` (table raw, spines with border links, see edge.py): ingress
+anti-spoofing, the first rule of ``OCS-NOTRACK`` jumps to it (raw
+``PREROUTING`` keeps one jump of ours, first)::
+
+    -s PEER/32 -i BORDER_IF                            RETURN   (the border peers on that link)
+    -s OWN_NET -i BORDER_IF                            DROP     (counted: ocs-edge-spoof; instance subnets,
+                                                                 floating, internal, infrastructure, collapsed)
 """
 
 from .addr import ntoa
-from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_NOTRACK as NOTRACK
+from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_EDGE as EDGE, RAW_NOTRACK as NOTRACK
+from .edge import edge_entries
 from .frr import policy as bgp_policy
 
 ICMP_LIMIT = "-m limit --limit 50/sec --limit-burst 100"
@@ -156,8 +165,22 @@ def tenant_rules(fab):
     return rules
 
 
-def notrack_rules(host):
-    """Rules of OCS-NOTRACK (table raw): routers never track transit traffic."""
-    if host.role not in ROUTERS:
+def edge_rules(fab, host):
+    """Rules of OCS-EDGE (table raw, IPv4): forged sources from the border dropped. [] on hosts
+    without border links, and on NAT gateways (their edge rules live in the nft table)."""
+    if host.role == "nat_gateway":
         return []
-    return ["-A %s -m addrtype ! --dst-type LOCAL %s -j CT --notrack" % (NOTRACK, _c("ocs-transit"))]
+    rules = []
+    for ifname, exempt, nets in edge_entries(fab, host):
+        rules += ["-A %s -s %s/32 -i %s %s -j RETURN" % (EDGE, ntoa(ip), ifname, _c("ocs-edge-peer")) for ip in exempt]
+        rules += ["-A %s -s %s -i %s %s -j DROP" % (EDGE, net.text, ifname, _c("ocs-edge-spoof")) for net in nets]
+    return rules
+
+
+def notrack_rules(host, edge=()):
+    """Rules of OCS-NOTRACK (table raw): first the jump into OCS-EDGE when ``edge`` (its rules)
+    is not empty, then routers never track transit traffic."""
+    rules = ["-A %s -j %s" % (NOTRACK, EDGE)] if edge else []
+    if host.role in ROUTERS:
+        rules.append("-A %s -m addrtype ! --dst-type LOCAL %s -j CT --notrack" % (NOTRACK, _c("ocs-transit")))
+    return rules

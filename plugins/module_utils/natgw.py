@@ -19,7 +19,11 @@ Table ``ip ocs_natgw`` (all rules match the packet's original addresses)::
     set gateway_publics = every gateway's ocs_public_address
     map fip_to_fixed    = floating IP : fixed IP   (every instance with one)
     map fixed_to_fip    = fixed IP : floating IP
+    set edge_spoofed    = what the border may never send from (edge.py)
     chain raw_prerouting  (filter, prerouting, priority raw: before conntrack)
+      0. iifname BORDER_IF, saddr != its border peers, saddr in edge_spoofed
+                                                 drop, counted "ocs-edge-spoof" (ingress
+                                                 anti-spoofing: before any translation)
       1. daddr in gateway_publics                return   (replies to a gateway's SNAT: conntrack
                                                  here, or routed on to the gateway that owns it)
       2. daddr in fip_to_fixed, saddr in fixed_to_fip    hairpin between floating IPs:
@@ -56,7 +60,9 @@ from .addr import ntoa
 from .artifact import Artifact, text
 
 from .constants import NATGW_PATH, NFT_FAMILY as FAMILY, NFT_FIP_MAP as FIP_MAP, NFT_FIXED_MAP as FIXED_MAP
-from .constants import NFT_INTERNAL_SET as INTERNAL_SET, NFT_PUBLIC_SET as PUBLIC_SET, NFT_TABLE as TABLE
+from .constants import NFT_EDGE_SET as EDGE_SET, NFT_INTERNAL_SET as INTERNAL_SET, NFT_PUBLIC_SET as PUBLIC_SET
+from .constants import NFT_TABLE as TABLE
+from .edge import edge_entries
 
 
 def floating_map(fab):
@@ -74,6 +80,20 @@ def _map(name, pairs):
     return lines + ["\t}", ""]
 
 
+def _edge(fab, host):
+    """(set lines, first rules of raw_prerouting): the gateway's ingress anti-spoofing on its
+    border links; ([], []) without border links."""
+    entries = edge_entries(fab, host)
+    if not entries:
+        return [], []
+    nets = entries[0][2]
+    lines = ["\tset %s {" % EDGE_SET, "\t\ttype ipv4_addr", "\t\tflags interval",
+             "\t\telements = { %s }" % ", ".join(n.text for n in nets), "\t}", ""]
+    rules = ["\t\tiifname \"%s\" ip saddr != { %s } ip saddr @%s counter drop comment \"ocs-edge-spoof\""
+             % (ifname, ", ".join(ntoa(ip) for ip in exempt), EDGE_SET) for ifname, exempt, dummy in entries]
+    return lines, rules
+
+
 def gateway_lines(fab, host):
     """The nft file of NAT gateway ``host``: the whole table in gateway mode,
     nothing but a comment in host mode (the module then removes the table)."""
@@ -89,9 +109,11 @@ def gateway_lines(fab, host):
               "\t\telements = { %s }" % ", ".join(ntoa(p) for p in publics), "\t}", ""]
     lines += _map(FIP_MAP, fmap)
     lines += _map(FIXED_MAP, sorted((fixed, fip) for fip, fixed in fmap))
-    lines += [
+    edge_set, edge_rules = _edge(fab, host)
+    lines += edge_set + [
         "\tchain raw_prerouting {",
         "\t\ttype filter hook prerouting priority raw; policy accept;",
+    ] + edge_rules + [
         "\t\tip daddr @%s counter return comment \"to-public\"" % PUBLIC_SET,
         "\t\tip daddr @%s ip saddr @%s counter ip saddr set ip saddr map @%s ip daddr set ip daddr map @%s "
         "notrack comment \"hairpin\"" % (FIP_MAP, FIXED_MAP, FIXED_MAP, FIP_MAP),

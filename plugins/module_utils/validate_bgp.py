@@ -2,12 +2,11 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the BGP sessions: ``ocs_fabric.bgp`` (the knobs of every fabric
-session), unnumbered uplinks (the upper side must know the host), and, with
-nat_mode gateway, the NAT gateways' links to the border peers."""
+session), unnumbered uplinks (the upper side must know the host). (The edge
+hosts' border links: validate_hosts.)"""
 
 import re
 
-from .addr import ntoa
 from .check import show, unknown_keys, where
 
 BGP_KEYS = {"bfd", "graceful_restart", "keepalive", "holdtime", "password"}
@@ -79,18 +78,3 @@ def unnumbered(chk, fab):
                         "is not set (BGP unnumbered), but no %s has an ocs_downlinks entry with host %s"
                         % ("ToR of rack %s" % host.rack.id if upper == "tor" and host.rack else "spine", host.name))
                 break
-
-
-def gateway_border_links(chk, fab):
-    """nat_mode gateway: the NAT gateways peer with the border (single-hop
-    eBGP) over their own links, so every gateway needs a link to a border
-    peer (an uplink naming it as peer, or whose network holds it)."""
-    for host in fab.by_role["nat_gateway"]:
-        if not fab.border_peers:
-            return
-        if not any(up.peer == ip or (up.net is not None and ip in up.net)
-                   for up in host.uplinks for ip, dummy in fab.border_peers):
-            chk.add(where(host.group, host.name, "ocs_uplinks"),
-                    "has no link to a border peer (%s): with nat_mode gateway NAT gateway %s peers with "
-                    "ocs_fabric.border_peers, so one of them must be the peer of one of its uplinks or lie "
-                    "inside an uplink's network" % (", ".join(ntoa(ip) for ip, dummy in fab.border_peers), host.name))

@@ -4,13 +4,15 @@
 """Validate the hosts: one role each (its group), name, address, rack, ASN,
 public address, uplinks and downlinks; then across hosts: interface addresses
 unique fleet-wide, each numbered uplink's peer an address of a host one tier
-up, each downlink's host one tier down, every rack with hypervisors has a ToR.
-Needs the settings and the racks first."""
+up, each downlink's host one tier down, every rack with hypervisors has a ToR;
+the edge (edge.py): every edge host has a border link, a border link's network
+carries no other fabric address. Needs the settings and the racks first."""
 
 import re
 
 from .addr import ntoa, parse_iface_addr, valid_ifname
 from .check import asn_field, ip_field, show, unknown_keys, where
+from .edge import border_links, border_set
 from .model import ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Host, Uplink
 
 UPLINK_KEYS = {"interface", "address", "peer"}
@@ -222,11 +224,14 @@ def _interface_addresses(chk, fab, ifaddrs):
         elif prev is None:
             owner[ip] = host_name
     _resolve_peers(chk, fab, owner)
+    _edge_links(chk, fab, owner)
 
 
 def _resolve_peers(chk, fab, owner):
-    """Each numbered uplink's peer is an address of a host one tier up."""
-    border = {ip for ip, dummy in fab.border_peers}
+    """Each numbered uplink's peer is an address of a host one tier up (a spine's and a NAT
+    gateway's may be a border peer: a gateway's border link is used in nat_mode gateway, and
+    may stay in the inventory in nat_mode host, so that a switch of mode rewires nothing)."""
+    border = border_set(fab)
     for host in fab.hosts.values():
         for i, up in enumerate(host.uplinks):
             if up.peer is None:
@@ -249,6 +254,38 @@ def _resolve_peers(chk, fab, owner):
                            host.rack.id if host.rack else "-"))
                 continue
             up.peer_host = other.name
+
+
+def _edge_links(chk, fab, owner):
+    """With border peers, every edge host (spines in nat_mode host, NAT gateways in nat_mode
+    gateway) has an uplink to one; a border link's network holds no other fabric address
+    (the edge filter drops every fabric source arriving on it)."""
+    if not fab.border_peers:
+        return
+    edge_role = "nat_gateway" if fab.nat_mode == "gateway" else "spine"
+    ends = {up.address for h in fab.hosts.values() for up in border_links(fab, h) if up.address is not None}
+    for host in fab.hosts.values():
+        links = border_links(fab, host)
+        if host.role == edge_role and not links and not _reported(chk, host):
+            chk.add(where(host.group, host.name, "ocs_uplinks"),
+                    "has no uplink to a border peer (ocs_fabric.border_peers): with nat_mode %s %s is the edge, "
+                    "and its border links are where ingress anti-spoofing filters" % (fab.nat_mode, host.name))
+        for up in links:
+            if up.net is None:
+                continue
+            shared = sorted((ip, name) for ip, name in owner.items() if ip in up.net and ip not in ends)
+            for ip, name in shared[:1]:
+                chk.add(where(host.group, host.name, "ocs_uplinks", host.uplinks.index(up), "address"),
+                        "border link %s is shared with %s (%s): the edge filter on %s would drop the fabric's "
+                        "traffic on it; give the border a link of its own"
+                        % (up.net.text, name, ntoa(ip), up.interface))
+
+
+def _reported(chk, host):
+    """Whether a problem of the host's uplinks or of the border peers is already reported (a
+    missing border link would only repeat it)."""
+    mine = where(host.group, host.name, "ocs_uplinks")
+    return any(p.startswith((mine + " ", mine + "[", "ocs_fabric.border_peers")) for p in chk.problems)
 
 
 def _downlink_hosts(chk, fab):

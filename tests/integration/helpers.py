@@ -122,3 +122,20 @@ def netns():
     sh("ip", "-n", name, "link", "set", "lo", "up")
     yield name
     sh("ip", "netns", "del", name, check=False)
+
+
+def example_in_mode(inv, mode):
+    """A copy of the example inventory at ``inv`` with ``nat_mode`` set; in gateway mode each NAT
+    gateway gets its border link (there the gateways are the edge, issue 15). Returns ``inv``."""
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "group_vars" / "all" / "fabric.yml"
+    data = yaml.safe_load(path.read_text())
+    data["ocs_fabric"]["nat_mode"] = mode
+    path.write_text(yaml.safe_dump(data))
+    if mode == "gateway":
+        for gw in ("gw-01", "gw-02"):
+            hv_path = inv / "host_vars" / (gw + ".yml")
+            hv = yaml.safe_load(hv_path.read_text())
+            hv["ocs_uplinks"].append({"interface": "eth1", "peer": "198.18.0.254"})
+            hv_path.write_text(yaml.safe_dump(hv))
+    return inv

@@ -31,7 +31,7 @@ from helpers import sh
 from test_frr_netns import HEADER, Lab, reload_module, wait_for
 
 
-from fabric_data import BASE  # noqa: E402
+from fabric_data import BASE, gateway_mode  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 
 HOSTS = ("border", "spine1", "gw-01", "gw-02", "tor-r01", "hv-r01-01")
@@ -80,7 +80,7 @@ def gateway_lab_data():
                                  "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.22/24",
                                                   "peer": "198.18.0.1"}]}
     data["hostvars"]["hv-r01-01"].pop("ocs_public_address")
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     assert data["fabric"]["border_peers"] == [{"address": BORDER_IP, "asn": BORDER_ASN}]
     return data
 

@@ -1,15 +1,13 @@
 """Rendered FRR configurations pass FRR's own parser (vtysh --dryrun)."""
 
 import copy
-import shutil
 
 import pytest
-import yaml
 
-from helpers import EXAMPLE, render, sh
+from helpers import example_in_mode, render, sh
 
 
-from fabric_data import BASE  # noqa: E402
+from fabric_data import BASE, gateway_mode  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
 
@@ -32,12 +30,7 @@ def test_example_configs_pass_vtysh_dryrun(rendered):
 def test_example_configs_in_gateway_mode_pass_vtysh_dryrun(tmp_path):
     """The example inventory with nat_mode gateway, rendered by the playbook:
     the gateways peer with the border, the spine does not."""
-    inv = tmp_path / "inv"
-    shutil.copytree(EXAMPLE, inv)
-    path = inv / "group_vars" / "all" / "fabric.yml"
-    data = yaml.safe_load(path.read_text())
-    data["ocs_fabric"]["nat_mode"] = "gateway"
-    path.write_text(yaml.safe_dump(data))
+    inv = example_in_mode(tmp_path / "inv", "gateway")
     build = tmp_path / "build"
     proc = render(str(build), str(inv))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -59,7 +52,7 @@ def _static(d):
 
 
 def _gateway(d):
-    d["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(d)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         d["hostvars"][name].pop("ocs_public_address")
 

@@ -18,9 +18,8 @@ import uuid
 
 import pytest
 
-import yaml
 
-from helpers import EXAMPLE, ROOT, render, run_module, sh
+from helpers import ROOT, example_in_mode, render, run_module, sh
 from ansible_collections.ocs.l3.plugins.module_utils import constants
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
@@ -320,12 +319,7 @@ def modules(ns, state, files):
 def gateway_rendered(tmp_path_factory):
     """The example inventory rendered in nat_mode gateway (the gateways get the nft table)."""
     tmp = tmp_path_factory.mktemp("gwmode")
-    inv = tmp / "inv"
-    shutil.copytree(EXAMPLE, inv)
-    path = inv / "group_vars" / "all" / "fabric.yml"
-    data = yaml.safe_load(path.read_text())
-    data["ocs_fabric"]["nat_mode"] = "gateway"
-    path.write_text(yaml.safe_dump(data))
+    inv = example_in_mode(tmp / "inv", "gateway")
     proc = render(str(tmp / "build"), str(inv))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tmp / "build"

@@ -25,18 +25,16 @@ through one gateway and leave through the other.
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 
 import pytest
-import yaml
 
-from helpers import EXAMPLE, NetnsLab, render, run_module, sh
+from helpers import NetnsLab, example_in_mode, render, run_module, sh
 
 
-from fabric_data import BASE  # noqa: E402
+from fabric_data import BASE, gateway_mode  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.natgw import gateway_lines  # noqa: E402
 
@@ -115,7 +113,6 @@ TRACE = """table ip ocs_test {
 def fabric_data(mode):
     """The test fabric with two gateways (gw-01, gw-02) and four instances, in ``mode``."""
     data = copy.deepcopy(BASE)
-    data["fabric"]["nat_mode"] = mode
     data["groups"]["nat_gateways"] = ["gw-01", "gw-02"]
     hv = data["hostvars"]
     hv["gw-01"]["ocs_public_address"] = PUB["gw1"]
@@ -125,6 +122,10 @@ def fabric_data(mode):
         {"name": name, "mac": "02:00:00:00:01:%02x" % i, "ip": VMS[name][1], "floating_ip": FIP[name]}
         for i, name in enumerate(("vm-a", "vm-b", "vm-c"), 10)]
     hv["hv-r01-02"]["ocs_instances"] = []
+    if mode == "gateway":
+        gateway_mode(data)  # after gw-02 exists: each gateway gets its border link
+    else:
+        data["fabric"]["nat_mode"] = mode
     hv["hv-r02-01"]["ocs_instances"] = [{"name": "vm-d", "mac": "02:00:00:00:02:0d", "ip": VMS["vm-d"][1]}]
     return data
 
@@ -359,12 +360,7 @@ def test_rendered_example_passes_nft_check(tmp_path):
     """The example inventory in gateway mode: ocs_render prints each gateway's table with the role's
     template, and nft accepts it; in host mode the file declares no table."""
     for mode in ("gateway", "host"):
-        inv = tmp_path / ("inv-" + mode)
-        shutil.copytree(EXAMPLE, inv)
-        path = inv / "group_vars" / "all" / "fabric.yml"
-        data = yaml.safe_load(path.read_text())
-        data["ocs_fabric"]["nat_mode"] = mode
-        path.write_text(yaml.safe_dump(data))
+        inv = example_in_mode(tmp_path / ("inv-" + mode), mode)
         build_dir = tmp_path / ("build-" + mode)
         proc = render(str(build_dir), str(inv))
         assert proc.returncode == 0, proc.stdout + proc.stderr

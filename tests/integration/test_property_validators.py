@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from fabric_data import BASE
+from fabric_data import BASE, gateway_mode
 from helpers import sh
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
@@ -40,7 +40,7 @@ def fabrics(draw):
     data["hostvars"]["hv-r01-02"]["ocs_instances"] += draw(st.lists(instance, max_size=6))
     data["fabric"]["routing_mode"] = draw(st.sampled_from(["bgp", "static"]))
     if draw(st.booleans()):
-        data["fabric"]["nat_mode"] = "gateway"
+        gateway_mode(data)
         for name in data["groups"]["hypervisors"]:
             data["hostvars"][name].pop("ocs_public_address", None)
     if draw(st.booleans()):

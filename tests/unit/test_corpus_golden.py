@@ -25,7 +25,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 import test_fabric_validation  # noqa: E402
 import test_frr  # noqa: E402
-from fabric_data import BASE  # noqa: E402
+from fabric_data import BASE, gateway_mode  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
@@ -138,7 +138,7 @@ def _valid_leaning(rng):
         data["hostvars"]["hv-r01-02"]["ocs_instances"].append(inst)
     data["fabric"]["routing_mode"] = rng.choice(["bgp", "static"])
     if rng.random() < 0.5:
-        data["fabric"]["nat_mode"] = "gateway"
+        gateway_mode(data)
         for name in data["groups"]["hypervisors"]:
             data["hostvars"][name].pop("ocs_public_address", None)
     if rng.random() < 0.5:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fabric_data import problems_of
+from fabric_data import gateway_mode, problems_of
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 
@@ -290,14 +290,21 @@ RULES = [
      "tors.tor-r02.ocs_uplinks[0].peer is not set (BGP unnumbered), but no spine has an ocs_downlinks entry "
      "with host tor-r02"),
     ("gateway mode without internal ranges",
-     lambda d: d["fabric"].update(nat_mode="gateway", internal_ranges=[]),
+     lambda d: (gateway_mode(d), d["fabric"].update(internal_ranges=[])),
      "ocs_fabric.internal_ranges is empty, but nat_mode gateway needs it (the NAT gateways tell east-west from "
      "outbound traffic by it)"),
-    ("gateway mode, border peer off the gateway's links",
-     lambda d: d["fabric"].update(nat_mode="gateway", border_peers=[{"address": "198.18.9.254", "asn": 65530}]),
-     "nat_gateways.gw-01.ocs_uplinks has no link to a border peer (198.18.9.254): with nat_mode gateway NAT "
-     "gateway gw-01 peers with ocs_fabric.border_peers, so one of them must be the peer of one of its uplinks or "
-     "lie inside an uplink's network"),
+    # The edge (issue 15): border links, where ingress anti-spoofing filters.
+    ("spine without border link", lambda d: hv(d, "spine1").pop("ocs_uplinks"),
+     "spines.spine1.ocs_uplinks has no uplink to a border peer (ocs_fabric.border_peers): with nat_mode host spine1 "
+     "is the edge, and its border links are where ingress anti-spoofing filters"),
+    ("gateway without border link in gateway mode",
+     lambda d: (gateway_mode(d), hv(d, "gw-01")["ocs_uplinks"].pop()),
+     "nat_gateways.gw-01.ocs_uplinks has no uplink to a border peer (ocs_fabric.border_peers): with nat_mode gateway "
+     "gw-01 is the edge, and its border links are where ingress anti-spoofing filters"),
+    ("border link shared with the fabric",
+     lambda d: hv(d, "spine1")["ocs_uplinks"][0].update(interface="eth0", address="198.18.0.1/24"),
+     "spines.spine1.ocs_uplinks[0].address border link 198.18.0.0/24 is shared with tor-r01 (198.18.0.11): the edge "
+     "filter on eth0 would drop the fabric's traffic on it; give the border a link of its own"),
 ]
 
 

@@ -3,7 +3,7 @@
 import os
 
 
-from fabric_data import ROOT
+from fabric_data import ROOT, gateway_mode
 from ansible_collections.ocs.l3.plugins.module_utils import constants, dhcp, firewall
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
@@ -42,10 +42,16 @@ HOST_HEAD = [
 ]
 MGMT = "-A OCS-HOST -s 192.0.2.0/24 -m comment --comment ocs-management -j ACCEPT"
 HOST_DROP = "-A OCS-HOST -m comment --comment ocs-host-drop -j DROP"
-RAW_EMPTY = ["*raw", ":OCS-NOTRACK - [0:0]", "COMMIT"]
-RAW_ROUTER = ["*raw", ":OCS-NOTRACK - [0:0]",
-              "-A OCS-NOTRACK -m addrtype ! --dst-type LOCAL -m comment --comment ocs-transit -j CT --notrack",
-              "COMMIT"]
+RAW_EMPTY = ["*raw", ":OCS-NOTRACK - [0:0]", ":OCS-EDGE - [0:0]", "COMMIT"]
+NOTRACK = "-A OCS-NOTRACK -m addrtype ! --dst-type LOCAL -m comment --comment ocs-transit -j CT --notrack"
+RAW_ROUTER = ["*raw", ":OCS-NOTRACK - [0:0]", ":OCS-EDGE - [0:0]", NOTRACK, "COMMIT"]
+# The spine's border link eth9 (198.18.0.253/30, peer 198.18.0.254): ingress anti-spoofing (issue 15),
+# entered from OCS-NOTRACK's first rule, before the notrack rule.
+RAW_EDGE = ["*raw", ":OCS-NOTRACK - [0:0]", ":OCS-EDGE - [0:0]", "-A OCS-NOTRACK -j OCS-EDGE", NOTRACK,
+            "-A OCS-EDGE -s 198.18.0.254/32 -i eth9 -m comment --comment ocs-edge-peer -j RETURN",
+            "-A OCS-EDGE -s 198.18.0.0/15 -i eth9 -m comment --comment ocs-edge-spoof -j DROP",
+            "-A OCS-EDGE -s 203.0.113.0/24 -i eth9 -m comment --comment ocs-edge-spoof -j DROP",
+            "COMMIT"]
 
 
 def tap_part(lines):
@@ -85,7 +91,7 @@ def test_host_policy_of_routers_and_gateways(data):
         MGMT, HOST_DROP, "COMMIT"] + RAW_ROUTER
     assert firewall.filter_lines(fab, fab.hosts["spine1"]) == head + [
         bgp % p for p in ("198.18.0.11", "198.18.0.12", "198.18.0.21", "198.18.0.254")] + [
-        MGMT, HOST_DROP, "COMMIT"] + RAW_ROUTER
+        MGMT, HOST_DROP, "COMMIT"] + RAW_EDGE
     assert firewall.filter_lines(fab, fab.hosts["gw-01"]) == head + [
         "-A OCS-HOST -d 203.0.113.250/32 -m comment --comment ocs-public -j DROP", bgp % "198.18.0.1",
         MGMT, HOST_DROP, "COMMIT"] + RAW_EMPTY
@@ -209,7 +215,7 @@ def test_rules_are_sorted_and_stable(data):
 def test_gateway_mode_applies_the_same_isolation(data):
     fab = build(data)
     host_mode = {h: tap_part(firewall.filter_lines(fab, fab.hosts[h])) for h in ("hv-r01-01", "hv-r02-01")}
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
     fab = build(data)
@@ -279,7 +285,7 @@ def test_module_plans_the_filter_table(data):
     text = "\n".join(firewall.filter_lines(fab, fab.hosts["hv-r01-01"])) + "\n"
     cand = chains_mod.parse_restore(text)
     assert chains_mod.check_candidate(cand, "OCS-", JUMPS) == []
-    assert cand["raw"] == {"chains": ["OCS-NOTRACK"], "rules": []}  # a hypervisor tracks transit (host NAT)
+    assert cand["raw"] == {"chains": ["OCS-NOTRACK", "OCS-EDGE"], "rules": []}  # a hypervisor tracks transit (host NAT)
     cand = {"filter": cand["filter"]}  # the filter table's planning, below
     jumps_f = [j for j in JUMPS if j["table"] == "filter"]
     rules = cand["filter"]["rules"]

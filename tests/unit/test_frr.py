@@ -3,7 +3,7 @@
 
 import pytest
 
-from fabric_data import problems_of
+from fabric_data import gateway_mode as _border_gateway_mode, problems_of
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines, daemons_lines, owned, policy
 from ansible_collections.ocs.l3.plugins.modules import ocs_frr_reload as frr_reload
@@ -20,7 +20,7 @@ def neighbors(pol):
 
 
 def gateway_mode(data):
-    data["fabric"]["nat_mode"] = "gateway"
+    _border_gateway_mode(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
 
@@ -289,6 +289,9 @@ def test_gateway_mode_gateway_never_sends_internal_prefixes_to_the_border(data):
 def test_gateway_mode_without_border_never_originates_a_default(data):
     gateway_mode(data)
     data["fabric"]["border_peers"] = []
+    for name in ("spine1", "gw-01"):  # no border, no border links
+        ups = data["hostvars"][name]["ocs_uplinks"]
+        ups[:] = [up for up in ups if up.get("peer") != "198.18.0.254"]
     fab, h = hosts(data)
     pol = policy(fab, h["gw-01"])
     assert pol.route_maps["OCS-HAS-BORDER-DEFAULT"] == []  # only the final deny

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fabric_data import ROOT
+from fabric_data import ROOT, gateway_mode
 from ansible_collections.ocs.l3.plugins.module_utils import constants, nat
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
@@ -67,7 +67,7 @@ def test_rules_are_sorted_by_fixed_ip(data):
 
 
 def test_gateway_mode_keeps_metadata_and_empties_the_rest(data):
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
     fab = build(data)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from fabric_data import BASE
+from fabric_data import BASE, GATEWAY_BORDER_LINK, gateway_mode
 from ansible_collections.ocs.l3.plugins.module_utils import natgw
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
@@ -17,7 +17,10 @@ from ansible_collections.ocs.l3.plugins.module_utils import nft as mod
 
 def fabric(mode="gateway", mutate=None):
     data = copy.deepcopy(BASE)
-    data["fabric"]["nat_mode"] = mode
+    if mode == "gateway":
+        gateway_mode(data)
+    else:
+        data["fabric"]["nat_mode"] = mode
     if mutate:
         mutate(data)
     return build(data)
@@ -54,7 +57,7 @@ def test_every_gateway_holds_the_whole_map():
         d["groups"]["nat_gateways"].append("gw-02")
         d["hostvars"]["gw-02"] = {"ocs_address": "198.18.0.22", "ocs_public_address": "203.0.113.251",
                                   "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.22/24",
-                                                   "peer": "198.18.0.1"}]}
+                                                   "peer": "198.18.0.1"}, dict(GATEWAY_BORDER_LINK)]}
     fab = fabric(mutate=two)
     a, b = text(fab, "gw-01"), text(fab, "gw-02")
     assert a.replace("snat to 203.0.113.250", "X") == b.replace("snat to 203.0.113.251", "X")

@@ -3,6 +3,8 @@
 
 import pytest
 
+from fabric_data import gateway_mode
+
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
 from ansible_collections.ocs.l3.plugins.module_utils import route_table
@@ -29,7 +31,7 @@ def test_second_subnet_uses_its_own_gateway(data):
 
 
 def test_floating_routes_only_in_host_nat_mode(data):
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
     fab = build(data)

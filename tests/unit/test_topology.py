@@ -15,7 +15,7 @@ from ansible_collections.ocs.l3.plugins.plugin_utils import topology as topo
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
 from ansible_collections.ocs.l3.tools import gen_fabric as gen
 
-from fabric_data import BASE, ROOT
+from fabric_data import BASE, ROOT, gateway_mode
 
 EXAMPLE = os.path.join(ROOT, "inventory", "example")
 
@@ -97,7 +97,7 @@ def test_every_host_of_the_example_appears_once_in_its_rack(example):
 def test_every_uplink_is_an_edge_labelled_with_its_interfaces_and_network(example):
     nodes, order, edges, clusters = parse(topo.dot(example))
     links = [(a, b, at) for a, b, at in edges if at.get("style") != "dashed"]
-    want = sorted((up.peer_host, h.name, up.interface, up.net.text)
+    want = sorted((up.peer_host or "border %s" % ntoa(up.peer), h.name, up.interface, up.net.text)
                   for h in example.hosts.values() for up in h.uplinks)
     assert sorted((a, b, at["headlabel"], at["label"]) for a, b, at in links) == want
     dual = [at for a, b, at in links if b == "hv-r01-02"]
@@ -113,9 +113,9 @@ def test_every_bgp_session_of_frr_policy_appears_once(example):
     # both ends of a hypervisor's session ride its link edge (merged), solid
     edge = by_token["hv-r01-02|198.18.1.129"]
     assert by_token["tor-r01|198.18.1.142"] == edge and edge[2]["style"] == "solid"
-    # the spine's border session has no modelled link: dashed, border above the spine
+    # the spine's border session rides its border link (issue 15): solid, border above the spine
     a, b, at = by_token["spine1|198.18.0.254"]
-    assert (a, b, at["style"]) == ("border 198.18.0.254", "spine1", "dashed")
+    assert (a, b, at["style"]) == ("border 198.18.0.254", "spine1", "solid")
 
 
 def test_unnumbered_links_and_sessions():
@@ -141,16 +141,16 @@ def test_static_routing_links_without_sessions_are_dotted():
     assert sorted(t for t, e in session_tokens(edges)) == sorted(all_ends(fab))
 
 
-def test_gateway_mode_border_sessions_of_the_gateways_are_dashed():
+def test_gateway_mode_border_sessions_of_the_gateways_ride_their_border_links():
     data = copy.deepcopy(BASE)
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     for hv in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][hv].pop("ocs_public_address")
     fab = build(data)
     nodes, order, edges, clusters = parse(topo.dot(fab))
     by_token = dict(session_tokens(edges))
     a, b, at = by_token["gw-01|198.18.0.254"]
-    assert (a, b, at["style"]) == ("border 198.18.0.254", "gw-01", "dashed")
+    assert (a, b, at["style"]) == ("border 198.18.0.254", "gw-01", "solid")
     assert "spine1|198.18.0.254" not in by_token  # gateway mode: the spines have no border session
     assert sorted(by_token) == sorted(all_ends(fab))
 
