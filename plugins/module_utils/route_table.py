@@ -18,6 +18,15 @@ The file holds the canonical lines ``module_utils/routes.py`` renders::
     route replace 198.19.1.10/32 proto 211 nexthop via 198.18.1.21 nexthop via 198.18.1.121
     route replace blackhole 198.19.1.0/24 proto 211
     route replace default via 198.18.1.1 proto 211
+
+and its owned ranges, comments to ``ip -batch``: the /32 addresses inside them on
+that interface are ours (``plan`` with ``prune`` deletes those the file does not list,
+as it deletes every other IPv4 address on an instance tap the file names)::
+
+    #owned 203.0.113.0/24 dev lo
+
+The module and the agent share ``proxy_arp`` (instance taps); the agent and the
+restore never prune (they only add: deleting is the converge's ``prune`` step).
 """
 
 from __future__ import annotations
