@@ -164,19 +164,8 @@ class NetlinkSource:
                     return links
 
 
-class ProcSys:
-    """sysctl values through /proc/sys (``key``: ``net/ipv4/conf/tap1/proxy_arp``)."""
-
-    def __init__(self, root="/proc/sys"):
-        self.root = root
-
-    def read(self, key):
-        with open(os.path.join(self.root, key)) as fh:
-            return fh.read().strip()
-
-    def write(self, key, value):
-        with open(os.path.join(self.root, key), "w") as fh:
-            fh.write(value)
+ProcSys = route_table.ProcSys
+"""sysctl values through /proc/sys (shared with the ocs_route_table module)."""
 
 
 class Agent:
@@ -354,23 +343,12 @@ class Agent:
                 LOG.debug("%s: in place%s", tap, extra)
 
     def proxy_arp(self, tap):
-        """Make proxy ARP answer on ``tap``. True when it was set now. Where /proc/sys is
-        read-only (containers) the value is checked and a wrong one logged."""
-        key = "net/ipv4/conf/%s/proxy_arp" % tap
-        try:
-            if self.sysctl.read(key) == "1":
-                return False
-            self.sysctl.write(key, "1")
-            return True
-        except OSError as exc:
-            try:
-                every = self.sysctl.read("net/ipv4/conf/all/proxy_arp")
-            except OSError:
-                every = None
-            if every != "1":  # conf/all ORs into every interface
-                LOG.error("error: proxy_arp of %s is off and cannot be set (%s): set net.ipv4.conf.default.proxy_arp=1 "
-                          "where /proc/sys is writable", tap, exc.strerror or exc)
-            return False
+        """Make proxy ARP answer on ``tap``, as the ocs_route_table module does (route_table.proxy_arp).
+        True when it was set now. Where /proc/sys is read-only a wrong value is logged."""
+        changed, problem = route_table.proxy_arp(self.sysctl, tap)
+        if problem:
+            LOG.error("error: %s", problem)
+        return changed
 
     def jumps(self):
         """Make each jump from a built-in chain into ours exist once (first where required), for the

@@ -20,6 +20,9 @@ Canonical lines (sorted by destination)::
 from .addr import ntoa
 from .artifact import Artifact, text
 from .constants import ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
+from .route_table import owned_line
+
+OWNED_COMMENT = "# /32 addresses on lo inside these ranges are ocs-l3's: removed when not listed below"
 
 
 def _via(dst, hops):
@@ -116,6 +119,16 @@ def host_lines(fab, host):
     return []
 
 
+def owned_lines(fab, host):
+    """The floating ranges as the file's owned ranges on ``lo`` (every host with a route table,
+    whether or not it lists a public address now: a hypervisor whose public /32 goes away
+    when nat_mode becomes gateway still says which /32s on lo are ours, so the stale one is
+    removed; an operator's own loopbacks outside them are never touched)."""
+    if not fab.floating_ranges:
+        return []
+    return [OWNED_COMMENT] + [owned_line(net.text, "lo") for net in fab.floating_ranges]
+
+
 def rack_table(fab, rack):
     """The per-rack route table as data: {prefix: [next hops]} for every
     instance /32 of the rack, and each instance subnet as ``blackhole``."""
@@ -135,5 +148,5 @@ def artifacts(fab, host):
         Artifact(RT_PROTOS_PATH, "iproute2", "ocs_routes", "etc/iproute2/rt_protos.d/ocs-l3.conf.j2",
                  {"_ocs_routes_protocol": ROUTE_PROTOCOL, "_ocs_routes_protocol_name": ROUTE_PROTOCOL_NAME}),
         Artifact(ROUTES_PATH, "routes", "ocs_routes", "etc/ocs-l3/routes.batch.j2",
-                 {"_ocs_routes_text": text(host_lines(fab, host))}),
+                 {"_ocs_routes_text": text(owned_lines(fab, host) + host_lines(fab, host))}),
     ]

@@ -26,7 +26,17 @@ description:
     that is not fails the task, naming the file and the line, before anything is applied.
   - Lines for interfaces that do not exist (an instance not started yet) are reported, not applied,
     and do not fail the task.
-  - Addresses are added, never removed (an instance's tap disappears with the instance).
+  - >-
+    Addresses ocs-l3 owns that the file no longer lists are deleted with O(prune): every other IPv4
+    address on an instance tap the file names (the devices of its C(address replace ... noprefixroute)
+    lines, e.g. the old gateway address after a rack's C(instance_gateway) changed), and each /32 inside
+    a range the file declares owned (C(#owned RANGE dev lo): the fabric's C(floating_ranges), so a
+    hypervisor's public address goes when C(nat_mode) becomes C(gateway)). Any other address (an
+    operator's own loopbacks) is never touched.
+  - >-
+    Sets C(net.ipv4.conf.<tap>.proxy_arp=1) on every instance tap the file names that exists (taps
+    made before C(conf.default.proxy_arp) was set never inherited it); reports a change only when it
+    set one. Where C(/proc/sys) is read-only it only checks (the tap's value or C(conf.all)) and warns.
   - Supports check mode and diff mode.
 options:
   src:
@@ -40,7 +50,7 @@ options:
   prune:
     description:
       - >-
-        Delete our routes that the file no longer lists. False adds and replaces only
+        Delete our routes and our addresses that the file no longer lists. False adds and replaces only
         (make before break: C(playbooks/site.yml) prunes after FRR, so a prefix moving from a
         static route to BGP, or back, is never without a route).
     type: bool
@@ -67,12 +77,16 @@ conflicts:
   description: Desired prefixes held by a route of another protocol; skipped.
   type: list
   returned: always
+proxy_arp:
+  description: Instance taps whose proxy_arp was set (in check mode, would be).
+  type: list
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL
 from ansible_collections.ocs.l3.plugins.module_utils.netns import module_runner
-from ansible_collections.ocs.l3.plugins.module_utils.route_table import BATCH_ARGV, KernelError, kernel_state, plan, read_lines
+from ansible_collections.ocs.l3.plugins.module_utils.route_table import KernelError, read_file, reconcile
 
 
 def main():
@@ -83,34 +97,24 @@ def main():
     )
     src, protocol = module.params["src"], module.params["protocol"]
     try:
-        desired = read_lines(src, protocol)
+        desired = read_file(src, protocol)
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (src, exc))
     except ValueError as exc:
         module.fail_json(msg="%s (nothing applied)" % exc)
     try:
-        ours, every, addresses, links = kernel_state(module_runner(module), protocol)
+        res = reconcile(module_runner(module), desired, protocol, module.params["prune"], module.check_mode)
     except KernelError as exc:
         module.fail_json(msg=str(exc))
-    commands, missing, conflicts, before, after = plan(desired, ours, every, addresses, links, protocol,
-                                                       module.params["prune"])
-    result = dict(changed=bool(commands), commands=commands, missing_interfaces=missing, conflicts=conflicts)
+    for warning in res.pop("warnings"):
+        module.warn(warning)
+    before, after, error = res.pop("before"), res.pop("after"), res.pop("error")
     if module._diff:
-        result["diff"] = dict(before=before, after=after, before_header="kernel routes (proto %d)" % protocol,
-                              after_header=src)
-    warnings = []
-    if missing:
-        warnings.append("interfaces not present, their lines skipped: %s" % ", ".join(missing))
-    warnings.extend(conflicts)
-    for w in warnings:
-        module.warn(w)
-    if module.check_mode or not commands:
-        module.exit_json(**result)
-    rc, out, err = module.run_command(BATCH_ARGV, data="\n".join(commands) + "\n",
-                                      binary_data=True)
-    if rc != 0:
-        module.fail_json(msg="ip -batch failed: %s" % err.strip(), rc=rc, stderr=err, **result)
-    module.exit_json(**result)
+        res["diff"] = dict(before=before, after=after, after_header=src,
+                           before_header="kernel routes (proto %d), our addresses, proxy_arp" % protocol)
+    if error:
+        module.fail_json(msg=error, **res)
+    module.exit_json(**res)
 
 
 if __name__ == "__main__":

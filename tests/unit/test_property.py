@@ -16,6 +16,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils import route_table
+from ansible_collections.ocs.l3.plugins.module_utils.routes import OWNED_COMMENT
 
 PATHS = [
     ("hostvars", "hv-r01-01", "ocs_instances", 0, "name"),
@@ -62,6 +63,7 @@ ROUTE_LINE = re.compile(
     r"(address replace \d+\.\d+\.\d+\.\d+/\d+ dev [A-Za-z0-9_.-]{1,15}( noprefixroute)?"
     r"|route replace (blackhole )?(\d+\.\d+\.\d+\.\d+/\d+|default)( dev [A-Za-z0-9_.-]{1,15})?( via [\d.]+)?"
     r" proto 211( scope link)?( nexthop via [\d.]+)*)")
+OWNED_LINE = re.compile(r"#owned \d+\.\d+\.\d+\.\d+/\d+ dev lo")
 PATH_START = re.compile(r"(ocs_fabric|ocs_racks|spines|tors|hypervisors|nat_gateways|instances)[.\[ ]")
 
 
@@ -92,7 +94,13 @@ def test_random_fabric_fails_clearly_or_renders_clean_lines(changes):
                 text = str(value)
                 assert "\x00" not in text and "\r" not in text
                 if art.kind == "routes":
+                    # the owned ranges: a comment to ip -batch, read by the hosts' reader
+                    assert route_table.parse_file(text, host, 211).owned == [
+                        (f.text, "lo") for f in fab.floating_ranges], host
                     for line in text.splitlines():
+                        if line.startswith("#"):
+                            assert line == OWNED_COMMENT or OWNED_LINE.fullmatch(line), (host, line)
+                            continue
                         assert ROUTE_LINE.fullmatch(line), (host, line)
                         # ...and the hosts' reader (module, agent, restore) takes it
                         assert route_table.line_problem(line, 211) is None, (host, line)
