@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from fabric_data import gateway_mode
+
 from ansible_collections.ocs.l3.plugins.module_utils import route_table
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
@@ -70,7 +72,7 @@ def _routes_text_or_none(fab, name):
 
 
 def test_a_hypervisor_in_gateway_mode_lists_no_public_address_but_still_owns_the_ranges(data):
-    data["fabric"]["nat_mode"] = "gateway"
+    gateway_mode(data)
     for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
         data["hostvars"][name].pop("ocs_public_address")
     d = route_table.parse_file(_routes_text(build(data), "hv-r01-01"), "f", P)
