@@ -18,6 +18,7 @@ Canonical lines (sorted by destination)::
 """
 
 from .addr import ntoa
+from .announce import loopback
 from .artifact import Artifact, text
 from .constants import ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
 from .route_table import owned_line
@@ -93,7 +94,8 @@ def tor_lines(fab, host):
     """The rack's route table on its ToR: a blackhole per instance subnet
     (what the ToR announces to the spines; unassigned addresses go nowhere,
     never back up a default route), and in static routing mode every instance
-    /32 (and host-NAT floating /32 and public address) via its hypervisor."""
+    /32 (and host-NAT floating /32 and public address, and a hypervisor's
+    loopback address) via its hypervisor."""
     rack = host.rack
     lines = ["route replace blackhole %s proto %d" % (net.text, ROUTE_PROTOCOL) for net in rack.instance_subnets]
     if fab.routing_mode == "static":
@@ -105,6 +107,9 @@ def tor_lines(fab, host):
                     lines.append(_via("%s/32" % ntoa(inst.floating_ip), hops))
             if hv.public_address is not None and fab.nat_mode == "host":
                 lines.append(_via("%s/32" % ntoa(hv.public_address), hops))
+            lo = loopback(hv)
+            if lo is not None:  # a hypervisor address on no link: routed like its instances
+                lines.append(_via(lo.text, hops))
     return sorted(set(lines), key=_sort_key)
 
 

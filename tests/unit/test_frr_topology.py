@@ -130,3 +130,14 @@ def test_edge_host_peers_with_the_border_peers_on_its_links(data):
     # and the border link is not fabric infrastructure: nobody announces it
     assert "198.18.0.252/30" not in fabric_infra(fab)
     assert origin(fab, fab.hosts["spine1"]) == ["198.18.0.0/24"]
+
+
+def test_static_mode_routes_a_hypervisor_loopback_at_its_tor(data):
+    from ansible_collections.ocs.l3.plugins.module_utils.routes import tor_lines
+    data["fabric"]["routing_mode"] = "static"
+    data["hostvars"]["hv-r01-01"]["ocs_address"] = "198.18.1.99"  # on no link: a loopback
+    fab = build(data)
+    lines = tor_lines(fab, fab.hosts["tor-r01"])
+    assert "route replace 198.18.1.99/32 via 198.18.1.11 proto 211" in lines
+    # the host subnet aggregate covers it toward the spines; nothing else announces it
+    assert "198.18.1.99/32" not in policy(fab, fab.hosts["tor-r01"]).prefix_lists["OCS-RACK-KERNEL"]
