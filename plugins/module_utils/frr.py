@@ -245,14 +245,14 @@ def tor_policy(fab, host):
     rack = host.rack
     nets = pol.plist("OCS-RACK-NETS", rack_nets(rack))
     public = pol.plist("OCS-RACK-PUBLIC", rack_public(fab, rack))
-    hosts = pol.plist("OCS-RACK-HOSTS", [rack.host_subnet.text])
+    hosts = pol.plist("OCS-RACK-HOSTS", rack_hosts(rack))
     pol.plist("OCS-FABRIC", fabric_routes(fab))
     infra = pol.plist("OCS-INFRA", fabric_infra(fab))
     pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
                             pol.rmap("OCS-OUT-SPINE", nets, public, hosts)))
     pol.neighbors = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
     pol.networks = origin(fab, host)
-    pol.aggregates = pol.prefix_lists[nets] + pol.prefix_lists[hosts]
+    pol.aggregates = pol.prefix_lists[nets] + [rack.host_subnet.text]
     if fab.routing_mode == "static":
         # The rack's table (routes concern) holds every /32 via its hypervisor
         # as a kernel route: the aggregates' contributors, and the floating
@@ -269,6 +269,15 @@ def tor_policy(fab, host):
     return pol
 
 
+def rack_hosts(rack):
+    """What a rack's ToRs announce of its host addresses: the host_subnet (an
+    aggregate) and, exactly, the downlink networks of each ToR inside it. In
+    a rack with two ToRs each reaches only its own links: the spines need the
+    more specific to send a reply to the right one."""
+    links = {d.net for tor in rack.tors for d in tor.downlinks if d.net is not None and d.net != rack.host_subnet}
+    return [rack.host_subnet.text] + [n.text for n in sorted(links, key=lambda n: (n.first, n.prefixlen))]
+
+
 def rack_kernel(fab, rack):
     """Static mode: the /32s of a rack's table (instances and, host NAT mode, floating and public)."""
     ips = {inst.ip for hv in rack.hypervisors for inst in hv.instances}
@@ -280,7 +289,7 @@ def _spine_racks(fab, host, pol):
     for rack in sorted(fab.racks.values(), key=lambda r: r.id):
         nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
         public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
-        hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, [rack.host_subnet.text])
+        hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, rack_hosts(rack))
         rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public, hosts)
         for tor in rack.tors:
             pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)

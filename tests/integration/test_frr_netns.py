@@ -42,6 +42,7 @@ def lab_data():
                       "nat_gateways": []}
     data["racks"].pop("r02")
     data["fabric"]["border_peers"] = []
+    data["hostvars"]["spine1"].pop("ocs_uplinks", None)  # its border link: no border here
     for name in ("tor-r02", "hv-r02-01", "gw-01"):
         data["hostvars"].pop(name)
     return data
@@ -248,8 +249,8 @@ def test_fabric_policies_filtering_and_hitless_instance_add(lab):
     # Spine: the rack's aggregates (instance subnet, host subnet), the rack's
     # floating/public /32s, its own link network and its aggregate of the
     # floating range; no instance /32 left the rack.
-    want_spine = {"198.19.1.0/24", "198.18.1.0/24", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
-                  "203.0.113.102/32", "198.18.0.0/24", "203.0.113.0/24"}
+    want_spine = {"198.19.1.0/24", "198.18.1.0/24", "198.18.1.0/25", "198.18.1.128/25", "203.0.113.11/32",
+                  "203.0.113.12/32", "203.0.113.101/32", "203.0.113.102/32", "198.18.0.0/24", "203.0.113.0/24"}
     spine = wait_for(lambda: (lambda r: r if set(r) == want_spine else None)(lab.rib("spine1")), "spine routes")
     assert spine["198.19.1.0/24"] == ["198.18.0.11"] and spine["198.18.1.0/24"] == ["198.18.0.11"]
 

@@ -65,6 +65,7 @@ def static_data():
     data = copy.deepcopy(BASE)
     data["fabric"]["routing_mode"] = "static"
     data["fabric"]["border_peers"] = []
+    data["hostvars"]["spine1"].pop("ocs_uplinks", None)  # its border link: no border here
     data["groups"]["nat_gateways"] = []
     data["hostvars"].pop("gw-01")
     return data

@@ -120,7 +120,9 @@ def test_tor_announces_subnets_and_public_never_instance_host_routes(data):
     assert "  aggregate-address 198.19.1.0/24" in config_lines(fab, h["tor-r01"])
     assert not [ln for ln in config_lines(fab, h["tor-r01"]) if ln == "  network 198.19.1.0/24"]
     assert pol.prefix_lists["OCS-RACK-NETS"] == ["198.19.1.0/24"]
-    assert pol.prefix_lists["OCS-RACK-HOSTS"] == ["198.18.1.0/24"]
+    # the host subnet, and exactly each ToR's downlink networks (with two ToRs,
+    # each reaches only its own links: the spines need the more specific)
+    assert pol.prefix_lists["OCS-RACK-HOSTS"] == ["198.18.1.0/24", "198.18.1.0/25", "198.18.1.128/25"]
     assert pol.prefix_lists["OCS-RACK-PUBLIC"] == ["203.0.113.11/32", "203.0.113.12/32", "203.0.113.101/32",
                                                    "203.0.113.102/32"]
     assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-RACK-NETS", []), (20, "OCS-RACK-PUBLIC", []),
