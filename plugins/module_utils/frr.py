@@ -47,8 +47,8 @@ renumbers a list. Names: ``OCS-<WHAT>`` prefix-lists, ``OCS-IN-*`` /
 ``BORDER`` named after the tier at the other end.
 """
 
-from .addr import ntoa
-from .announce import fabric_infra, origin
+from .addr import Net, ntoa
+from .announce import fabric_infra, loopback, origin, own_link_nets
 from .artifact import Artifact, text
 
 from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
@@ -245,7 +245,7 @@ def tor_policy(fab, host):
     rack = host.rack
     nets = pol.plist("OCS-RACK-NETS", rack_nets(rack))
     public = pol.plist("OCS-RACK-PUBLIC", rack_public(fab, rack))
-    hosts = pol.plist("OCS-RACK-HOSTS", rack_hosts(rack))
+    hosts = pol.plist("OCS-RACK-HOSTS", rack_hosts(fab, rack))
     pol.plist("OCS-FABRIC", fabric_routes(fab))
     infra = pol.plist("OCS-INFRA", fabric_infra(fab))
     pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
@@ -269,13 +269,26 @@ def tor_policy(fab, host):
     return pol
 
 
-def rack_hosts(rack):
+def rack_hosts(fab, rack):
     """What a rack's ToRs announce of its host addresses: the host_subnet (an
-    aggregate) and, exactly, the downlink networks of each ToR inside it. In
-    a rack with two ToRs each reaches only its own links: the spines need the
-    more specific to send a reply to the right one."""
-    links = {d.net for tor in rack.tors for d in tor.downlinks if d.net is not None and d.net != rack.host_subnet}
-    return [rack.host_subnet.text] + [n.text for n in sorted(links, key=lambda n: (n.first, n.prefixlen))]
+    aggregate, for the rest of the fabric) and, exactly, each ToR's downlink
+    networks and the loopback /32s of the rack's ToRs and hypervisors. The
+    spines forward by these: in a rack with two ToRs each reaches only its
+    own links and loopback, and a ToR that lost its hypervisors keeps its
+    aggregate alive with its own addresses but no longer announces theirs."""
+    nets = {d.net for tor in rack.tors for d in tor.downlinks if d.net is not None and d.net != rack.host_subnet}
+    nets.update(Net(ip, 32) for ip in (origin_loopbacks(fab, rack)))
+    return [rack.host_subnet.text] + [n.text for n in sorted(nets, key=lambda n: (n.first, n.prefixlen))]
+
+
+def origin_loopbacks(fab, rack):
+    """Addresses (ints) of the rack's ToRs and hypervisors that are loopbacks (on none of their links)."""
+    out = []
+    for host in list(rack.tors) + list(rack.hypervisors):
+        lo = loopback(host, own_link_nets(host))
+        if lo is not None:
+            out.append(lo.first)
+    return out
 
 
 def rack_kernel(fab, rack):
@@ -289,7 +302,7 @@ def _spine_racks(fab, host, pol):
     for rack in sorted(fab.racks.values(), key=lambda r: r.id):
         nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
         public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
-        hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, rack_hosts(rack))
+        hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, rack_hosts(fab, rack))
         rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public, hosts)
         for tor in rack.tors:
             pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)

@@ -134,12 +134,15 @@ def owned_lines(fab, host):
     return [OWNED_COMMENT] + [owned_line(net.text, "lo") for net in fab.floating_ranges]
 
 
-def rack_table(fab, rack):
+def rack_table(fab, rack, tor=None):
     """The per-rack route table as data: {prefix: [next hops]} for every
-    instance /32 of the rack, and each instance subnet as ``blackhole``."""
+    instance /32 of the rack, and each instance subnet as ``blackhole``.
+    The next hops are the hypervisors' link addresses toward ``tor`` (the
+    table that ToR holds), or toward every ToR of the rack when None."""
     table = {net.text: ["blackhole"] for net in rack.instance_subnets}
+    tors = [tor] if tor is not None else rack.tors
     for hv in rack.hypervisors:
-        hops = sorted({ntoa(a) for tor in rack.tors for a in next_hops(hv, tor)})
+        hops = sorted({ntoa(a) for t in tors for a in next_hops(hv, t)})
         for inst in hv.instances:
             table["%s/32" % ntoa(inst.ip)] = hops
     return table

@@ -178,7 +178,8 @@ def test_spine_sessions_and_per_rack_import(data):
     assert pol.prefix_lists["OCS-RACK-r02-PUBLIC"] == ["203.0.113.21/32"]
     assert pol.route_maps["OCS-IN-RACK-r02"] == [(10, "OCS-RACK-r02-NETS", []), (20, "OCS-RACK-r02-PUBLIC", []),
                                                  (30, "OCS-RACK-r02-HOSTS", [])]
-    assert pol.prefix_lists["OCS-RACK-r02-HOSTS"] == ["198.18.2.0/24"]
+    # tor-r02 and hv-r02-01 have their address on no link (loopbacks): exact /32s next to the host subnet
+    assert pol.prefix_lists["OCS-RACK-r02-HOSTS"] == ["198.18.2.0/24", "198.18.2.1/32", "198.18.2.11/32"]
     assert pol.route_maps["OCS-IN-GW-gw-01"] == [(10, "OCS-GW-gw-01", [])]
     assert pol.prefix_lists["OCS-GW-gw-01"] == ["203.0.113.250/32"]
 

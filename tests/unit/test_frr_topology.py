@@ -94,8 +94,8 @@ def test_rack_with_two_tors_each_announces_the_rack_and_every_hypervisor_peers_w
     assert [n.key for n in spine.neighbors if n.rmap_in == "OCS-IN-RACK-r01"] == ["198.18.0.11", "198.18.0.13"]
     # each ToR's own links, exactly, next to the host subnet: a reply to a
     # hypervisor's address on tor-r01b's link must not go to tor-r01
-    assert spine.prefix_lists["OCS-RACK-r01-HOSTS"] == ["198.18.1.0/24", "198.18.1.0/26", "198.18.1.64/27",
-                                                         "198.18.1.128/25"]
+    assert spine.prefix_lists["OCS-RACK-r01-HOSTS"] == ["198.18.1.0/24", "198.18.1.0/26", "198.18.1.3/32",
+                                                         "198.18.1.64/27", "198.18.1.128/25"]
     # tor-r01b: its link, and its address (on none of its links: a loopback)
     assert sorted(policy(fab, h["tor-r01b"]).networks) == ["198.18.1.3/32", "198.18.1.64/27"]
     for hv in ("hv-r01-01", "hv-r01-02"):

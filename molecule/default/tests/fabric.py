@@ -137,8 +137,8 @@ def wait_for(what, check, timeout=60):
         time.sleep(1)
 
 
-def rack_routes(rack):
-    return rack_table(FAB, rack)
+def rack_routes(rack, tor=None):
+    return rack_table(FAB, rack, tor)
 
 
 def covered(address, prefixes):

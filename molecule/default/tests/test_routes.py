@@ -42,11 +42,11 @@ def test_tor_blackholes_rack_subnets(tor):
 @FRR
 @pytest.mark.parametrize("tor", TORS, ids=lambda h: h.name)
 def test_tor_holds_rack_instance_routes(tor):
-    """Every instance /32 of the rack via its hypervisor; the dual-homed
-    hypervisor's via both of its links (ECMP). Learned by BGP, or in
+    """Every instance /32 of the rack via its hypervisor's link(s) to this ToR
+    (ECMP for a hypervisor with two links to it). Learned by BGP, or in
     routing_mode static a route of the ToR's table (protocol ocs), and only
     that one (the other mode's route is gone)."""
-    table = fabric.rack_routes(tor.rack)
+    table = fabric.rack_routes(tor.rack, tor)
     proto = "bgp" if FAB.routing_mode == "bgp" else "ocs"
     for prefix, hops in sorted(table.items()):
         if hops == ["blackhole"]:
