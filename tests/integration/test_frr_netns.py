@@ -191,8 +191,9 @@ def reload_module(src, sock, **extra):
     return result
 
 
-def wait_for(pred, what, timeout=120):
-    """Poll until ``pred()`` is true (convergence, not a timing assertion)."""
+def wait_for(pred, what, timeout=120, interval=0.5):
+    """Poll every ``interval`` seconds until ``pred()`` is true (convergence;
+    a bound only where a caller says so)."""
     end = time.monotonic() + timeout
     last = None
     while time.monotonic() < end:
@@ -202,7 +203,7 @@ def wait_for(pred, what, timeout=120):
                 return last
         except (subprocess.CalledProcessError, ValueError, KeyError) as exc:
             last = exc
-        time.sleep(0.5)
+        time.sleep(interval)
     pytest.fail("gave up waiting for %s (last: %r)" % (what, last))
 
 
