@@ -246,10 +246,11 @@ def tor_policy(fab, host):
     nets = pol.plist("OCS-RACK-NETS", rack_nets(rack))
     public = pol.plist("OCS-RACK-PUBLIC", rack_public(fab, rack))
     hosts = pol.plist("OCS-RACK-HOSTS", rack_hosts(fab, rack))
+    inst = pol.plist("OCS-RACK-INSTANCES", rack_instances(rack))
     pol.plist("OCS-FABRIC", fabric_routes(fab))
     infra = pol.plist("OCS-INFRA", fabric_infra(fab))
     pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
-                            pol.rmap("OCS-OUT-SPINE", nets, public, hosts)))
+                            pol.rmap("OCS-OUT-SPINE", nets, public, hosts, inst)))
     pol.neighbors = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
     pol.networks = origin(fab, host)
     pol.aggregates = pol.prefix_lists[nets] + [rack.host_subnet.text]
@@ -267,6 +268,19 @@ def tor_policy(fab, host):
         rmap = pol.rmap("OCS-IN-HV-%s" % hv.name, plist)
         pol.neighbors += _lower_neighbors(fab, host, hv, "HV", rmap)
     return pol
+
+
+def rack_instances(rack):
+    """A rack with two or more ToRs: its instance /32s go to the spines too
+    (``ge 32`` inside the rack's own instance subnets; each ToR already
+    accepts from each hypervisor exactly what it owns). A hypervisor that
+    lost its link to one ToR leaves that ToR announcing the rack's aggregate;
+    by the /32s the spines send that hypervisor's traffic to the ToR that
+    still reaches it. The /32s stop at the spines (``OCS-FABRIC`` is exact).
+    One ToR: nothing (the aggregate says it all)."""
+    if len(rack.tors) < 2:
+        return []
+    return ["%s ge 32" % net.text for net in rack.instance_subnets]
 
 
 def rack_hosts(fab, rack):
@@ -303,7 +317,8 @@ def _spine_racks(fab, host, pol):
         nets = pol.plist("OCS-RACK-%s-NETS" % rack.id, rack_nets(rack))
         public = pol.plist("OCS-RACK-%s-PUBLIC" % rack.id, rack_public(fab, rack))
         hosts = pol.plist("OCS-RACK-%s-HOSTS" % rack.id, rack_hosts(fab, rack))
-        rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public, hosts)
+        inst = pol.plist("OCS-RACK-%s-INSTANCES" % rack.id, rack_instances(rack))
+        rmap = pol.rmap("OCS-IN-RACK-%s" % rack.id, nets, public, hosts, inst)
         for tor in rack.tors:
             pol.neighbors += _lower_neighbors(fab, host, tor, "TOR", rmap)
 

@@ -147,3 +147,18 @@ def test_static_mode_routes_a_hypervisor_loopback_at_its_tor(data):
     assert "route replace 198.18.1.99/32 via 198.18.1.11 proto 211" in lines
     # the host subnet aggregate covers it toward the spines; nothing else announces it
     assert "198.18.1.99/32" not in policy(fab, fab.hosts["tor-r01"]).prefix_lists["OCS-RACK-KERNEL"]
+
+
+def test_a_rack_with_two_tors_sends_its_instance_host_routes_to_the_spines(data):
+    fab = build(two_tors(data))
+    h = fab.hosts
+    tor = policy(fab, h["tor-r01b"])
+    # a hypervisor that lost its link to one ToR: the /32s tell the spines which ToR still reaches it
+    assert tor.prefix_lists["OCS-RACK-INSTANCES"] == ["198.19.1.0/24 ge 32"]
+    assert (40, "OCS-RACK-INSTANCES", []) in tor.route_maps["OCS-OUT-SPINE"]
+    spine = policy(fab, h["spine1"])
+    assert spine.prefix_lists["OCS-RACK-r01-INSTANCES"] == ["198.19.1.0/24 ge 32"]
+    assert "OCS-RACK-r01-INSTANCES" in [p for dummy, p, dummy2 in spine.route_maps["OCS-IN-RACK-r01"]]
+    # a rack with one ToR: the aggregate only; and the /32s never go further down than the spines
+    assert spine.prefix_lists["OCS-RACK-r02-INSTANCES"] == []
+    assert all("ge" not in e and "le 32" not in e or e.startswith("203.0.113.") for e in spine.prefix_lists["OCS-FABRIC"])
