@@ -66,7 +66,7 @@ unit: venv ## pytest unit tests (pure Python, no root needed)
 	$(BIN)/pytest -q tests/unit
 
 validate: venv apt ## Render the example and check every file with the real tools
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration
 
 test: venv apt lint unit validate sanity molecule ## Run every test (what CI runs)
 

@@ -502,7 +502,7 @@ def test_rendered_example_rules_apply_in_a_scratch_namespace(rendered, netns):
     for name, restore, save in (("iptables-filter.rules", "iptables-restore", "iptables-save"),
                                 ("ip6tables-filter.rules", "ip6tables-restore", "ip6tables-save")):
         files = sorted(rendered.glob("*/etc/ocs-l3/" + name))
-        assert len(files) == 9  # every host of the example: the host policy is on every tier
+        assert len(files) == 10  # every host of the example: the host policy is on every tier
         for path in files:
             proc = sh("ip", "netns", "exec", netns, restore, str(path), check=False)
             assert proc.returncode == 0, (path, proc.stderr)

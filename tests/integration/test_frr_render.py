@@ -18,7 +18,7 @@ def dryrun(path):
 
 def test_example_configs_pass_vtysh_dryrun(rendered):
     confs = sorted(rendered.glob("*/etc/frr/frr.conf"))
-    assert len(confs) == 9
+    assert len(confs) == 10
     for conf in confs:
         proc = dryrun(conf)
         assert proc.returncode == 0, (conf, proc.stdout, proc.stderr)
@@ -35,7 +35,7 @@ def test_example_configs_in_gateway_mode_pass_vtysh_dryrun(tmp_path):
     proc = render(str(build), str(inv))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     confs = sorted(build.glob("*/etc/frr/frr.conf"))
-    assert len(confs) == 9
+    assert len(confs) == 10
     for conf in confs:
         proc = dryrun(conf)
         assert proc.returncode == 0, (conf, proc.stdout, proc.stderr)

@@ -69,7 +69,7 @@ def test_limit_renders_only_the_rack_but_validates_everything(tmp_path):
     proc = render(str(tmp_path), EXAMPLE, "--limit", "rack_r01")
     assert proc.returncode == 0, proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "hv-r01-01", "hv-r01-02", "manifest.json", "tor-r01"]
+        "hv-r01-01", "hv-r01-02", "manifest.json", "tor-r01", "tor-r01b"]
 
     def mutate(d):
         d["ocs_address"] = "198.18.2.99"  # wrong rack for hv-r01-02, outside the limit below
