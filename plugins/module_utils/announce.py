@@ -26,7 +26,7 @@ same one unless they share a LAN (two spines on one segment: the same
 prefix from both, which is the truth).
 """
 
-from .addr import Net
+from .addr import Net, collapse
 
 
 def _h(ip):
@@ -73,6 +73,9 @@ class Index:
         for host in fab.by_role["spine"] + fab.by_role["nat_gateway"]:
             fabric += self.origin[host.name]
         self.fabric = _unique(fabric)
+        # Collapsed: every rack's instance subnets, the infrastructure, the floating ranges.
+        space = [n for r in fab.racks.values() for n in r.instance_subnets] + self.fabric + list(fab.floating_ranges)
+        self.space = collapse(space) if space else []
 
 
 def _unique(nets):
@@ -93,6 +96,11 @@ def origin(fab, host):
     networks it is the upper end of and its loopback /32. A ToR's are the
     contributors of its host_subnet aggregate."""
     return [n.text for n in index(fab).origin.get(host.name, [])]
+
+
+def fabric_space(fab):
+    """Texts, collapsed: every rack's instance subnets, the infrastructure and the floating ranges."""
+    return [n.text for n in index(fab).space]
 
 
 def fabric_infra(fab):

@@ -359,13 +359,15 @@ def test_control_unconditional_rack_origination_keeps_a_dead_tor(flab):
     old = ["ip route %s blackhole" % RACK_NET, "!"] + old
     assert lab.configure_text("tor-r01", "\n".join(old) + "\n")["changed"]
     settled(lab)
+    # positive control: both ToRs are both spines' paths before the fault
+    both = {s: sorted(far_end(s, i) for i in links_of(s, TORS)) for s in SPINES}
+    wait_for(lambda: all(lab.rib(s).get(RACK_NET) == both[s] for s in SPINES), "both ToRs before the fault", 60, POLL)
     down = links_of("tor-r01", HVS)
     start = lab.links("tor-r01", down, up=False)
     hv_peers = {far_end("tor-r01", i) for i in down}
     wait_for(lambda: not lab.established("tor-r01") & hv_peers, "tor-r01 without hypervisor sessions", BOUND, POLL)
     assert not {p for p in lab.rib("tor-r01") if p.startswith("198.19.1.") and p.endswith("/32")}
     # three times what step 1 took, and the dead ToR is still both spines' path
-    both = {s: sorted(far_end(s, i) for i in links_of(s, TORS)) for s in SPINES}
     while time.monotonic() - start < 3:
         assert all(lab.rib(s)[RACK_NET] == both[s] for s in SPINES)
         time.sleep(POLL)
