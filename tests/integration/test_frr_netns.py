@@ -25,6 +25,7 @@ from helpers import BIN, ROOT, sh
 
 
 from fabric_data import BASE  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines  # noqa: E402
@@ -68,6 +69,14 @@ class Lab:
         sh("ip", "link", "set", tmp + "b", "netns", self.ns[b], "name", b_if)
         self.ip(a, "link", "set", a_if, "up")
         self.ip(b, "link", "set", b_if, "up")
+
+    def instances_up(self):
+        """Each instance of ``self.instances`` ({name: (hypervisor, Instance)}) in its own namespace:
+        the tap named as the fabric says, its fixed address in the rack subnet, the gateway as default."""
+        for name, (hv, inst) in self.instances.items():
+            self.veth(hv, inst.interface, name, "eth0")
+            self.ip(name, "addr", "add", "%s/%d" % (ntoa(inst.ip), inst.subnet.prefixlen), "dev", "eth0")
+            self.ip(name, "route", "add", "default", "via", ntoa(inst.gateway_ip))
 
     def namespaces(self):
         """Every host's namespace, and the FRR run and socket directories."""

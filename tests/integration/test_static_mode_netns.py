@@ -28,7 +28,6 @@ from test_frr_netns import Lab, wait_for
 
 from fabric_data import BASE  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL  # noqa: E402
-from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
@@ -114,12 +113,7 @@ class StaticLab(Lab):
         self.veth("hv-r02-01", "eth0", "tor-r02", "eth1")
         self.ip("tor-r02", "addr", "add", "198.18.2.1/24", "dev", "eth1")
         self.ip("hv-r02-01", "addr", "add", "198.18.2.11/24", "dev", "eth0")
-        # instances: the tap named as the fabric says, a fixed address in the
-        # rack subnet, the gateway as default route
-        for name, (hv, inst) in self.instances.items():
-            self.veth(hv, inst.interface, name, "eth0")
-            self.ip(name, "addr", "add", "%s/%d" % (ntoa(inst.ip), inst.subnet.prefixlen), "dev", "eth0")
-            self.ip(name, "route", "add", "default", "via", ntoa(inst.gateway_ip))
+        self.instances_up()
         for host in FRR_HOSTS:
             self.start(host)
 
