@@ -47,7 +47,7 @@ renumbers a list. Names: ``OCS-<WHAT>`` prefix-lists, ``OCS-IN-*`` /
 ``BORDER`` named after the tier at the other end.
 """
 
-from .addr import Net, ntoa
+from .addr import Net, ntoa, parse_net
 from .announce import fabric_infra, fabric_space, loopback, origin, own_link_nets
 from .artifact import Artifact, text
 
@@ -56,6 +56,7 @@ MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
 CONDITIONAL_TIMER = 5  # seconds between FRR's conditional-advertisement scans (FRR: 5-240, default 60)
 FLOATING_BLACKHOLE_DISTANCE = 250  # below any BGP route: unassigned floating IPs go nowhere
+INTERNAL_REJECT_DISTANCE = 250  # below any BGP route: unassigned internal addresses never take the default
 
 BGP_DEFAULTS = {"bfd": False, "graceful_restart": False, "keepalive": 3, "holdtime": 9, "password": None}
 
@@ -171,6 +172,21 @@ class Policy:
 
 def _floating_blackholes(fab):
     return ["ip route %s blackhole %d" % (f.text, FLOATING_BLACKHOLE_DISTANCE) for f in fab.floating_ranges]
+
+
+def _internal_rejects(fab):
+    """The internal ranges as ``reject`` routes on the spines and NAT gateways,
+    the tiers that hold the border's default: an internal destination that no
+    more specific route serves (an unassigned address, a link that just went
+    down, a peer's address while its session closes) is refused here with an
+    ICMP unreachable instead of following the default to the internet, with
+    an internal source address."""
+    return ["ip route %s reject %d" % (r.text, INTERNAL_REJECT_DISTANCE) for r in fab.internal_ranges]
+
+
+def _static_order(line):
+    net = parse_net(line.split()[2])
+    return (net.first, net.prefixlen)
 
 
 def _border_neighbors(fab, host):
@@ -369,7 +385,7 @@ def spine_policy(fab, host):
     # each range as an aggregate of the floating and public /32s its racks
     # announce: a spine that lost every downlink stops drawing the traffic.
     # (In gateway mode the gateways announce the ranges.)
-    pol.statics = _floating_blackholes(fab)
+    pol.statics = _floating_blackholes(fab) + _internal_rejects(fab)
     pol.networks = origin(fab, host)
     if fab.nat_mode == "host":
         pol.aggregates = [f.text for f in fab.floating_ranges]
@@ -382,6 +398,7 @@ def gateway_policy(fab, host):
     spines = _uplink_neighbors(fab, host, "SPINE", fab.spine_asn)
     pol.networks = list(pol.prefix_lists[own])
     infra = pol.plist("OCS-INFRA", fabric_infra(fab))
+    pol.statics = _internal_rejects(fab)
     if fab.nat_mode != "gateway":
         pol.plist("OCS-FABRIC", fabric_routes(fab))
         pol.groups.append(Group("SPINE", pol.rmap("OCS-IN-SPINE", "OCS-FABRIC", infra),
@@ -408,7 +425,7 @@ def gateway_policy(fab, host):
     pol.bgp_lines.append("bgp conditional-advertisement timer %d" % CONDITIONAL_TIMER)
     pol.neighbors = spines + border
     pol.networks += [f.text for f in fab.floating_ranges]
-    pol.statics = _floating_blackholes(fab)
+    pol.statics = _floating_blackholes(fab) + _internal_rejects(fab)
     return pol
 
 
@@ -431,7 +448,8 @@ def config_lines(fab, host):
     # No hostname: FRR takes the system's, and the reload module keeps it.
     lines = ["log syslog informational", "!"]
     if pol.statics:
-        lines += pol.statics + ["!"]
+        # in FRR's running-config order: by prefix
+        lines += sorted(pol.statics, key=_static_order) + ["!"]
     if pol.neighbors:
         lines += _router_bgp(fab, host, pol, bgp, host.asn)
     for name, entries in pol.prefix_lists.items():

@@ -202,7 +202,29 @@ def test_spine_border_gets_floating_ranges_only_and_gives_default(data):
     # low-preference blackhole keeps unassigned addresses from looping
     assert pol.aggregates == ["203.0.113.0/24"]
     assert "203.0.113.0/24" not in pol.networks
-    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
+    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250", "ip route 198.18.0.0/15 reject 250"]
+
+
+@pytest.mark.parametrize("mode", ["host", "gateway"])
+def test_internal_destinations_never_follow_the_default(data, mode):
+    """Spines and gateways, which hold the border's default, refuse any
+    internal address no more specific route serves (molecule caught a
+    gateway's BGP FIN to a spine whose link had just gone down leaving by
+    the default, with an internal source). ToRs and hypervisors do not need
+    it: their default leads to a spine or a gateway."""
+    if mode == "gateway":
+        gateway_mode(data)
+    data["fabric"]["internal_ranges"] = ["198.18.0.0/15", "10.0.0.0/8"]
+    fab, h = hosts(data)
+    for name, host in h.items():
+        rejects = [ln for ln in policy(fab, host).statics if " reject " in ln]
+        if host.role in ("spine", "nat_gateway"):
+            assert rejects == ["ip route 198.18.0.0/15 reject 250", "ip route 10.0.0.0/8 reject 250"], name
+        else:
+            assert rejects == [], name
+    # printed in FRR's running-config order (by prefix), so a reload finds nothing to do
+    statics = [ln.split()[2] for ln in config_lines(fab, h["spine1"]) if ln.startswith("ip route ")]
+    assert statics == ["10.0.0.0/8", "198.18.0.0/15", "203.0.113.0/24"]
 
 
 def test_spine_gateway_mode_takes_ranges_and_default_from_gateways(data):
@@ -244,7 +266,7 @@ def test_gateway_host_mode_peers_only_with_spines(data):
     assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", [])]
     assert pol.route_maps["OCS-IN-SPINE"] == [(10, "OCS-FABRIC", []), (20, "OCS-INFRA", [])]
     assert not pol.groups[0].default_originate
-    assert pol.statics == []
+    assert pol.statics == ["ip route 198.18.0.0/15 reject 250"]
     assert not [ln for ln in config_lines(fab, h["spine1"]) if "multipath-relax" in ln or "next-hop-self" in ln]
 
 
@@ -255,7 +277,7 @@ def test_gateway_mode_gateway_is_the_edge(data):
     assert neighbors(pol) == [("198.18.0.1", False, 65000, "SPINE", None),
                               ("198.18.0.254", False, 65530, "BORDER", None)]
     assert pol.networks == ["203.0.113.250/32", "203.0.113.0/24"]
-    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250"]
+    assert pol.statics == ["ip route 203.0.113.0/24 blackhole 250", "ip route 198.18.0.0/15 reject 250"]
     spine, border = pol.groups
     # to the spines: own /32, ranges, and a default only while one came from a border peer
     assert pol.route_maps["OCS-OUT-SPINE"] == [(10, "OCS-OWN", []), (20, "OCS-FLOATING", []), (30, "OCS-DEFAULT", [])]

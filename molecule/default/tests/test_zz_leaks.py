@@ -2,7 +2,38 @@
 internal source reached the internet (ext's OCS-LEAK chain, prepare.yml)."""
 
 import fabric
-from fabric import EXT, json_of, run
+from fabric import EXT, FAB, INSTANCES, in_ns, json_of, run
+from ansible_collections.ocs.l3.plugins.module_utils.announce import fabric_space
+
+EDGE_TIERS = sorted(FAB.by_role["spine"] + FAB.by_role["nat_gateway"], key=lambda h: h.name)
+
+
+def _unassigned():
+    """The last host address of an internal range outside everything the fabric owns."""
+    for net in reversed(fabric.INTERNAL):
+        address = str(net[-2])
+        if not fabric.covered(address, fabric_space(FAB)):
+            return address
+    raise AssertionError("no unassigned internal address in %s" % fabric.INTERNAL)
+
+
+def test_unassigned_internal_addresses_never_take_the_default(leases):
+    """Spines and gateways hold the border's default: an internal address that
+    nothing serves is refused there (FRR's reject route), never sent to the
+    internet with an internal source. The packets are sent here, before
+    test_no_internal_source_reached_ext reads ext's counters; the control is a
+    public address, which does take the default."""
+    target = _unassigned()
+    for host in EDGE_TIERS:
+        res = run(host.name, "ip -4 route get %s" % target)
+        assert res.rc != 0 and "No route to host" in res.stderr, (host.name, res.stdout, res.stderr)
+        control = run(host.name, "ip -4 route get %s" % fabric.EXT_PUBLIC)
+        assert control.rc == 0 and " via " in control.stdout, (host.name, control.stdout, control.stderr)
+    inst = INSTANCES[0]
+    res = in_ns(inst, "ping -n -c 2 -i 0.2 -W 1 %s" % target)
+    assert res.rc != 0 and " 0 received" in res.stdout, res.stdout
+    for host in EDGE_TIERS:
+        assert run(host.name, "ping -n -c 1 -W 1 %s" % target).rc != 0, host.name
 
 
 def test_no_internal_source_reached_ext():
