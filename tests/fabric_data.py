@@ -80,3 +80,18 @@ def gateway_mode(data):
         if not any(up.get("peer") == GATEWAY_BORDER_LINK["peer"] for up in ups):
             ups.append(dict(GATEWAY_BORDER_LINK))
     return data
+
+
+def two_tors(data):
+    """Rack r01 gets a second ToR, tor-r01b, on its own links to both hypervisors and to the spine."""
+    data["groups"]["tors"].append("tor-r01b")
+    data["hostvars"]["tor-r01b"] = {
+        "ocs_address": "198.18.1.3", "ocs_rack": "r01",
+        "ocs_uplinks": [{"interface": "eth0", "address": "198.18.0.13/24", "peer": "198.18.0.1"}],
+        "ocs_downlinks": [{"interface": "eth1", "address": "198.18.1.65/27"}]}
+    data["hostvars"]["tor-r01"]["ocs_downlinks"][0]["address"] = "198.18.1.1/26"
+    data["hostvars"]["hv-r01-01"]["ocs_uplinks"].append(
+        {"interface": "eth1", "address": "198.18.1.71/27", "peer": "198.18.1.65"})
+    data["hostvars"]["hv-r01-02"]["ocs_uplinks"][1] = {
+        "interface": "eth1", "address": "198.18.1.72/27", "peer": "198.18.1.65"}
+    return data

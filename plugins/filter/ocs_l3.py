@@ -20,6 +20,10 @@ Filters
   ocs_rack_table(input, rack)       -> {prefix: [next hops]} of a rack
   ocs_host_files(input, host)       -> [{path, kind, role}] a host gets
   ocs_in_ranges(address, ranges)    -> whether an IPv4 address lies in one of the CIDR ranges
+  ocs_frr_drained(text, drained=True) -> frr.conf text with (or without) bgp graceful-shutdown
+  ocs_drain_plan(input, hosts, drained, state, force=False, down=()) -> what a drain/undrain does (drain.plan)
+  ocs_path(name)                    -> a path of the shared contract (constants.contract()["paths"])
+  ocs_drain_pending(bgp_json, host, keys, state) -> prefixes whose best path has not moved yet
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the controller
     netaddr = None
 
-from ansible_collections.ocs.l3.plugins.module_utils import addr, artifacts, fabric, inventory, routes  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils import (  # noqa: E402
+    addr, artifacts, constants, drain, fabric, inventory, routes)
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 
 
@@ -111,6 +116,39 @@ def ocs_in_ranges(address, ranges):
     return any(ip in net for net in nets)
 
 
+def ocs_frr_drained(text, drained=True):
+    if not isinstance(text, str):
+        raise AnsibleFilterError("ocs_frr_drained: frr.conf must be text, got %s" % type(text).__name__)
+    return drain.drained_text(text) if drained else drain.undrained_text(text)
+
+
+def ocs_drain_plan(data, hosts, drained, state, force=False, down=()):
+    fab = _fabric(data)
+    if isinstance(hosts, str):
+        hosts = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not isinstance(hosts, list) or not isinstance(drained, dict):
+        raise AnsibleFilterError("ocs_drain_plan: hosts must be a list (or a comma-separated string) and drained "
+                                 "a mapping {host: bool}")
+    try:
+        return drain.plan(fab, hosts, drained, state, bool(force), list(down))
+    except FabricError as exc:
+        raise AnsibleFilterError("\n".join(exc.problems)) from None
+
+
+def ocs_drain_pending(bgp_json, host, keys, state):
+    if not isinstance(bgp_json, dict):
+        raise AnsibleFilterError("ocs_drain_pending: %s: the neighbour's BGP table is not JSON (%s)"
+                                 % (host, type(bgp_json).__name__))
+    return drain.pending(bgp_json, host, list(keys), state)
+
+
+def ocs_path(name):
+    paths = constants.contract()["paths"]
+    if name not in paths:
+        raise AnsibleFilterError("ocs_path: %r is not one of %s" % (name, ", ".join(sorted(paths))))
+    return paths[name]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -121,4 +159,8 @@ class FilterModule:
             "ocs_rack_table": ocs_rack_table,
             "ocs_host_files": ocs_host_files,
             "ocs_in_ranges": ocs_in_ranges,
+            "ocs_frr_drained": ocs_frr_drained,
+            "ocs_drain_plan": ocs_drain_plan,
+            "ocs_drain_pending": ocs_drain_pending,
+            "ocs_path": ocs_path,
         }

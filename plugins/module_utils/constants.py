@@ -24,6 +24,8 @@ ROUTES_PATH = STATE_DIR + "/routes.batch"
 RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 GENERATION_PATH = STATE_DIR + "/generation"
+DRAIN_PATH = STATE_DIR + "/drain.json"
+"""The drain flag: present while the host is drained (playbooks/drain.yml; drain.py)."""
 LEASE_PATH = RUN_DIR + "/run.lease"
 
 # The host agent (instance taps served as they appear) and the boot restore.
@@ -119,6 +121,7 @@ def contract():
         route_protocol=ROUTE_PROTOCOL,
         paths=dict(
             routes=ROUTES_PATH, rt_protos=RT_PROTOS_PATH, generation=GENERATION_PATH, lease=LEASE_PATH,
+            drain=DRAIN_PATH,
             agent_config=AGENT_CONFIG_PATH,
             dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
             dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,

@@ -56,6 +56,8 @@ MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
 CONDITIONAL_TIMER = 5  # seconds between FRR's conditional-advertisement scans (FRR: 5-240, default 60)
 FLOATING_BLACKHOLE_DISTANCE = 250  # below any BGP route: unassigned floating IPs go nowhere
+GSHUT_LIST = "OCS-GSHUT"  # community-list of RFC 8326's GRACEFUL_SHUTDOWN (65535:0)
+GSHUT_SEQ = 5  # the first entry of every import route-map: a drained peer's routes get local preference 0
 INTERNAL_REJECT_DISTANCE = 250  # below any BGP route: unassigned internal addresses never take the default
 
 BGP_DEFAULTS = {"bfd": False, "graceful_restart": False, "keepalive": 3, "holdtime": 9, "password": None}
@@ -456,13 +458,28 @@ def config_lines(fab, host):
         lines += ["ip prefix-list %s permit %s" % (name, e) for e in entries]
     if pol.prefix_lists:
         lines.append("!")
+    inbound = _import_maps(pol)
+    if inbound:
+        lines += ["bgp community-list standard %s seq 5 permit graceful-shutdown" % GSHUT_LIST, "!"]
     for name, entries in pol.route_maps.items():
+        if name in inbound:
+            # RFC 8326: a drained peer (bgp graceful-shutdown) tags its routes;
+            # they stay usable but lose to any other path. on-match next: the
+            # entries below still decide whether the route is accepted at all.
+            lines += ["route-map %s permit %d" % (name, GSHUT_SEQ), " match community %s" % GSHUT_LIST,
+                      " set local-preference 0", " on-match next", "exit", "!"]
         for seq, plist, sets in entries:
             lines += ["route-map %s permit %d" % (name, seq), " match ip address prefix-list %s" % plist]
             lines += [" " + s for s in sets]
             lines += ["exit", "!"]
         lines += ["route-map %s deny %d" % (name, DENY_SEQ), "exit", "!"]
     return lines
+
+
+def _import_maps(pol):
+    """Names of the route-maps used as import policy (of a group or a neighbor)."""
+    names = {g.rmap_in for g in pol.groups if g.rmap_in} | {n.rmap_in for n in pol.neighbors if n.rmap_in}
+    return {name for name in names if name in pol.route_maps}
 
 
 def _by_prefix(texts):

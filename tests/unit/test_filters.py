@@ -10,7 +10,14 @@ FILTERS = plugin.FilterModule().filters()
 
 def test_filters_registered():
     assert set(FILTERS) == {"ocs_fabric_input", "ocs_fabric_check", "ocs_instance_ifname", "ocs_route_lines",
-                            "ocs_rack_table", "ocs_host_files", "ocs_in_ranges"}
+                            "ocs_rack_table", "ocs_host_files", "ocs_in_ranges", "ocs_frr_drained", "ocs_drain_plan",
+                            "ocs_drain_pending", "ocs_path"}
+
+
+def test_path_names_the_contract_and_refuses_an_unknown_name():
+    assert FILTERS["ocs_path"]("drain") == "/etc/ocs-l3/drain.json"
+    with pytest.raises(AnsibleFilterError, match="'drained' is not one of .*drain, "):
+        FILTERS["ocs_path"]("drained")
 
 
 def test_check_summarises_a_valid_fabric(data):

@@ -371,7 +371,8 @@ def test_default_knobs(data):
     fab, h = hosts(data)
     lines = config_lines(fab, h["hv-r01-01"])
     assert " neighbor TOR timers 3 9" in lines
-    assert not [ln for ln in lines if "bfd" in ln or "password" in ln or "graceful" in ln]
+    assert not [ln for ln in lines if "bfd" in ln or "password" in ln or "graceful-restart" in ln]
+    assert " bgp graceful-shutdown" not in lines  # only a drained host (drain.drained_text)
 
 
 @pytest.mark.parametrize("bgp,expected", [
@@ -402,6 +403,32 @@ def test_prefix_lists_have_no_seq_and_route_maps_end_in_deny(data):
         names = {ln.split()[1] for ln in lines if ln.startswith("route-map ")}
         for name in names:
             assert "route-map %s deny 1000" % name in lines
+
+
+def test_every_import_policy_honours_graceful_shutdown_and_nothing_else_does(data):
+    """RFC 8326: the first entry of each import route-map (fabric and border)
+    gives a GRACEFUL_SHUTDOWN route local preference 0 and goes on (on-match
+    next) to the entries that decide acceptance; export maps are untouched."""
+    for mode in ("host", "gateway"):
+        if mode == "gateway":
+            gateway_mode(data)
+        fab, h = hosts(data)
+        for host in h.values():
+            pol = policy(fab, host)
+            lines = config_lines(fab, host)
+            imports = {g.rmap_in for g in pol.groups if g.rmap_in} | {n.rmap_in for n in pol.neighbors if n.rmap_in}
+            exports = {g.rmap_out for g in pol.groups}
+            if not imports:
+                assert not [ln for ln in lines if "OCS-GSHUT" in ln], host.name
+                continue
+            assert "bgp community-list standard OCS-GSHUT seq 5 permit graceful-shutdown" in lines
+            for name in imports:
+                i = lines.index("route-map %s permit 5" % name)
+                assert lines[i + 1:i + 5] == [" match community OCS-GSHUT", " set local-preference 0",
+                                              " on-match next", "exit"], (host.name, name)
+                assert lines.index("route-map %s permit 10" % name) > i
+            for name in exports - imports:
+                assert "route-map %s permit 5" % name not in lines, (host.name, name)
 
 
 # --- the reload module's pure parts -------------------------------------------
