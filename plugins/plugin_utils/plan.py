@@ -148,7 +148,8 @@ def load_git_revision(ref, path, load, cwd=None):
         _git(top, "archive", "--format=tar", "--output", archive, commit)
         tree = os.path.join(tmp, "tree")
         with tarfile.open(archive) as tar:
-            tar.extractall(tree, filter="data")
+            # "data": no absolute paths, links out of the tree or devices (Python 3.11.4+ has the filter)
+            tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         source = os.path.join(tree, rel)
         if not os.path.exists(source):
             raise PlanError("%s:%s: no %s in %s" % (ref, path, rel, ref))
