@@ -16,7 +16,7 @@ APT_TEST := iproute2 iputils-ping iptables nftables conntrack dnsmasq-base dnsma
 	podman runc mmdebstrap uidmap graphviz
 APT_VENV := python3-venv
 
-.PHONY: help venv link apt render topology ee collection collection-install sanity test lint unit validate image molecule demo demo-down clean
+.PHONY: help venv link apt render plan topology ee collection collection-install sanity test lint unit validate image molecule demo demo-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ apt: ## Install the Debian packages the tests need (idempotent)
 
 render: venv ## Validate the example fabric and render every host's files into build/
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/render.yml
+
+# The offline plan (tools/ocs-plan over plugins/plugin_utils/plan.py): what the
+# working copy of INVENTORY changes against PLAN_OLD; no host needed. Exit 2
+# (changes) is not a failure here.
+PLAN_OLD ?= HEAD:$(INVENTORY)
+plan: venv ## Plan INVENTORY's change against PLAN_OLD (default HEAD:INVENTORY), offline
+	$(BIN)/python tools/ocs-plan $(PLAN_OLD) $(INVENTORY) || test $$? -eq 2
 
 # The topology picture (tools/ocs-topology over plugins/plugin_utils/topology.py,
 # Graphviz's dot): the example into docs/ (committed, shown in README.md); the

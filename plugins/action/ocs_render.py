@@ -27,7 +27,6 @@ import time
 import uuid
 
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.constants import contract
@@ -35,11 +34,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, build
 from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import plain as _plain, role_hosts
-
-# The collection's root (a clone, or an installed copy): the roles' templates
-# print every file, so one code path produces a file's content.
-COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROLES_DIR = os.path.join(COLLECTION_ROOT, "roles")
+from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, render_host
 
 
 class ActionModule(ActionBase):
@@ -112,23 +107,9 @@ class ActionModule(ActionBase):
         return result
 
     def _render(self, plans, task_vars):
-        managed = self._task.args.get("managed") or "Managed by ocs-l3 (Ansible); local changes are overwritten"
+        managed = self._task.args.get("managed")
         cache = {}
-        out = {}
-        for host, artifacts in plans.items():
-            files = []
-            for art in artifacts:
-                path = os.path.join(ROLES_DIR, art.role, "templates", art.template)
-                if path not in cache:
-                    with open(path) as fh:
-                        cache[path] = trust_as_template(fh.read())
-                variables = dict(art.vars, ansible_managed=managed, inventory_hostname=host)
-                templar = self._templar.copy_with_new_env(searchpath=[os.path.dirname(path)],
-                                                          available_variables=variables)
-                text = templar.template(cache[path], escape_backslashes=False, overrides=dict(trim_blocks=True))
-                files.append((art, str(text)))
-            out[host] = files
-        return out
+        return {host: render_host(self._templar, host, artifacts, managed, cache) for host, artifacts in plans.items()}
 
 
 def build_dir_problem(build_dir, root=COLLECTION_ROOT):

@@ -61,6 +61,14 @@ def _import_this_collection():
                 importlib.import_module("%s.%s.%s" % (package, sub, name[:-3]))
 
 
+def init_loaders():
+    """Outside a run (tools, tests): this collection's library imported, then Ansible's plugin and
+    collection loaders started (once; inside a run they already are)."""
+    if not any(type(f).__name__ == "_AnsibleCollectionFinder" for f in sys.meta_path):
+        _import_this_collection()
+        init_plugin_loader()
+
+
 def role_hosts(groups):
     """Names of every fabric host (members of the role groups)."""
     names = set()
@@ -75,9 +83,7 @@ def load_fabric_input(source, vault_password_files=None, extra_vars=None):
     ``vault_password_files`` defaults to Ansible's configuration
     (``ANSIBLE_VAULT_PASSWORD_FILE``); ``extra_vars`` win over everything, as ``-e`` does.
     """
-    if not any(type(f).__name__ == "_AnsibleCollectionFinder" for f in sys.meta_path):
-        _import_this_collection()
-        init_plugin_loader()  # outside a run (tools, tests): Ansible's plugin and collection loaders
+    init_loaders()
     loader = DataLoader()
     files = list(vault_password_files or [])
     if files or C.DEFAULT_VAULT_PASSWORD_FILE or C.DEFAULT_VAULT_IDENTITY_LIST:

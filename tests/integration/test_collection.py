@@ -18,7 +18,7 @@ import pytest
 
 from helpers import BIN, EXAMPLE, ROOT, render
 
-# What may ship: roles, playbooks, plugins, docs, metadata, the controller tools (reconcile, drift, topology
+# What may ship: roles, playbooks, plugins, docs, metadata, the controller tools (reconcile, drift, plan, topology
 # picture: they run on an operator's inventory), the agent's two executables.
 ALLOWED = re.compile(r"""^(
     MANIFEST\.json | FILES\.json | README\.md | LICENSE | CHANGELOG\.rst | requirements\.yml
@@ -30,7 +30,7 @@ ALLOWED = re.compile(r"""^(
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
   | roles/ocs_agent/files/(ocs-l3-agent|ocs-l3-restore)
-  | tools/(ocs-reconcile|ocs-drift|ocs-topology)
+  | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan)
 )$""", re.X)
 NEVER = re.compile(r"(^|/)(build|\.venv|\.git|tests|molecule|bench|__pycache__|\.pytest_cache|\.hypothesis)(/|$)")
 
