@@ -24,6 +24,13 @@ ROUTES_PATH = STATE_DIR + "/routes.batch"
 RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 GENERATION_PATH = STATE_DIR + "/generation"
+RECONCILED_PATH = STATE_DIR + "/reconciled"
+"""Touched by the last play of a successful converge (ocs_guard finish): its mtime is the time of
+the host's last successful reconcile (ocs-l3-status reports it)."""
+EXPECTED_PATH = STATE_DIR + "/expected.json"
+"""What the host must show when converged (expected.py renders it, host_status reads it)."""
+DRAIN_PATH = STATE_DIR + "/drain.json"
+"""Present: the host is drained (its sessions shut on purpose); ocs-l3-status reports it as info."""
 LEASE_PATH = RUN_DIR + "/run.lease"
 
 # The host agent (instance taps served as they appear) and the boot restore.
@@ -119,6 +126,7 @@ def contract():
         route_protocol=ROUTE_PROTOCOL,
         paths=dict(
             routes=ROUTES_PATH, rt_protos=RT_PROTOS_PATH, generation=GENERATION_PATH, lease=LEASE_PATH,
+            reconciled=RECONCILED_PATH, expected=EXPECTED_PATH, drain=DRAIN_PATH,
             agent_config=AGENT_CONFIG_PATH,
             dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
             dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,
