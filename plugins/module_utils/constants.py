@@ -39,8 +39,8 @@ AGENT_CONFIG_PATH = STATE_DIR + "/agent.conf"
 STATE_DIR_ENV = "OCS_STATE_DIR"
 """Environment variable that moves the state directory (tests; the units never set it)."""
 HOST_LIBRARY = ("constants.py", "netns.py", "route_table.py", "iptables.py", "nft.py", "host_state.py",
-                "host_agent.py", "host_restore.py")
-"""The files of this directory the agent and the restore import, installed on each host by
+                "host_agent.py", "host_restore.py", "host_status.py")
+"""The files of this directory the agent, the restore and the status collector import, installed on each host by
 the ocs_agent role from the collection it runs from (standard library only, no netaddr)."""
 HOST_LIBRARY_PACKAGE = "ansible_collections/ocs/l3/plugins/module_utils"
 """Where they go under the hosts' PYTHONPATH: the same import path as on the controller."""
