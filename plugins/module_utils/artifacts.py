@@ -9,7 +9,7 @@ with template variables already computed (templates only print). Cost is
 linear in the host's own instances (ToRs print their rack).
 """
 
-from . import agent, dhcp, frr, nat, natgw, routes
+from . import agent, dhcp, expected, frr, nat, natgw, routes
 from . import firewall
 
 CONCERNS = (
@@ -20,6 +20,7 @@ CONCERNS = (
     firewall.artifacts,
     dhcp.artifacts,
     agent.artifacts,
+    expected.artifacts,
 )
 
 

@@ -24,8 +24,14 @@ ROUTES_PATH = STATE_DIR + "/routes.batch"
 RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 GENERATION_PATH = STATE_DIR + "/generation"
+RECONCILED_PATH = STATE_DIR + "/reconciled"
+"""Touched by the last play of a successful converge (ocs_guard finish): its mtime is the time of
+the host's last successful reconcile (ocs-l3-status reports it)."""
+EXPECTED_PATH = STATE_DIR + "/expected.json"
+"""What the host must show when converged (expected.py renders it, host_status reads it)."""
 DRAIN_PATH = STATE_DIR + "/drain.json"
-"""The drain flag: present while the host is drained (playbooks/drain.yml; drain.py)."""
+"""The drain flag: present while the host is drained (playbooks/drain.yml; drain.py); ocs-l3-status
+reports it as info."""
 LEASE_PATH = RUN_DIR + "/run.lease"
 
 # The host agent (instance taps served as they appear) and the boot restore.
@@ -34,8 +40,8 @@ AGENT_CONFIG_PATH = STATE_DIR + "/agent.conf"
 STATE_DIR_ENV = "OCS_STATE_DIR"
 """Environment variable that moves the state directory (tests; the units never set it)."""
 HOST_LIBRARY = ("constants.py", "netns.py", "route_table.py", "iptables.py", "nft.py", "host_state.py",
-                "host_agent.py", "host_restore.py")
-"""The files of this directory the agent and the restore import, installed on each host by
+                "host_agent.py", "host_restore.py", "host_status.py")
+"""The files of this directory the agent, the restore and the status collector import, installed on each host by
 the ocs_agent role from the collection it runs from (standard library only, no netaddr)."""
 HOST_LIBRARY_PACKAGE = "ansible_collections/ocs/l3/plugins/module_utils"
 """Where they go under the hosts' PYTHONPATH: the same import path as on the controller."""
@@ -121,7 +127,7 @@ def contract():
         route_protocol=ROUTE_PROTOCOL,
         paths=dict(
             routes=ROUTES_PATH, rt_protos=RT_PROTOS_PATH, generation=GENERATION_PATH, lease=LEASE_PATH,
-            drain=DRAIN_PATH,
+            reconciled=RECONCILED_PATH, expected=EXPECTED_PATH, drain=DRAIN_PATH,
             agent_config=AGENT_CONFIG_PATH,
             dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
             dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,

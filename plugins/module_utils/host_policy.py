@@ -20,6 +20,7 @@ what may open a connection to the host itself::
                                                                  -i IF -s fe80::/10, in IPv6)
     -s MANAGEMENT_RANGE                                ACCEPT   (SSH and any other management; IPv6 ranges
                                                                  in the IPv6 chain)
+    -s MONITORING_RANGE -p tcp --dport 9100            ACCEPT   (node_exporter: ocs_l3.prom; ocs-monitoring)
     -s FROM -p PROTO --dport PORT                      ACCEPT   (host_services of this role)
     -s INSTANCE_SUBNETS -d ADDRESS -p PROTO --dport P  ACCEPT   (an instance service this host serves)
                                                        DROP     (counted: ocs-host-drop)
@@ -57,6 +58,8 @@ from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_EDGE as
 from .edge import edge_entries
 from .frr import policy as bgp_policy
 
+NODE_EXPORTER_PORT = 9100
+"""node_exporter (the ocs_l3.prom textfile among its metrics): open to ``monitoring_ranges``."""
 ICMP_LIMIT = "-m limit --limit 50/sec --limit-burst 100"
 BFD_PORTS = "3784,3785"
 LINK_LOCAL6 = "fe80::/10"
@@ -85,6 +88,12 @@ def instance_subnets(fab):
     return sorted((n for r in fab.racks.values() for n in r.instance_subnets), key=lambda n: n.first)
 
 
+def monitoring_rules(append, sources):
+    """node_exporter scraped from each monitoring range (``append``: ``-A CHAIN``)."""
+    return ["%s -s %s -p tcp -m tcp --dport %d %s -j ACCEPT" % (append, net, NODE_EXPORTER_PORT, _c("ocs-monitoring"))
+            for net in sources]
+
+
 def host_rules(fab, host):
     """Rules of OCS-HOST (IPv4) of one host; [] when the host policy is off."""
     if not fab.host_policy:
@@ -106,6 +115,7 @@ def host_rules(fab, host):
             rules.append("%s -s %s/32 -p udp -m multiport --dports %s %s -j ACCEPT" % (a, peer, BFD_PORTS, _c("ocs-bfd")))
     for net in fab.management_ranges:
         rules.append("%s -s %s %s -j ACCEPT" % (a, net.text, _c("ocs-management")))
+    rules += monitoring_rules(a, [net.text for net in fab.monitoring_ranges])
     for svc in fab.host_services:
         if host.role in svc["roles"]:
             for net in svc["sources"]:
@@ -138,6 +148,7 @@ def host_rules6(fab, host):
     dummy, unnumbered = bgp_peers(fab, host)
     for net in fab.management_ranges6:
         rules.append("%s -s %s %s -j ACCEPT" % (a, net, _c("ocs-management")))
+    rules += monitoring_rules(a, fab.monitoring_ranges6)
     for svc in fab.host_services:
         if host.role in svc["roles"]:
             for net in svc["sources6"]:

@@ -154,6 +154,8 @@ class Fabric:
     host_policy: bool = True
     management_ranges: list = field(default_factory=list)  # [Net]
     management_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR (the IPv6 host policy)
+    monitoring_ranges: list = field(default_factory=list)  # [Net]: node_exporter (tcp 9100) may be scraped from
+    monitoring_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR
     host_services: list = field(default_factory=list)  # [dict(proto, port, sources, sources6, roles (set))]
     instance_services: list = field(default_factory=list)  # [(address int, proto, port)]: metadata, DNS included
     infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks

@@ -2,7 +2,7 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the host policy settings of ``ocs_fabric``: host_policy,
-management_ranges (never a tenant network), host_services and
+management_ranges and monitoring_ranges (never a tenant network), host_services and
 instance_services (metadata and DNS included by default). Needs the settings
 and the racks first (the tenant networks)."""
 
@@ -23,6 +23,7 @@ def policy(chk, fab, data):
         chk.add(where(HERE, "host_policy"), "%s must be true or false" % show(fab.host_policy))
         fab.host_policy = True
     _management_ranges(chk, fab, data.get("management_ranges"))
+    _monitoring_ranges(chk, fab, data.get("monitoring_ranges"))
     _host_services(chk, fab, data.get("host_services", []))
     if fab.metadata is not None:
         fab.instance_services.append((fab.metadata["target"], "tcp", fab.metadata["target_port"]))
@@ -41,13 +42,23 @@ def _management_ranges(chk, fab, value):
                 "management may come from (or set host_policy: false)")
     elif fab.host_policy and value == []:
         chk.add(place, "is empty: every host would be closed to its own management")
+    _not_tenant(chk, fab, place, fab.management_ranges, "management")
+
+
+def _not_tenant(chk, fab, place, nets, role):
     tenant = [("floating range", f) for f in fab.floating_ranges]
     tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets]
-    for i, net in enumerate(fab.management_ranges):
+    for i, net in enumerate(nets):
         for what, other in tenant:
             if net.overlaps(other):
-                chk.add(where(place, i), "%s overlaps %s %s (tenants would be management)"
-                        % (net.text, what, other.text))
+                chk.add(where(place, i), "%s overlaps %s %s (tenants would be %s)" % (net.text, what, other.text, role))
+
+
+def _monitoring_ranges(chk, fab, value):
+    """Where node_exporter (the ocs_l3.prom metrics) may be scraped from: optional, never a tenant network."""
+    place = where(HERE, "monitoring_ranges")
+    fab.monitoring_ranges, fab.monitoring_ranges6 = mixed_net_list_field(chk, place, value, required=False)
+    _not_tenant(chk, fab, place, fab.monitoring_ranges, "monitoring")
 
 
 def _host_services(chk, fab, value):

@@ -16,7 +16,7 @@ from .validate_bgp import bgp
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
     "metadata", "bgp", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
-    "instances_file", "dhcp_lease_time", "host_policy", "management_ranges", "host_services", "instance_services",
+    "instances_file", "dhcp_lease_time", "host_policy", "management_ranges", "monitoring_ranges", "host_services", "instance_services",
 }
 METADATA_KEYS = {"ip", "port", "target", "target_port"}
 DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400

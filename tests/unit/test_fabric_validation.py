@@ -69,7 +69,7 @@ RULES = [
      "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, "
      "floating_ranges, gateway_asn, host_policy, host_services, "
      "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
-     "management_ranges, metadata, mtu, nat_mode, routing_mode, spine_asn)"),
+     "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),
     # The host policy (issue 14): named errors, nothing written.
     ("management ranges missing", lambda d: d["fabric"].pop("management_ranges"),
      "ocs_fabric.management_ranges is required while host_policy is on (the default): list the networks SSH "

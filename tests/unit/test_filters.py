@@ -66,8 +66,9 @@ def test_fabric_input_keeps_only_ocs_keys(data):
 def test_host_files(data):
     assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "hv-r01-01")] == [
         "iproute2", "routes", "frr-daemons", "frr", "iptables", "iptables",
-        "ip6tables", "dnsmasq", "dnsmasq-hosts", "systemd", "agent"]
-    assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "spine1")] == ["frr-daemons", "frr", "iptables", "ip6tables"]
+        "ip6tables", "dnsmasq", "dnsmasq-hosts", "systemd", "agent", "expected"]
+    assert [f["kind"] for f in FILTERS["ocs_host_files"](data, "spine1")] == [
+        "frr-daemons", "frr", "iptables", "ip6tables", "expected"]
 
 
 def test_in_ranges_and_bad_input():

@@ -3,7 +3,9 @@
 import os
 
 
-from fabric_data import ROOT, gateway_mode
+import pytest
+
+from fabric_data import ROOT, gateway_mode, problems_of
 from ansible_collections.ocs.l3.plugins.module_utils import constants, dhcp, firewall
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
@@ -309,3 +311,29 @@ def test_module_plans_the_filter_table(data):
     keep = [dict(j, first=False) for j in jumps_f]
     assert chains_mod.plan(cand, {"filter": _save(foreign[:1] + jumps + foreign[1:] + rules)}, _save(rules),
                            keep)["transaction"] == ""
+
+
+def test_monitoring_ranges_open_node_exporter_before_the_host_drop(data):
+    data["fabric"]["monitoring_ranges"] = ["192.0.2.64/27", "2001:db8:cc::/48"]
+    fab = build(data)
+    for host in ("spine1", "tor-r01", "hv-r01-01", "gw-01"):
+        v4 = firewall.filter_lines(fab, fab.hosts[host])
+        rule = "-A OCS-HOST -s 192.0.2.64/27 -p tcp -m tcp --dport 9100 -m comment --comment ocs-monitoring -j ACCEPT"
+        assert v4.count(rule) == 1 and v4.index(rule) < v4.index(HOST_DROP), host
+        v6 = firewall.ipv6_lines(fab, fab.hosts[host])
+        assert ("-A OCS-HOST -s 2001:db8:cc::/48 -p tcp -m tcp --dport 9100 -m comment --comment ocs-monitoring "
+                "-j ACCEPT") in v6
+    del data["fabric"]["monitoring_ranges"]
+    fab = build(data)
+    assert not [ln for ln in firewall.filter_lines(fab, fab.hosts["spine1"]) if "ocs-monitoring" in ln]
+
+
+@pytest.mark.parametrize("value,message", [
+    (["198.19.1.0/26"], "ocs_fabric.monitoring_ranges[0] 198.19.1.0/26 overlaps rack r01 instance subnet "
+                        "198.19.1.0/24 (tenants would be monitoring)"),
+    (["192.0.2.1/24"], "ocs_fabric.monitoring_ranges[0] 192.0.2.1/24 has host bits set (the network is 192.0.2.0/24)"),
+    ("192.0.2.0/24", "ocs_fabric.monitoring_ranges"),
+])
+def test_monitoring_ranges_are_validated_like_management_ranges(data, value, message):
+    data["fabric"]["monitoring_ranges"] = value
+    assert any(message in p for p in problems_of(data)), problems_of(data)

@@ -37,8 +37,8 @@ def closure(roots):
     return seen
 
 
-def test_the_host_library_is_the_closure_of_the_agent_and_the_restore():
-    assert closure(["host_agent.py", "host_restore.py"]) == set(constants.HOST_LIBRARY)
+def test_the_host_library_is_the_closure_of_the_agent_the_restore_and_the_status_collector():
+    assert closure(["host_agent.py", "host_restore.py", "host_status.py"]) == set(constants.HOST_LIBRARY)
 
 
 def test_the_host_library_needs_only_the_standard_library():
@@ -53,7 +53,8 @@ def test_the_check_can_fail():
 
 
 def test_the_executables_only_call_the_library():
-    for name, module in (("ocs-l3-agent", "host_agent"), ("ocs-l3-restore", "host_restore")):
+    for name, module in (("ocs-l3-agent", "host_agent"), ("ocs-l3-restore", "host_restore"),
+                         ("ocs-l3-status", "host_status")):
         text = open(os.path.join(ROOT, "roles", "ocs_agent", "files", name)).read()
         assert not text.startswith("#!")  # ansible-test sanity allows no python3 shebang: the units name it
         assert "from ansible_collections.ocs.l3.plugins.module_utils.%s import main" % module in text

@@ -22,6 +22,7 @@ from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabri
 from fabric_data import ROOT
 
 EXAMPLE = os.path.join(ROOT, "inventory", "example")
+EXPECTED = "/etc/ocs-l3/expected.json"
 FRR_CONF = "/etc/frr/frr.conf"
 OLD_HOSTS = ["gw-01", "gw-02", "hv-r01-01", "hv-r01-02", "hv-r02-01", "hv-r02-02", "spine1", "tor-r01", "tor-r01b",
              "tor-r02"]
@@ -126,8 +127,9 @@ def test_a_move_within_a_rack_affects_both_hypervisors_and_the_racks_tors_only(e
     rc, doc = run_json(example, changed(example, move_instance))
     assert rc == 2
     assert doc["summary"]["hosts"]["affected"] == ["hv-r01-01", "hv-r01-02", "tor-r01", "tor-r01b"]
+    # the ToRs' import lists, and what their status check expects to learn from which hypervisor
     assert {(f["host"], f["path"]) for f in doc["files"] if f["host"].startswith("tor")} == {
-        ("tor-r01", FRR_CONF), ("tor-r01b", FRR_CONF)}
+        ("tor-r01", FRR_CONF), ("tor-r01b", FRR_CONF), ("tor-r01", EXPECTED), ("tor-r01b", EXPECTED)}
     assert doc["summary"]["sessions"] == {"added": [], "removed": []}
     dhcp = next(f for f in doc["files"] if f["host"] == "hv-r01-02" and f["path"] == "/etc/ocs-l3/dhcp-hosts")
     assert "+02:00:c6:13:01:21,198.19.1.33,vm-r01-01-d," in dhcp["diff"]
