@@ -23,6 +23,8 @@ Filters
   ocs_frr_drained(text, drained=True) -> frr.conf text with (or without) bgp graceful-shutdown
   ocs_drain_plan(input, hosts, drained, state, force=False, down=()) -> what a drain/undrain does (drain.plan)
   ocs_path(name)                    -> a path of the shared contract (constants.contract()["paths"])
+  ocs_status_summary(reports, targeted) -> several hosts' status reports as one (host_status.summary)
+  ocs_status_table(reports)         -> the human table of status reports, worst first
   ocs_drain_pending(bgp_json, host, keys, state) -> prefixes whose best path has not moved yet
 """
 
@@ -43,7 +45,7 @@ except ImportError:  # pragma: no cover - depends on the controller
     netaddr = None
 
 from ansible_collections.ocs.l3.plugins.module_utils import (  # noqa: E402
-    addr, artifacts, constants, drain, fabric, inventory, routes)
+    addr, artifacts, constants, drain, fabric, host_status, inventory, routes)
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 
 
@@ -149,6 +151,18 @@ def ocs_path(name):
     return paths[name]
 
 
+def ocs_status_summary(reports, targeted=()):
+    if not isinstance(reports, list) or not all(isinstance(r, dict) and "host" in r for r in reports):
+        raise AnsibleFilterError("ocs_status_summary: reports must be a list of ocs_status reports")
+    return host_status.summary(reports, list(targeted))
+
+
+def ocs_status_table(reports):
+    if not isinstance(reports, list):
+        raise AnsibleFilterError("ocs_status_table: reports must be a list of ocs_status reports")
+    return host_status.table(reports)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -163,4 +177,6 @@ class FilterModule:
             "ocs_drain_plan": ocs_drain_plan,
             "ocs_drain_pending": ocs_drain_pending,
             "ocs_path": ocs_path,
+            "ocs_status_summary": ocs_status_summary,
+            "ocs_status_table": ocs_status_table,
         }

@@ -448,7 +448,11 @@ def config_lines(fab, host):
     pol = policy(fab, host)
     bgp = bgp_settings(fab)
     # No hostname: FRR takes the system's, and the reload module keeps it.
-    lines = ["log syslog informational", "!"]
+    # FRR 8.4's zebra loses members of a kernel nexthop group when a path comes back (an
+    # undrain, a link that flapped: FRRouting/frr#12239, #13413): routes keep one of their
+    # ECMP paths until FRR restarts. Without kernel nexthop groups each route carries its
+    # next hops itself and ECMP comes back (rounds/test_drain.py checks the kernel's routes).
+    lines = ["log syslog informational", "no zebra nexthop kernel enable", "!"]
     if pol.statics:
         # in FRR's running-config order: by prefix
         lines += sorted(pol.statics, key=_static_order) + ["!"]
@@ -467,7 +471,7 @@ def config_lines(fab, host):
             # they stay usable but lose to any other path. on-match next: the
             # entries below still decide whether the route is accepted at all.
             lines += ["route-map %s permit %d" % (name, GSHUT_SEQ), " match community %s" % GSHUT_LIST,
-                      " set local-preference 0", " on-match next", "exit", "!"]
+                      " on-match next", " set local-preference 0", "exit", "!"]
         for seq, plist, sets in entries:
             lines += ["route-map %s permit %d" % (name, seq), " match ip address prefix-list %s" % plist]
             lines += [" " + s for s in sets]

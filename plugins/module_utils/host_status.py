@@ -515,6 +515,21 @@ def table(reports):
     return "\n".join(fmt % row for row in [head] + rows) + "\n"
 
 
+def summary(reports, targeted=()):
+    """Reports of several hosts as one document: {reports, worst, exit_code, counts}. A host of
+    ``targeted`` without a report (unreachable, the collector failed) gets a critical one."""
+    reports = list(reports)
+    seen = {r["host"] for r in reports}
+    for host in sorted(set(targeted) - seen):
+        rep = Report(host)
+        rep.add("critical", "unreachable", "no status from the host (unreachable, or the collector failed)")
+        reports.append(rep.as_dict())
+    reports.sort(key=lambda r: r["host"])
+    top = worst([r["worst"] for r in reports])
+    counts = {s: sum(1 for r in reports for d in r["deviations"] if d["severity"] == s) for s in SEVERITIES[1:]}
+    return dict(reports=reports, worst=top, exit_code=EXIT_CODES[top], counts=counts)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="ocs-l3-status", description="Compare this host's running state with "
                                 "the state the controller rendered for it (exit 0 ok, 1 warning, 2 critical).")

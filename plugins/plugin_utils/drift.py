@@ -49,18 +49,34 @@ def report(data, out=sys.stdout):
     return drift, failed
 
 
-def main(argv):
+def playbook_args(argv):
+    """``argv`` with ``-i`` the example inventory when none is given (the tools' default)."""
     args = list(argv)
     example = os.path.join(COLLECTION_ROOT, "inventory", "example")
     if "-i" not in args and os.path.isdir(example):
         args = ["-i", example] + args
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    return args
+
+
+def playbook_env(**extra):
+    """The environment of a tool's ansible-playbook: $ANSIBLE_CONFIG when set, else the project's ansible.cfg."""
+    env = dict(os.environ, **extra)
     cfg = os.path.join(COLLECTION_ROOT, "ansible.cfg")
     if not os.environ.get("ANSIBLE_CONFIG") and os.path.isfile(cfg):
         env["ANSIBLE_CONFIG"] = cfg
+    return env
+
+
+def ansible_playbook():
+    """ansible-playbook beside this Python (the project's venv), else the one on PATH."""
     exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    exe = exe if os.path.exists(exe) else "ansible-playbook"
-    proc = subprocess.run([exe, "ocs.l3.site", "--check", "--diff"] + args,
+    return exe if os.path.exists(exe) else "ansible-playbook"
+
+
+def main(argv):
+    args = playbook_args(argv)
+    env = playbook_env(ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    proc = subprocess.run([ansible_playbook(), "ocs.l3.site", "--check", "--diff"] + args,
                           env=env, capture_output=True, text=True, check=False)
     try:
         data = json.loads(proc.stdout)

@@ -81,7 +81,7 @@ def test_static_mode_hypervisor_has_no_bgp(data):
     data["fabric"]["routing_mode"] = "static"
     fab, h = hosts(data)
     lines = config_lines(fab, h["hv-r01-01"])
-    assert lines == ["log syslog informational", "!"]
+    assert lines == ["log syslog informational", "no zebra nexthop kernel enable", "!"]
 
 
 def test_hypervisor_without_instances_exports_nothing(data):
@@ -424,8 +424,9 @@ def test_every_import_policy_honours_graceful_shutdown_and_nothing_else_does(dat
             assert "bgp community-list standard OCS-GSHUT seq 5 permit graceful-shutdown" in lines
             for name in imports:
                 i = lines.index("route-map %s permit 5" % name)
-                assert lines[i + 1:i + 5] == [" match community OCS-GSHUT", " set local-preference 0",
-                                              " on-match next", "exit"], (host.name, name)
+                # in FRR's running-config order (on-match before set), so a reload finds nothing to do
+                assert lines[i + 1:i + 5] == [" match community OCS-GSHUT", " on-match next",
+                                              " set local-preference 0", "exit"], (host.name, name)
                 assert lines.index("route-map %s permit 10" % name) > i
             for name in exports - imports:
                 assert "route-map %s permit 5" % name not in lines, (host.name, name)

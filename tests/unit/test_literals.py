@@ -107,7 +107,8 @@ def shipped_files():
     yml = glob.glob(os.path.join(ROOT, "playbooks", "*.yml"))
     for part in ("tasks", "handlers", "vars", "defaults", "meta"):
         yml += glob.glob(os.path.join(ROOT, "roles", "*", part, "*.yml"))
-    tools = [os.path.join(ROOT, "tools", name) for name in ("ocs-reconcile", "ocs-drift", "ocs-plan")]
+    names = ("ocs-reconcile", "ocs-drift", "ocs-plan", "ocs-status", "ocs-rollout")
+    tools = [os.path.join(ROOT, "tools", name) for name in names]
     tools += sorted(glob.glob(os.path.join(ROOT, "roles", "*", "files", "*")))  # the host agent's executables
     return py, yml, tools
 

@@ -25,14 +25,15 @@ RACK = FAB.hosts[TOR].rack
 HYPERVISORS = [hv.name for hv in RACK.hypervisors]
 INSTANCES = [i for hv in RACK.hypervisors for i in hv.instances]
 FLOATING = sorted(ip(i.floating_ip) for i in INSTANCES if i.floating_ip is not None)
-SECONDS = 100
+SECONDS = 80
 UNIT = "ocs-test-drain-flows"
 
 
 def playbook(name, *args):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY, "ocs.l3." + name]
     res = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=900)
-    return res.returncode, res.stdout + res.stderr
+    # Ansible's output wraps long messages: compare with whitespace collapsed
+    return res.returncode, " ".join((res.stdout + res.stderr).split())
 
 
 def addresses_of(tor, seen_from):
@@ -126,11 +127,11 @@ def test_drain_a_tor_with_flows_open(leases):
     assert rc != 0 and "drain: %s is the last live path of rack %s" % (OTHER, RACK.id) in out, out[-2000:]
     assert drained(OTHER) == (False, False)
 
-    # a converge in between keeps the drain, and changes nothing on the ToR
+    # a converge in between keeps the drain, and changes nothing on the ToR (the render
+    # step, on the controller, may report its build directory changed)
     rc, out = playbook("site", "--limit", TOR, "-e", "ocs_render_build_dir=%s" % BUILD)
     assert rc == 0, out[-3000:]
-    recap = [ln for ln in out.splitlines() if ln.startswith(TOR + " ")]
-    assert recap and " changed=0 " in recap[0], recap
+    assert "changed: [%s]" % TOR not in out, out[-3000:]
     assert drained(TOR) == (True, True)
     assert forwarding() == only_other()
 

@@ -35,7 +35,7 @@ UNIT = "ocs-test-gw-drain"
 def playbook(*args):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY, "ocs.l3.drain"]
     res = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=600)
-    return res.returncode, res.stdout + res.stderr
+    return res.returncode, " ".join((res.stdout + res.stderr).split())
 
 
 def hops(host, prefix):

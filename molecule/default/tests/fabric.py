@@ -125,6 +125,12 @@ def wait_for_leases(deadline_s=60):
     return not pending
 
 
+@pytest.fixture(scope="session")
+def leases():
+    """Instances have had their chance to get a DHCP lease (waits at most once per session)."""
+    return wait_for_leases()
+
+
 def wait_for(what, check, timeout=60):
     """Poll check() every second until it returns something true (returned);
     fail naming ``what`` after ``timeout`` seconds."""
