@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: ocs_status
-version_added: 0.9.0
+version_added: 0.4.0
 short_description: Report where a fabric host differs from its rendered expected state
 description:
   - Runs the collector of C(ocs-l3-status) (module_utils/host_status.py) on the host, the same code the
