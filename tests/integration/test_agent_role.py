@@ -33,8 +33,10 @@ def installed(tmp_path_factory):
         pytest.fail("this test needs unshare (util-linux)")
     tmp = tmp_path_factory.mktemp("role")
     (tmp / "play.yml").write_text(PLAY)
+    # One host at a time, each twice: both write the same paths of this one machine
+    # (/etc/ocs-l3/expected.json), so run in parallel they would overwrite each other.
     cmd = " ".join([os.path.join(BIN, "ansible-playbook"), "-i", EXAMPLE, str(tmp / "play.yml"),
-                    "--limit", "tor-r01,hv-r01-01", "-e", "ocs_render_build_dir=%s" % (tmp / "build"),
+                    "--limit", "{host}", "-e", "ocs_render_build_dir=%s" % (tmp / "build"),
                     "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python"),
                     "-e", "ocs_agent_manage_service=false"])
     script = "set -e\n"
@@ -42,7 +44,9 @@ def installed(tmp_path_factory):
         script += "mkdir -p {t}/up/{d} {t}/work/{d}\n".format(t=tmp, d=d)
         script += "mount -t overlay overlay -o lowerdir=/{d},upperdir={t}/up/{d},workdir={t}/work/{d} /{d}\n".format(
             t=tmp, d=d)
-    script += "{cmd} > {t}/first.log 2>&1\n{cmd} > {t}/second.log 2>&1\n".format(cmd=cmd, t=tmp)
+    for host in ("tor-r01", "hv-r01-01"):
+        run = cmd.format(host=host)
+        script += "{cmd} >> {t}/first.log 2>&1\n{cmd} >> {t}/second.log 2>&1\n".format(cmd=run, t=tmp)
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script], cwd=ROOT,
                           env=ansible_env(), capture_output=True, text=True, timeout=600)
     logs = {n: (tmp / ("%s.log" % n)).read_text() if (tmp / ("%s.log" % n)).exists() else "" for n in

@@ -21,13 +21,17 @@ def test_every_fabric_host_has_its_files(rendered):
         for f in entry["files"]:
             data = (rendered / host / f["path"].lstrip("/")).read_bytes()
             assert hashlib.sha256(data).hexdigest() == f["sha256"]
-            assert data.startswith(b"#\n# Managed by ocs-l3")
+            if f["path"].endswith(".json"):  # JSON has no comments: the notice is a member
+                assert json.loads(data)["managed"].startswith("Managed by ocs-l3"), f["path"]
+            else:
+                assert data.startswith(b"#\n# Managed by ocs-l3"), f["path"]
     kinds = {h: sorted(f["kind"] for f in e["files"]) for h, e in manifest["hosts"].items()}
-    assert kinds["hv-r01-01"] == ["agent", "dnsmasq", "dnsmasq-hosts", "frr", "frr-daemons", "ip6tables", "iproute2",
-                                  "iptables", "iptables", "routes", "systemd"]
-    assert kinds["tor-r01"] == ["frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "routes"]
-    assert kinds["spine1"] == ["frr", "frr-daemons", "ip6tables", "iptables"]
-    assert kinds["gw-01"] == ["frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "nftables", "routes"]
+    assert kinds["hv-r01-01"] == ["agent", "dnsmasq", "dnsmasq-hosts", "expected", "frr", "frr-daemons", "ip6tables",
+                                  "iproute2", "iptables", "iptables", "routes", "systemd"]
+    assert kinds["tor-r01"] == ["expected", "frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "routes"]
+    assert kinds["spine1"] == ["expected", "frr", "frr-daemons", "ip6tables", "iptables"]
+    assert kinds["gw-01"] == ["expected", "frr", "frr-daemons", "ip6tables", "iproute2", "iptables", "nftables",
+                              "routes"]
 
 
 def test_routes_file_matches_the_inventory(rendered):
