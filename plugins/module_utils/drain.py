@@ -162,10 +162,14 @@ def pending(bgp_json, host, keys, state):
         if state == "drained":
             if other and any(_selected(p) for p in via):
                 out.append(prefix)
-        elif any(_gshut(p) for p in via) or (other and not any(_selected(p) for p in via)
-                                              and _comparable(via, other)):
+        elif any(_gshut(p) for p in via) or _left_out(via, other):
             out.append(prefix)
     return out
+
+
+def _left_out(via, other):
+    """The host's paths are as good as the best other one, yet none is selected."""
+    return bool(other) and not any(_selected(p) for p in via) and _comparable(via, other)
 
 
 def _gshut(path):

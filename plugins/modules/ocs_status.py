@@ -13,8 +13,8 @@ version_added: 0.4.0
 short_description: Report where a fabric host differs from its rendered expected state
 description:
   - Runs the collector of C(ocs-l3-status) (module_utils/host_status.py) on the host, the same code the
-    host's timer runs: BGP sessions and prefix counts, instance routes, our chains and counters, DHCP,
-    conntrack fill, drain state, generation, the last successful reconcile, against
+    host's timer runs. It compares BGP sessions and prefix counts, instance routes, our chains and counters,
+    DHCP, conntrack fill, drain state, the generation and the last successful reconcile with
     C(/etc/ocs-l3/expected.json).
   - Changes nothing (C(changed=false) always); supports check mode.
   - Never fails for a deviation; the caller decides (C(playbooks/status.yml), C(tools/ocs-rollout)).

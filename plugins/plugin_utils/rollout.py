@@ -106,7 +106,7 @@ def gate(doc, hosts, spines, allow_warnings=False):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="ocs-rollout", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="ocs-rollout", description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("-i", "--inventory", required=True, help="the inventory (file or directory)")
     p.add_argument("--racks", help="roll out only these racks (comma-separated ids), no spine or gateway")
     p.add_argument("--allow-warnings", action="store_true", help="a warning does not stop the rollout")
