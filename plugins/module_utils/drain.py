@@ -52,14 +52,9 @@ def undrained_text(text):
 def _peers_of(fab, host):
     """{neighbour host name: [session keys by which it knows ``host``]}."""
     from .frr import policy  # controller only (the model)
-    out = {}
-    for n in policy(fab, host).neighbors:
-        if n.host is None or n.host not in fab.hosts:
-            continue
-        keys = [m.key for m in policy(fab, fab.hosts[n.host]).neighbors if m.host == host.name]
-        out.setdefault(n.host, [])
-        out[n.host] = sorted(set(out[n.host]) | set(keys))
-    return out
+    names = {n.host for n in policy(fab, host).neighbors if n.host in fab.hosts}
+    return {name: sorted({m.key for m in policy(fab, fab.hosts[name]).neighbors if m.host == host.name})
+            for name in names}
 
 
 def _alternatives(fab, host):

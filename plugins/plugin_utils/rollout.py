@@ -39,17 +39,17 @@ unhealthy one, so the tool runs it once per step.
 from __future__ import annotations
 
 import argparse
+import io
 import subprocess
 import sys
 import time
 
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+from ansible_collections.ocs.l3.plugins.module_utils.host_status import ESTABLISHED
 from ansible_collections.ocs.l3.plugins.plugin_utils.drift import ansible_playbook, playbook_env
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
 from ansible_collections.ocs.l3.plugins.plugin_utils.status import run_status
-
-ESTABLISHED = "Established"
 
 
 def steps(fab, racks=None):
@@ -123,23 +123,19 @@ def _run(cmd, out):
 
 
 def run_step(name, hosts, args, opts, spines, out):
-    """Converge one step and wait for it to be healthy: (ok, problems)."""
+    """Converge one step and wait for it to be healthy: (exit code, problems); 0 healthy,
+    1 the converge failed, 2 not healthy after ``opts.settle`` seconds."""
     limit = ",".join(hosts)
     if _run([ansible_playbook(), "-i", opts.inventory, "ocs.l3.site", "--limit", limit] + args, out) != 0:
-        return False, ["the converge of %s failed (ocs.l3.site --limit %s), see above" % (name, limit)]
+        return 1, ["the converge of %s failed (ocs.l3.site --limit %s), see above" % (name, limit)]
     watch = sorted(set(hosts) | set(spines))
     end = time.monotonic() + opts.settle
     while True:
-        dummy, doc = run_status(["-i", opts.inventory, "--limit", ",".join(watch)] + args, out=_Null())
+        dummy, doc = run_status(["-i", opts.inventory, "--limit", ",".join(watch)] + args, out=io.StringIO())
         problems = gate(doc, hosts, spines, opts.allow_warnings) if doc else ["no status summary"]
         if not problems or time.monotonic() >= end:
-            return not problems, problems
+            return (2 if problems else 0), problems
         time.sleep(5)
-
-
-class _Null:
-    def write(self, text):
-        return len(text)
 
 
 def main(argv, out=None):
@@ -155,13 +151,13 @@ def main(argv, out=None):
     for i, (name, hosts) in enumerate(plan, 1):
         out.write("step %d/%d: %s (%s)\n" % (i, len(plan), name, ", ".join(hosts)))
         out.flush()
-        ok, problems = run_step(name, hosts, args, opts, spines if name.startswith("rack ") else [], out)
-        if not ok:
+        code, problems = run_step(name, hosts, args, opts, spines if name.startswith("rack ") else [], out)
+        if code:
             out.write("ocs-rollout: stopped at step %d/%d, %s, not healthy:\n" % (i, len(plan), name))
             out.write("".join("  %s\n" % p for p in problems))
             later = [n for n, dummy in plan[i:]]
             out.write("not touched: %s\n" % (", ".join(later) if later else "nothing (it was the last step)"))
-            return 2 if problems and not problems[0].startswith("the converge of") else 1
+            return code
         out.write("  healthy\n")
     out.write("ocs-rollout: %d steps, all healthy\n" % len(plan))
     return 0
