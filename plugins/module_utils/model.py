@@ -144,6 +144,9 @@ class Fabric:
     dns_servers: list = field(default_factory=list)
     domain: str | None = None
     mtu: int = 1500
+    # The smallest path MTU beyond the border that TCP through the NAT tier must survive:
+    # the tier clamps the MSS of every TCP SYN it forwards to min(mtu, edge_mtu) - 40 (natgw.py).
+    edge_mtu: int = 1500
     instance_ifname_prefix: str = "tap"
     nat_mode: str = "host"
     routing_mode: str = "bgp"

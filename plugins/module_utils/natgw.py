@@ -29,7 +29,12 @@ Table ``ip ocs_natgw`` (all rules match the packet's original addresses)::
       2. daddr in fip_to_fixed, saddr in fixed_to_fip    hairpin between floating IPs:
                                                  saddr -> floating, daddr -> fixed, notrack
       3. daddr in fip_to_fixed, saddr not internal       inbound: daddr -> fixed, notrack
-      4. saddr in fixed_to_fip, daddr not internal       outbound: saddr -> floating, notrack
+      4. saddr in fixed_to_fip, daddr not internal, an ICMP error
+                                                 drop, counted "icmp-error-fixed" (its quote
+                                                 carries the fixed IP: see PMTUD below)
+      5. saddr in fixed_to_fip, daddr not internal       outbound: saddr -> floating, notrack
+    chain mss_forward (filter, forward, priority mangle)
+         TCP SYN with MSS > min(mtu, edge_mtu) - 40      MSS set to it, counted "mss-clamp"
     chain nat_prerouting  (nat, dstnat)
          saddr internal, daddr in fip_to_fixed   dnat to the fixed IP (hairpin from an
                                                  address without a floating IP: stateful)
@@ -37,7 +42,7 @@ Table ``ip ocs_natgw`` (all rules match the packet's original addresses)::
          saddr internal, ct status dnat          snat to PUBLIC   (that hairpin)
          saddr internal, daddr not internal      snat to PUBLIC   (outbound without floating IP)
 
-Everything that rules 2-4 translate is ``notrack``: no connection state, any
+Everything that rules 2, 3 and 5 translate is ``notrack``: no connection state, any
 gateway can translate any packet. Sources without a floating IP are
 source-NATed *statefully* to this gateway's own ``ocs_public_address``, which
 only this gateway announces, so their replies come back to it (rule 1 hands
@@ -52,6 +57,26 @@ floating IP is DNATed and SNATed to the public address statefully; the
 reply comes back to this gateway (rule 1) and conntrack answers from the
 floating IP.
 
+PMTUD, and why the tier clamps the MSS instead of translating ICMP errors:
+an ICMP error quotes the header of the packet that caused it. For a
+floating-IP flow the quote holds the floating IP (a "fragmentation needed"
+from a hop beyond the border) or the fixed IP (a port unreachable an
+instance sends). Rules 2, 3 and 5 rewrite the outer header only: the
+instance would get a quote it has no socket for, and the internet would
+see a fixed IP. Translating the quote statelessly is not possible here:
+nftables (1.0.6) writes raw payload without updating the ICMP checksum
+(``nft --debug=netlink``: ``csum_type 0``), conntrack translates quotes
+only of flows it tracks, and ``tc action nat`` needs a filter per address.
+So the tier (a) clamps the MSS of every TCP SYN it forwards, both
+directions, to ``min(mtu, edge_mtu) - 40``, so TCP never sends a segment
+that needs PMTUD up to ``edge_mtu``; (b) drops the outbound ICMP errors of
+instances with a floating IP (rule 4), so no fixed IP leaves the fabric.
+Limits (README, known issues): UDP and other non-TCP traffic larger than
+the path still depends on PMTUD, which fails for floating-IP flows; a path
+narrower than ``edge_mtu`` breaks TCP too; the internet gets no ICMP error
+from such an instance (a closed UDP port looks filtered). Flows translated
+statefully (SNAT, hairpin) get their ICMP errors translated by conntrack.
+
 In ``nat_mode: host`` a gateway's file declares no table: the apply module
 then deletes the table (nothing is left behind).
 """
@@ -64,10 +89,19 @@ from .constants import NFT_EDGE_SET as EDGE_SET, NFT_INTERNAL_SET as INTERNAL_SE
 from .constants import NFT_TABLE as TABLE
 from .edge import edge_entries
 
+# ICMP errors: they quote the packet that caused them (RFC 792), addresses included.
+ICMP_ERRORS = "destination-unreachable, time-exceeded, parameter-problem"
+
 
 def floating_map(fab):
     """[(floating, fixed)] of every instance with a floating IP, sorted by floating IP (ints)."""
     return sorted((inst.floating_ip, inst.ip) for inst in fab.instances() if inst.floating_ip is not None)
+
+
+def clamped_mss(fab):
+    """The MSS every TCP SYN through the tier is clamped to: what fits both the
+    instances' MTU and the smallest path MTU beyond the border (``edge_mtu``)."""
+    return min(fab.mtu, fab.edge_mtu) - 40
 
 
 def _map(name, pairs):
@@ -101,6 +135,7 @@ def gateway_lines(fab, host):
         return ["# nat_mode is host: this gateway translates nothing; table %s %s is removed." % (FAMILY, TABLE)]
     pub = ntoa(host.public_address)
     fmap = floating_map(fab)
+    mss = clamped_mss(fab)
     lines = ["table %s %s {" % (FAMILY, TABLE),
              "\tset %s {" % INTERNAL_SET, "\t\ttype ipv4_addr", "\t\tflags interval",
              "\t\telements = { %s }" % ", ".join(n.text for n in fab.internal_ranges), "\t}", ""]
@@ -119,8 +154,15 @@ def gateway_lines(fab, host):
         "notrack comment \"hairpin\"" % (FIP_MAP, FIXED_MAP, FIXED_MAP, FIP_MAP),
         "\t\tip daddr @%s ip saddr != @%s counter ip daddr set ip daddr map @%s notrack comment \"inbound\""
         % (FIP_MAP, INTERNAL_SET, FIP_MAP),
+        "\t\tip saddr @%s ip daddr != @%s icmp type { %s } counter drop comment \"icmp-error-fixed\""
+        % (FIXED_MAP, INTERNAL_SET, ICMP_ERRORS),
         "\t\tip saddr @%s ip daddr != @%s counter ip saddr set ip saddr map @%s notrack comment \"outbound\""
         % (FIXED_MAP, INTERNAL_SET, FIXED_MAP),
+        "\t}", "",
+        "\tchain mss_forward {",
+        "\t\ttype filter hook forward priority mangle; policy accept;",
+        "\t\ttcp flags syn tcp option maxseg size > %d counter tcp option maxseg size set %d comment \"mss-clamp\""
+        % (mss, mss),
         "\t}", "",
         "\tchain nat_prerouting {",
         "\t\ttype nat hook prerouting priority dstnat; policy accept;",

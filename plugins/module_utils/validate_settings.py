@@ -2,7 +2,7 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate ``ocs_fabric``, the fabric-wide settings: modes, ASNs, ranges,
-border peers, metadata, DNS, MTU, interface prefix, lease time (and, through
+border peers, metadata, DNS, MTU (instances' and the edge's), interface prefix, lease time (and, through
 :mod:`validate_bgp`, the BGP session knobs). The host policy settings are
 :mod:`validate_policy`'s, checked after the racks."""
 
@@ -15,7 +15,7 @@ from .validate_bgp import bgp
 
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
-    "metadata", "bgp", "dns_servers", "domain", "mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
+    "metadata", "bgp", "dns_servers", "domain", "mtu", "edge_mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
     "instances_file", "dhcp_lease_time", "host_policy", "management_ranges", "monitoring_ranges", "host_services", "instance_services",
 }
 METADATA_KEYS = {"ip", "port", "target", "target_port"}
@@ -137,12 +137,13 @@ def _dns(chk, fab, data):
 
 
 def _interfaces(chk, fab, data):
-    """mtu and instance_ifname_prefix."""
-    mtu = data.get("mtu", 1500)
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 9216:
-        chk.add(where(HERE, "mtu"), "%s must be an integer from 576 to 9216" % show(mtu))
-    else:
-        fab.mtu = mtu
+    """mtu, edge_mtu and instance_ifname_prefix."""
+    for key in ("mtu", "edge_mtu"):
+        mtu = data.get(key, 1500)
+        if isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 9216:
+            chk.add(where(HERE, key), "%s must be an integer from 576 to 9216" % show(mtu))
+        else:
+            setattr(fab, key, mtu)
     prefix = data.get("instance_ifname_prefix", "tap")
     if not isinstance(prefix, str) or _PREFIX_RE.fullmatch(prefix) is None:
         chk.add(where(HERE, "instance_ifname_prefix"),

@@ -66,7 +66,7 @@ RULES = [
      "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
-     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, "
+     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, edge_mtu, "
      "floating_ranges, gateway_asn, host_policy, host_services, "
      "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
      "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),
@@ -115,6 +115,8 @@ RULES = [
      "ocs_fabric.nat_mode dvr must be host or gateway"),
     ("bad mtu", lambda d: d["fabric"].update(mtu=100000),
      "ocs_fabric.mtu 100000 must be an integer from 576 to 9216"),
+    ("bad edge_mtu", lambda d: d["fabric"].update(edge_mtu=0),
+     "ocs_fabric.edge_mtu 0 must be an integer from 576 to 9216"),
     ("DHCP lease too short", lambda d: d["fabric"].update(dhcp_lease_time="1m"),
      "ocs_fabric.dhcp_lease_time 1m must be a lease time from 2m to 365d (seconds, or a number with unit s, m, h, "
      "d or w)"),

@@ -52,6 +52,27 @@ def test_table_holds_both_maps_the_sets_and_the_public_address():
             assert "ip daddr @fip_to_fixed" in line
 
 
+def test_mss_clamp_fits_the_instances_and_the_edge():
+    """Every TCP SYN through the tier is clamped to min(mtu, edge_mtu) - 40 (PMTUD cannot
+    work for floating-IP flows: natgw's docstring); only a larger MSS is lowered."""
+    assert natgw.clamped_mss(fabric()) == 1410  # mtu 1450, edge_mtu 1500 (default)
+    fab = fabric(mutate=lambda d: d["fabric"].update(edge_mtu=1280))
+    assert natgw.clamped_mss(fab) == 1240
+    rule = "tcp flags syn tcp option maxseg size > 1240 counter tcp option maxseg size set 1240 comment \"mss-clamp\""
+    assert ("\t\t%s\n" % rule) in text(fab)
+    assert "type filter hook forward priority mangle; policy accept;" in text(fab)
+
+
+def test_icmp_errors_of_floating_ip_instances_are_dropped_before_translation():
+    """Their quote holds the fixed IP: rule 4 drops them, before rule 5 would translate the outer source."""
+    lines = text(fabric()).splitlines()
+    drop = [i for i, ln in enumerate(lines) if 'comment "icmp-error-fixed"' in ln]
+    out = [i for i, ln in enumerate(lines) if 'comment "outbound"' in ln]
+    assert len(drop) == 1 and drop[0] + 1 == out[0]
+    assert lines[drop[0]] == ("\t\tip saddr @fixed_to_fip ip daddr != @internal icmp type { destination-unreachable, "
+                              "time-exceeded, parameter-problem } counter drop comment \"icmp-error-fixed\"")
+
+
 def test_every_gateway_holds_the_whole_map():
     def two(d):
         d["groups"]["nat_gateways"].append("gw-02")
