@@ -146,3 +146,25 @@ def collapse(nets):
     """Sorted list of Net, adjacent/overlapping ones merged (via netaddr)."""
     merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
     return [parse_net(str(n)) for n in merged]
+
+
+def host_blocks(ips):
+    """Sorted, distinct addresses (ints) as the fewest aligned CIDR blocks that
+    hold exactly them: [(first, prefixlen)]. Linear: each run of consecutive
+    addresses is cut greedily into the largest aligned blocks that fit."""
+    out = []
+    i, n = 0, len(ips)
+    while i < n:
+        j = i
+        while j + 1 < n and ips[j + 1] == ips[j] + 1:
+            j += 1
+        first, last = ips[i], ips[j]
+        while first <= last:
+            size = (first & -first) or (1 << 32)  # the largest block aligned at first ...
+            while first + size - 1 > last:  # ... that ends within the run
+                size >>= 1
+            out.append((first, 33 - size.bit_length()))
+            first += size
+        i = j + 1
+    return out
+

@@ -529,3 +529,108 @@ def test_stale_secrets_are_removed_without_the_secret():
                     "router bgp 65102 vrf x\n no neighbor GW password\nexit\n")
     assert "s3cret" not in text and "g0ne" not in text
     assert frr_reload.stale_secrets(running, running) == ""
+
+
+# --- compact prefix-lists (issue 19: a dense ToR's config loads in seconds) -----
+
+def _entry(entry):
+    """A permit entry as (first, last, low, high): a prefix p/len matches when it lies in
+    first..last and low <= len <= high (FRR: no ge/le = exact length; ge g [le l]; le l)."""
+    import ipaddress
+    words = entry.split()
+    net = ipaddress.ip_network(words[0])
+    opts = dict(zip(words[1::2], (int(w) for w in words[2::2])))
+    low = opts.get("ge", net.prefixlen)
+    high = opts.get("le", 32 if "ge" in opts else net.prefixlen)
+    return int(net.network_address), int(net.broadcast_address), low, high
+
+
+def _prefix(text):
+    import ipaddress
+    p = ipaddress.ip_network(text)
+    return int(p.network_address), int(p.broadcast_address), p.prefixlen
+
+
+def _matches(entry, prefix):
+    first, last, low, high = entry
+    pf, pl, plen = prefix
+    return first <= pf and pl <= last and low <= plen <= high
+
+
+def _allowed(entries, candidates):
+    compiled = [_entry(e) for e in entries]
+    parsed = {c: _prefix(c) for c in candidates}
+    return {c for c in candidates if any(_matches(e, parsed[c]) for e in compiled)}
+
+
+def test_host_blocks_are_the_fewest_aligned_blocks():
+    import random
+    import netaddr
+    from ansible_collections.ocs.l3.plugins.module_utils.addr import aton, host_blocks, ntoa
+    rng = random.Random(5)
+    for trial in range(200):
+        base = aton("198.19.0.0") + rng.randrange(0, 4096) * 4
+        ips = sorted({base + rng.randrange(0, rng.choice((8, 64, 1024))) for _ in range(rng.randrange(1, 300))})
+        blocks = host_blocks(ips)
+        covered = sorted(ip for first, plen in blocks for ip in range(first, first + (1 << (32 - plen))))
+        assert covered == ips  # exactly these addresses, each once
+        assert all(first % (1 << (32 - plen)) == 0 for first, plen in blocks)  # aligned
+        merged = netaddr.cidr_merge([netaddr.IPAddress(ntoa(ip)) for ip in ips])
+        assert len(blocks) == len(merged), trial  # as few as netaddr's merge
+    assert host_blocks([]) == []
+    assert host_blocks([0, 1, 2, 3]) == [(0, 30)]
+    assert host_blocks([aton("198.19.1.1"), aton("198.19.1.2")]) == [(aton("198.19.1.1"), 32), (aton("198.19.1.2"), 32)]
+
+
+@pytest.mark.parametrize("scattered", [False, True])
+def test_compact_allows_exactly_the_same_prefixes(scattered):
+    """Every entry kind is kept (exact, le, ge); the /32s become 'B ge 32' blocks: the set
+    of allowed prefixes is identical over every /32 and every shorter prefix of the space."""
+    import ipaddress
+    import random
+    from ansible_collections.ocs.l3.plugins.module_utils.frr import compact
+    rng = random.Random(3)
+    space = ipaddress.ip_network("198.19.4.0/23")
+    hosts = [str(ip) for ip in space]
+    chosen = rng.sample(hosts, 200) if scattered else hosts[16:400]
+    entries = ["198.19.8.0/24", "198.19.9.0/24 le 32", "0.0.0.0/0"] + ["%s/32" % h for h in chosen]
+    out = compact(entries)
+    assert out[:3] == entries[:3]
+    assert len(out) < len(entries) if not scattered else len(out) <= len(entries)
+    candidates = ["%s/32" % h for h in hosts] + [str(n) for plen in range(20, 32)
+                                                 for n in ipaddress.ip_network("198.19.0.0/20").subnets(new_prefix=plen)]
+    candidates += ["198.19.8.0/24", "198.19.8.0/25", "198.19.9.7/32", "0.0.0.0/0", "198.19.9.0/24"]
+    assert _allowed(out, candidates) == _allowed(entries, candidates)
+    if not scattered:
+        assert out[3:] == ["198.19.4.16/28 ge 32", "198.19.4.32/27 ge 32", "198.19.4.64/26 ge 32",
+                           "198.19.4.128/25 ge 32", "198.19.5.0/25 ge 32", "198.19.5.128/28 ge 32"]
+
+
+def test_dense_tor_lists_are_compact_and_exact(tmp_path):
+    """A rack of 4 hypervisors x 300 instances: each hypervisor's import list on the ToR has
+    a handful of entries, every instance /32 matches its own hypervisor's list and no other's."""
+    import ipaddress
+    from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
+    from ansible_collections.ocs.l3.tools import gen_fabric as gen
+    gen.generate(str(tmp_path / "inv"), racks=1, hypervisors=4, instances=300, floating_share=0.1)
+    fab = build(load_fabric_input(str(tmp_path / "inv")))
+    tor = fab.by_role["tor"][0]
+    lines = config_lines(fab, tor)
+    lists = {}
+    for ln in lines:
+        if ln.startswith("ip prefix-list OCS-HV-"):
+            name, dummy, entry = ln.split(" ", 4)[2:]
+            lists.setdefault(name, []).append(entry)
+    assert sorted(lists) == sorted("OCS-HV-%s" % hv.name for hv in tor.rack.hypervisors)
+    for hv in tor.rack.hypervisors:  # a run of 300 /32s: at most 2 blocks per bit of length, + floating /32s
+        assert len(lists["OCS-HV-%s" % hv.name]) <= 60, lists["OCS-HV-%s" % hv.name]
+    compiled = {name: [_entry(e) for e in entries] for name, entries in lists.items()}
+    for inst in fab.instances():
+        prefix = "%s/32" % ipaddress.ip_address(inst.ip)
+        p = _prefix(prefix)
+        hits = {name for name, entries in compiled.items() if any(_matches(e, p) for e in entries)}
+        assert hits == {"OCS-HV-%s" % inst.hypervisor.name}, (prefix, hits)
+    total = sum(1 for ln in lines if ln.startswith("ip prefix-list "))
+    exact = sum(len(owned(fab, hv)) for hv in tor.rack.hypervisors)
+    print("ToR prefix-list lines: %d (the /32s alone would be %d)" % (total, exact))
+    assert total < exact / 10
