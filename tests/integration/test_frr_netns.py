@@ -446,3 +446,17 @@ def test_per_link_password_both_ends_and_a_mismatch_keeps_the_session_down(lab):
     end = time.monotonic()
     print("per-link rekey: session down %.1f s in all, up %.1f s after the second end matched"
           % (end - start, end - matched))
+
+    # Moving links from the fleet password to their own, same key first (the rotation procedure of
+    # docs/bgp-passwords.md): hv-r01-02's two links; its TOR peer-group loses the fleet password
+    # (every session has its own now) and no session resets.
+    for up in data["hostvars"]["hv-r01-02"]["ocs_uplinks"]:
+        up["password"] = "fleet-Key"
+    moved = build(data)
+    before = {h: lab.connections(h) for h in ("tor-r01", "hv-r01-02")}
+    for host in ("tor-r01", "hv-r01-02"):
+        assert lab.configure(moved, host)["changed"]
+    assert " neighbor TOR password" not in lab.vtysh("hv-r01-02", "show running-config")
+    time.sleep(3)
+    assert {h: lab.connections(h) for h in ("tor-r01", "hv-r01-02")} == before
+    assert lab.established("hv-r01-02") == {"198.18.1.1", "198.18.1.129"}
