@@ -32,6 +32,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_art
 from ansible_collections.ocs.l3.plugins.module_utils.constants import contract
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, build
+from ansible_collections.ocs.l3.plugins.module_utils.frr import has_secret
 from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import plain as _plain, role_hosts
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, render_host
@@ -103,6 +104,8 @@ class ActionModule(ActionBase):
             collection=COLLECTION_ROOT,
             # What ocs_firewall checks before applying the host policy (no lock-out).
             policy=dict(host_policy=fab.host_policy, management_ranges=[n.text for n in fab.management_ranges]),
+            # Any BGP password in the fabric: ocs_frr prints no frr.conf content or diff anywhere.
+            secret=has_secret(fab),
         )
         return result
 

@@ -23,7 +23,7 @@ locations and field parsers), and one validator per object kind, run in this
 order (each needs the ones before): :mod:`validate_settings` (with
 :mod:`validate_bgp`'s session knobs), :mod:`validate_racks`,
 :mod:`validate_hosts`, :mod:`validate_instances`, :mod:`validate_policy`, then
-:mod:`validate_bgp`'s checks across hosts. The names other code imports from
+:mod:`validate_bgp`'s checks across hosts (unnumbered uplinks, per-link passwords). The names other code imports from
 here stay here.
 """
 
@@ -60,6 +60,7 @@ def build(data):
     policy(chk, fab, data.get("fabric"))
     fab.infrastructure = infrastructure(fab)
     validate_bgp.unnumbered(chk, fab)
+    validate_bgp.link_passwords(chk, fab)
     validate_topology.rack_tors(chk, fab)
     validate_topology.static_numbered(chk, fab)
     if fab.nat_mode == "gateway":

@@ -52,6 +52,7 @@ from .announce import fabric_infra, fabric_space, loopback, origin, own_link_net
 from .artifact import Artifact, text
 
 from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
+from .validate_bgp import BORDER_DEFAULTS
 MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
 CONDITIONAL_TIMER = 5  # seconds between FRR's conditional-advertisement scans (FRR: 5-240, default 60)
@@ -111,15 +112,20 @@ def fabric_nets(fab):
 class Neighbor:
     """One BGP session: ``key`` is an address or, unnumbered, an interface."""
 
-    __slots__ = ("key", "interface", "remote_as", "group", "rmap_in", "host")
+    __slots__ = ("key", "interface", "remote_as", "group", "rmap_in", "host", "password", "session")
 
-    def __init__(self, key, interface, remote_as, group, rmap_in=None, host=None):
+    def __init__(self, key, interface, remote_as, group, rmap_in=None, host=None, password=None, session=None):
         self.key = key
         self.interface = interface
         self.remote_as = remote_as
         self.group = group
         self.rmap_in = rmap_in  # per-neighbor import route-map (None: the group's)
         self.host = host  # name of the host at the other end (None: border)
+        # A fabric session: its link's own password (ocs_uplinks[].password; None: the group's, i.e.
+        # ocs_fabric.bgp.password). A border session: None; ``session`` holds its settings
+        # {keepalive, holdtime, bfd, password} (the border peer's over ocs_fabric.border).
+        self.password = password
+        self.session = session
 
     def __repr__(self):
         return "Neighbor(%s, %s, %s)" % (self.key, self.remote_as, self.group)
@@ -198,7 +204,25 @@ def _border_neighbors(fab, host):
     def on_link(ip):
         return any(up.peer == ip or (up.net is not None and ip in up.net) for up in host.uplinks)
     peers = sorted(p for p in fab.border_peers if on_link(p[0])) or sorted(fab.border_peers)
-    return [Neighbor(ntoa(ip), False, asn, "BORDER") for ip, asn in peers]
+    return [Neighbor(ntoa(ip), False, asn, "BORDER", session=border_session(fab, ip)) for ip, asn in peers]
+
+
+def border_session(fab, ip):
+    """The settings of the border session with border peer ``ip``: {keepalive, holdtime, bfd,
+    password}, the peer's own over ``ocs_fabric.border`` over BORDER_DEFAULTS."""
+    out = dict(BORDER_DEFAULTS)
+    out.update(getattr(fab, "border", None) or {})
+    out.update((getattr(fab, "border_sessions", None) or {}).get(ip, {}))
+    return out
+
+
+def _border_multipath(pol, border):
+    """ECMP over border peers of different ASNs: FRR's multipath wants equal AS paths unless
+    relaxed. Only where this host's border sessions span more than one ASN (one upstream ASN, the
+    usual case, needs nothing)."""
+    line = "bgp bestpath as-path multipath-relax"
+    if len({n.remote_as for n in border}) > 1 and line not in pol.bgp_lines:
+        pol.bgp_lines.insert(0, line)
 
 
 def _uplink_neighbors(fab, host, group, remote_as):
@@ -207,9 +231,10 @@ def _uplink_neighbors(fab, host, group, remote_as):
     for up in host.uplinks:
         if up.numbered:
             if up.peer not in border:
-                out.append(Neighbor(ntoa(up.peer), False, remote_as, group, host=up.peer_host))
+                out.append(Neighbor(ntoa(up.peer), False, remote_as, group, host=up.peer_host,
+                                    password=up.password))
         else:
-            out.append(Neighbor(up.interface, True, remote_as, group))
+            out.append(Neighbor(up.interface, True, remote_as, group, password=up.password))
     return out
 
 
@@ -221,11 +246,14 @@ def _lower_neighbors(fab, upper, lower, group, rmap_in):
     for up in lower.uplinks:
         if up.numbered and up.peer_host == upper.name:
             addr = up.address if up.address is not None else lower.address
-            out.append(Neighbor(ntoa(addr), False, lower.asn, group, rmap_in, lower.name))
-    if any(not up.numbered for up in lower.uplinks):
+            out.append(Neighbor(ntoa(addr), False, lower.asn, group, rmap_in, lower.name, up.password))
+    unnumbered = [up for up in lower.uplinks if not up.numbered]
+    if unnumbered:
+        # validated: a host's unnumbered uplinks carry one password or none
         for down in upper.downlinks:
             if down.host == lower.name:
-                out.append(Neighbor(down.interface, True, lower.asn, group, rmap_in, lower.name))
+                out.append(Neighbor(down.interface, True, lower.asn, group, rmap_in, lower.name,
+                                    unnumbered[0].password))
     return out
 
 
@@ -381,7 +409,9 @@ def spine_policy(fab, host):
     if fab.border_peers and not gw_mode:
         pol.groups.append(Group("BORDER", pol.rmap("OCS-IN-BORDER", default), pol.rmap("OCS-OUT-BORDER", floating),
                                 fabric=False))
-        pol.neighbors += _border_neighbors(fab, host)
+        border = _border_neighbors(fab, host)
+        _border_multipath(pol, border)
+        pol.neighbors += border
     # Unassigned floating addresses end here instead of looping to the border:
     # a blackhole below any BGP route. In host NAT mode the spine announces
     # each range as an aggregate of the floating and public /32s its racks
@@ -425,6 +455,7 @@ def gateway_policy(fab, host):
     group.advertise = (pol.rmap("OCS-ADV-FLOATING", floating), pol.rmap("OCS-HAS-RACKS", racks))
     pol.groups.append(group)
     pol.bgp_lines.append("bgp conditional-advertisement timer %d" % CONDITIONAL_TIMER)
+    _border_multipath(pol, border)
     pol.neighbors = spines + border
     pol.networks += [f.text for f in fab.floating_ranges]
     pol.statics = _floating_blackholes(fab) + _internal_rejects(fab)
@@ -436,6 +467,14 @@ POLICIES = {"hypervisor": hypervisor_policy, "tor": tor_policy, "spine": spine_p
 
 def policy(fab, host):
     return POLICIES[host.role](fab, host)
+
+
+def has_secret(fab):
+    """Whether the fabric configures any BGP password: ocs_fabric.bgp's, ocs_fabric.border's, a
+    border peer's or a link's own (some host's frr.conf then holds it)."""
+    return bool((getattr(fab, "bgp", None) or {}).get("password") or (fab.border or {}).get("password")
+                or any(s.get("password") for s in fab.border_sessions.values())
+                or any(up.password for host in fab.hosts.values() for up in host.uplinks))
 
 
 def bgp_settings(fab):
@@ -526,7 +565,9 @@ def _router_bgp(fab, host, pol, bgp, asn):
             lines.append(" neighbor %s ttl-security hops 1" % g.name)
             if bgp["bfd"]:
                 lines.append(" neighbor %s bfd" % g.name)
-            if bgp["password"]:
+            # The fabric-wide password only where a session of the group uses it: a
+            # host whose links all carry their own never holds it.
+            if bgp["password"] and any(n.password is None for n in pol.neighbors if n.group == g.name):
                 lines.append(" neighbor %s password %s" % (g.name, bgp["password"]))
             lines.append(" neighbor %s timers %d %d" % (g.name, bgp["keepalive"], bgp["holdtime"]))
     for n in pol.neighbors:
@@ -536,6 +577,7 @@ def _router_bgp(fab, host, pol, bgp, asn):
         else:
             lines += [" neighbor %s remote-as %d" % (n.key, n.remote_as),
                       " neighbor %s peer-group %s" % (n.key, n.group)]
+        lines += _neighbor_settings(n)
     lines += [" !", " address-family ipv4 unicast"]
     lines += ["  network %s" % net for net in _by_prefix(pol.networks)]
     lines += ["  aggregate-address %s" % net for net in _by_prefix(pol.aggregates)]
@@ -562,6 +604,23 @@ def _router_bgp(fab, host, pol, bgp, asn):
         lines.append("  maximum-paths %d" % paths)
     lines += [" exit-address-family", "exit", "!"]
     return lines
+
+
+def _neighbor_settings(n):
+    """A session's own lines, in FRR's running-config order (bfd, password, timers): a fabric
+    session's per-link password (it overrides the group's); a border session's settings, all
+    per neighbor (each border peer may differ, and a peer-group member cannot turn off a group's
+    BFD in FRR's running-config)."""
+    s = n.session or {}
+    out = []
+    if s.get("bfd"):
+        out.append(" neighbor %s bfd" % n.key)
+    secret = n.password or s.get("password")
+    if secret:
+        out.append(" neighbor %s password %s" % (n.key, secret))
+    if s:
+        out.append(" neighbor %s timers %d %d" % (n.key, s["keepalive"], s["holdtime"]))
+    return out
 
 
 DAEMONS = ("bgpd", "bfdd", "staticd")

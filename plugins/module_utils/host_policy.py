@@ -78,6 +78,13 @@ def bgp_peers(fab, host):
     return sorted(numbered, key=lambda a: tuple(int(x) for x in a.split("."))), sorted(unnumbered)
 
 
+def bfd_peers(fab, host):
+    """Keys of the host's sessions that run BFD: every fabric session with ``ocs_fabric.bgp.bfd``,
+    each border session whose settings (``ocs_fabric.border``, the border peer's own) turn it on."""
+    return {n.key for n in bgp_policy(fab, host).neighbors
+            if (n.session or {}).get("bfd") or (n.session is None and fab.bgp.get("bfd"))}
+
+
 def served_services(fab, host):
     """The instance services whose address is one of this host's own addresses."""
     own = {host.address} | {link.address for link in list(host.uplinks) + list(host.downlinks)}
@@ -109,9 +116,10 @@ def host_rules(fab, host):
     if host.public_address is not None:
         rules.append("%s -d %s/32 %s -j DROP" % (a, ntoa(host.public_address), _c("ocs-public")))
     numbered, dummy = bgp_peers(fab, host)
+    bfd = bfd_peers(fab, host)
     for peer in numbered:
         rules.append("%s -s %s/32 -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, peer, _c("ocs-bgp")))
-        if fab.bgp.get("bfd"):
+        if peer in bfd:
             rules.append("%s -s %s/32 -p udp -m multiport --dports %s %s -j ACCEPT" % (a, peer, BFD_PORTS, _c("ocs-bfd")))
     for net in fab.management_ranges:
         rules.append("%s -s %s %s -j ACCEPT" % (a, net.text, _c("ocs-management")))

@@ -63,13 +63,16 @@ class Rack:
 class Uplink:
     """A link to the tier above. ``address`` (int) and ``net`` (the link's
     Net) or None; ``peer`` (int) or None for BGP unnumbered; ``peer_host``:
-    the name of the host owning ``peer``, resolved after indexing."""
+    the name of the host owning ``peer``, resolved after indexing;
+    ``password``: the link's own BGP password (TCP MD5) or None (the
+    fabric-wide ``ocs_fabric.bgp.password``, if any)."""
 
     interface: str
     address: int | None
     net: Net | None
     peer: int | None
     peer_host: str | None = None
+    password: str | None = None
 
     @property
     def numbered(self):
@@ -138,6 +141,11 @@ class Fabric:
     hypervisor_asn: int | None = None
     gateway_asn: int | None = None
     border_peers: list = field(default_factory=list)  # [(address int, asn)]
+    # Border session settings, validated: the fabric's defaults (ocs_fabric.border) and, per border
+    # peer address (int), that peer's settings with the defaults filled in: {keepalive, holdtime,
+    # bfd, password}.
+    border: dict = field(default_factory=dict)
+    border_sessions: dict = field(default_factory=dict)
     floating_ranges: list = field(default_factory=list)
     internal_ranges: list = field(default_factory=list)
     metadata: dict | None = None  # dict(ip, port, target, target_port) or None

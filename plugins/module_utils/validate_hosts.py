@@ -14,8 +14,9 @@ from .addr import ntoa, parse_iface_addr, valid_ifname
 from .check import asn_field, ip_field, show, unknown_keys, where
 from .edge import border_links, border_set
 from .model import ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Host, Uplink
+from .validate_bgp import password
 
-UPLINK_KEYS = {"interface", "address", "peer"}
+UPLINK_KEYS = {"interface", "address", "peer", "password"}
 DOWNLINK_KEYS = {"interface", "address", "host"}
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})")
 _UPPER = {"hypervisor": ("tor",), "tor": ("spine",), "nat_gateway": ("spine",), "spine": ()}
@@ -153,7 +154,8 @@ def _uplinks(chk, fab, hw, host, hv, names, ifaddrs):
                 chk.add(where(lw, "peer"), "%s is not another address of the link %s" % (ntoa(peer), net.text))
         if host.role == "hypervisor":
             _in_host_subnet(chk, lw, host, address)
-        host.uplinks.append(Uplink(ifname, address, net, peer))
+        secret = password(chk, where(lw, "password"), link.get("password"))
+        host.uplinks.append(Uplink(ifname, address, net, peer, password=secret))
 
 
 def _downlinks(chk, hw, host, hv, names, ifaddrs):
@@ -177,7 +179,8 @@ def _links(chk, hw, key, hv, keys, names):
     of a host's ``ocs_uplinks`` or ``ocs_downlinks`` (``key``); report the rest.
     ``names`` (the host's interface names) is filled in."""
     links = hv.get(key, [])
-    shape = "{%s}" % ", ".join(sorted(keys, key=lambda k: (k != "interface", k)))
+    # the shape in messages: the link's place (a per-link password is optional, documented)
+    shape = "{%s}" % ", ".join(sorted(keys - {"password"}, key=lambda k: (k != "interface", k)))
     if not isinstance(links, list):
         chk.add(where(hw, key), "must be a list of %s" % shape)
         return

@@ -11,12 +11,13 @@ import re
 from .addr import ntoa
 from .check import (asn_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
-from .validate_bgp import bgp
+from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
 
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
-    "metadata", "bgp", "dns_servers", "domain", "mtu", "edge_mtu", "instance_ifname_prefix", "nat_mode", "routing_mode",
-    "instances_file", "dhcp_lease_time", "host_policy", "management_ranges", "monitoring_ranges", "host_services", "instance_services",
+    "metadata", "bgp", "dns_servers", "domain", "mtu", "edge_mtu", "instance_ifname_prefix", "nat_mode",
+    "routing_mode", "instances_file", "dhcp_lease_time", "border", "host_policy", "management_ranges",
+    "monitoring_ranges", "host_services", "instance_services",
 }
 METADATA_KEYS = {"ip", "port", "target", "target_port"}
 DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400
@@ -37,6 +38,7 @@ def settings(chk, fab, data, groups):
     _modes(chk, fab, data)
     _asns(chk, fab, data, groups)
     _ranges(chk, fab, data)
+    border(chk, fab, data.get("border"))
     _border_peers(chk, fab, data.get("border_peers", []))
     _metadata(chk, fab, data.get("metadata"))
     _dns(chk, fab, data)
@@ -78,7 +80,8 @@ def _ranges(chk, fab, data):
 
 
 def _border_peers(chk, fab, peers):
-    """border_peers: [{address, asn}], each address once."""
+    """border_peers: [{address, asn}], each address once; each may carry its own border session
+    settings (validate_bgp.BORDER_KEYS, over ocs_fabric.border)."""
     if not isinstance(peers, list):
         chk.add(where(HERE, "border_peers"), "must be a list of {address, asn}")
         peers = []
@@ -88,11 +91,12 @@ def _border_peers(chk, fab, peers):
         if not isinstance(peer, dict):
             chk.add(pw, "must be a mapping {address, asn}")
             continue
-        unknown_keys(chk, pw, peer, {"address", "asn"})
+        unknown_keys(chk, pw, peer, {"address", "asn"} | BORDER_KEYS)
         ip = ip_field(chk, where(pw, "address"), peer.get("address"))
         asn = asn_field(chk, where(pw, "asn"), peer.get("asn"))
         if ip is not None and ip in seen:
             chk.add(where(pw, "address"), "%s is listed twice" % ntoa(ip))
+        border_peer(chk, fab, pw, peer, ip)
         if ip is not None and asn is not None:
             seen.add(ip)
             fab.border_peers.append((ip, asn))

@@ -56,7 +56,10 @@ options:
         C(vtysh -c) (visible to every local user in /proc), and FRR 8.4's does not delete a removed
         neighbor password at all; so this module removes every running password line the new config
         does not hold, as C(no neighbor X password) from a mode 0600 file through C(vtysh -f), before
-        frr-reload.py runs. Every file frr-reload.py writes is created under umask 077.
+        frr-reload.py runs. In the same file, first, it sets the new password lines of neighbors and
+        peer-groups that already run without one, so a peer-group losing its password because each
+        member now has its own resets no session. Every file frr-reload.py writes is created under
+        umask 077.
     type: path
 author: ocs-l3 contributors (@ocs-l3)
 """
@@ -139,9 +142,33 @@ def _secret_lines(text):
     return out
 
 
-def stale_secrets(running, conf):
+def new_secrets(running, conf):
+    """vtysh -f text setting, before anything else, the password lines of the new config for
+    neighbors and peer-groups that already run and have no password line yet. So a peer-group whose
+    password goes because each member now has its own (per-link passwords) loses it only after the
+    members hold theirs: measured with FRR 8.4, a member given the password it inherited keeps its
+    session, and so does a member with its own when the group's goes; frr-reload.py alone deletes the
+    group's first (a reset) and sets the members' after (another)."""
+    have = _secret_lines(running)
+    known, ctx = set(), None
+    for line in running.splitlines():
+        if line and not line.startswith(" "):
+            ctx = line.strip() if line.startswith("router bgp") else None
+        parts = line.split()
+        if ctx and parts[:1] == ["neighbor"] and len(parts) > 1:
+            known.add((ctx, parts[1]))
+    out = []
+    for (ctx, neighbor), line in sorted(_secret_lines(conf).items()):
+        if (ctx, neighbor) not in have and (ctx, neighbor) in known:
+            out += [ctx, " " + line, "exit"]
+    return "".join(ln + "\n" for ln in out)
+
+
+def stale_secrets(running, conf, absent=None):
     """vtysh -f text removing the running password lines the new config does not hold as they are:
     ``no neighbor X password`` in its ``router bgp`` context, with no secret in it; "" when none.
+    ``absent`` True: only those whose neighbor has no password line in the new config (removed);
+    False: only those the new config gives another value (rotated); None: both.
 
     Why here and not in frr-reload.py: it would delete such a line with ``vtysh -c`` (a process
     argument, readable by every local user), and FRR 8.4's frr-reload.py does not delete a removed
@@ -149,13 +176,13 @@ def stale_secrets(running, conf):
     want = _secret_lines(conf)
     out = []
     for (ctx, neighbor), line in sorted(_secret_lines(running).items()):
-        if want.get((ctx, neighbor)) != line:
+        if want.get((ctx, neighbor)) != line and absent in (None, (ctx, neighbor) not in want):
             out += [ctx, " no neighbor %s password" % neighbor, "exit"]
     return "".join(ln + "\n" for ln in out)
 
 
 def remove_secret_lines(module, vtysh, text):
-    """Apply :func:`stale_secrets` from a 0600 file (never through argv)."""
+    """Apply :func:`new_secrets` and :func:`stale_secrets` from a 0600 file (never through argv)."""
     if not text:
         return
     fd, path = tempfile.mkstemp(prefix="ocs-frr-secret-", suffix=".conf")
@@ -164,7 +191,7 @@ def remove_secret_lines(module, vtysh, text):
             fh.write(text)
         rc, out, err = module.run_command(vtysh + ["-f", path])
         if rc != 0:
-            module.fail_json(msg="removing the old BGP password failed: %s" % (err or out).strip())
+            module.fail_json(msg="setting or removing a BGP password failed: %s" % (err or out).strip())
     finally:
         os.unlink(path)
 
@@ -329,7 +356,7 @@ def main():
         if module.check_mode or not result["changed"]:
             module.exit_json(**result)
         saved = read_file(TARGET)
-        remove_secret_lines(module, vtysh + sock, secrets)
+        remove_secret_lines(module, vtysh + sock, new_secrets(running, conf) + secrets)
         rc, out, err = module.run_command(base + ["--reload", tmp], umask=SECRET_UMASK)
         # frr-reload.py ends a reload from any file but frr.conf itself with
         # `vtysh write`, which rewrites frr.conf from the running config: put our

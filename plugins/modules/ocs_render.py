@@ -72,6 +72,12 @@ collection:
   description: The collection (a clone or an installed copy) whose templates printed the files.
   returned: success
   type: str
+secret:
+  description: >-
+    Whether the fabric configures any BGP password (ocs_fabric.bgp, ocs_fabric.border, a border peer's, a
+    link's own): then ocs_frr shows no frr.conf content or diff on any host.
+  returned: success
+  type: bool
 run_id:
   description: Id of this run (owner of the host leases).
   returned: success

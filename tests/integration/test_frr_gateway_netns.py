@@ -15,7 +15,10 @@ spine, the gateways and the border share the spine-layer link 198.18.0.0/24
   gateway's public /32, nothing internal;
 - a gateway whose border session goes down withdraws its default from the
   spine (and its /32 from the border) and announces it again when the
-  session is back.
+  session is back;
+- the border sessions' own settings (issue 18: ``ocs_fabric.border`` timers
+  and the border peer's password) in FRR's running shape (a second apply
+  changes nothing), the timers in force and the session up with the password.
 
 Every process and namespace is removed afterwards.
 """
@@ -38,6 +41,7 @@ HOSTS = ("border", "spine1", "gw-01", "gw-02", "tor-r01", "hv-r01-01")
 FABRIC = HOSTS[1:]
 BORDER_IP, BORDER_ASN = "198.18.0.254", 65530
 GW = {"gw-01": ("198.18.0.21", "203.0.113.250"), "gw-02": ("198.18.0.22", "203.0.113.251")}
+BORDER_KEY = "b0rder-Key.1"  # ocs_fabric.border_peers[0].password, and the border router's
 INTERNET = "198.51.100.0/24"  # the border's own prefix: the gateways must refuse it
 HIJACK = "198.19.1.0/25"  # inside a rack subnet, announced by the border: refused too
 
@@ -47,7 +51,9 @@ ip route %(hijack)s blackhole
 router bgp %(asn)d
  bgp router-id %(ip)s
  neighbor 198.18.0.21 remote-as 65300
+ neighbor 198.18.0.21 password %(key)s
  neighbor 198.18.0.22 remote-as 65300
+ neighbor 198.18.0.22 password %(key)s
  !
  address-family ipv4 unicast
   network %(internet)s
@@ -65,7 +71,7 @@ exit
 route-map ANY permit 10
 exit
 !
-""" % {"internet": INTERNET, "hijack": HIJACK, "asn": BORDER_ASN, "ip": BORDER_IP}
+""" % {"internet": INTERNET, "hijack": HIJACK, "asn": BORDER_ASN, "ip": BORDER_IP, "key": BORDER_KEY}
 
 
 def gateway_lab_data():
@@ -82,6 +88,8 @@ def gateway_lab_data():
     data["hostvars"]["hv-r01-01"].pop("ocs_public_address")
     gateway_mode(data)
     assert data["fabric"]["border_peers"] == [{"address": BORDER_IP, "asn": BORDER_ASN}]
+    data["fabric"]["border"] = {"keepalive": 5, "holdtime": 15}
+    data["fabric"]["border_peers"][0]["password"] = BORDER_KEY
     return data
 
 
@@ -153,6 +161,17 @@ def test_gateways_are_the_edge(gwlab):
     for host in FABRIC:
         again = lab.configure(fab, host)
         assert not again["changed"], (host, again)
+
+    # The border sessions: ocs_fabric.border's timers (the border router runs FRR's 60/180: the
+    # lower hold time wins), the border peer's password (the session is up with it).
+    for gw in GW:
+        nb = lab.json(gw, "show bgp neighbors %s" % BORDER_IP)[BORDER_IP]
+        assert (nb["bgpTimerConfiguredKeepAliveIntervalMsecs"], nb["bgpTimerConfiguredHoldTimeMsecs"]) == \
+            (5000, 15000), nb
+        assert (nb["bgpTimerKeepAliveIntervalMsecs"], nb["bgpTimerHoldTimeMsecs"]) == (5000, 15000), nb
+        running = lab.vtysh(gw, "show running-config")
+        assert " neighbor %s password %s\n" % (BORDER_IP, BORDER_KEY) in running
+        assert " neighbor %s timers 5 15\n" % BORDER_IP in running
 
     # Gateways: the border's default, nothing else from it; no default from the spine.
     for gw in GW:

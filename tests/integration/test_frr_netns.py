@@ -407,3 +407,56 @@ def test_bgp_password_change_never_reaches_a_process_argument(lab, tmp_path):
     assert "n3w-Secret-2" not in _read(log)
     assert {line.split()[1] for line in _read(log).splitlines() if line.startswith("FILE ")} == {"600"}
     wait_for(lambda: {"198.18.1.1"} <= lab.established("hv-r01-01"), "session up without a password")
+
+
+def test_per_link_password_both_ends_and_a_mismatch_keeps_the_session_down(lab):
+    """Issue 18: hv-r01-01's uplink carries its own password, on both ends (the hypervisor's neighbor,
+    the ToR's neighbor for it); the fleet password stays on the other sessions and never reaches
+    hv-r01-01. A mismatched key keeps that session down (only that one) until both ends agree."""
+    data = lab_data()
+    data["fabric"]["bgp"] = {"password": "fleet-Key"}
+    data["hostvars"]["hv-r01-01"]["ocs_uplinks"][0]["password"] = "link-Key-1"
+    fab = build(data)
+    converge(lab, fab)  # every session Established, hv-r01-01's with its own key
+    hv1 = lab.vtysh("hv-r01-01", "show running-config")
+    assert " neighbor 198.18.1.1 password link-Key-1\n" in hv1 and "fleet-Key" not in hv1
+    tor = lab.vtysh("tor-r01", "show running-config")
+    assert " neighbor 198.18.1.11 password link-Key-1\n" in tor and " neighbor HV password fleet-Key\n" in tor
+    for host in LAB:  # FRR's running shape: nothing to do
+        again = lab.configure(fab, host)
+        assert not again["changed"], (host, again)
+
+    # One end rekeyed (the hypervisor's, as a converge of that host alone would): down, and only it.
+    data["hostvars"]["hv-r01-01"]["ocs_uplinks"][0]["password"] = "link-Key-2"
+    new = build(data)
+    before = lab.connections("tor-r01")
+    start = time.monotonic()
+    lab.configure(new, "hv-r01-01")
+    wait_for(lambda: "198.18.1.11" not in lab.established("tor-r01"), "the mismatched session down", 30, 0.2)
+    time.sleep(12)  # longer than the hold time (9 s) and FRR's reconnect attempts in between
+    assert "198.18.1.1" not in lab.established("hv-r01-01")
+    assert lab.established("tor-r01") == {"198.18.0.1", "198.18.1.12", "198.18.1.140"}
+    now = lab.connections("tor-r01")
+    assert {k: v for k, v in now.items() if k != "198.18.1.11"} == \
+        {k: v for k, v in before.items() if k != "198.18.1.11"}  # no other session reset
+    # The other end follows: the session comes back.
+    matched = time.monotonic()
+    lab.configure(new, "tor-r01")
+    wait_for(lambda: "198.18.1.11" in lab.established("tor-r01"), "the session up with the new key", 60, 0.1)
+    end = time.monotonic()
+    print("per-link rekey: session down %.1f s in all, up %.1f s after the second end matched"
+          % (end - start, end - matched))
+
+    # Moving links from the fleet password to their own, same key first (the rotation procedure of
+    # docs/bgp-passwords.md): hv-r01-02's two links; its TOR peer-group loses the fleet password
+    # (every session has its own now) and no session resets.
+    for up in data["hostvars"]["hv-r01-02"]["ocs_uplinks"]:
+        up["password"] = "fleet-Key"
+    moved = build(data)
+    before = {h: lab.connections(h) for h in ("tor-r01", "hv-r01-02")}
+    for host in ("tor-r01", "hv-r01-02"):
+        assert lab.configure(moved, host)["changed"]
+    assert " neighbor TOR password" not in lab.vtysh("hv-r01-02", "show running-config")
+    time.sleep(3)
+    assert {h: lab.connections(h) for h in ("tor-r01", "hv-r01-02")} == before
+    assert lab.established("hv-r01-02") == {"198.18.1.1", "198.18.1.129"}

@@ -68,7 +68,21 @@ def _unnumbered(d):
     d["hostvars"]["spine1"]["ocs_downlinks"] = [{"interface": "swp2", "host": "tor-r02"}]
 
 
-@pytest.mark.parametrize("mutate", [_static, _gateway, _knobs, _unnumbered], ids=lambda f: f.__name__[1:])
+def _sessions(d):
+    """Issue 18: border settings (a second border ASN: multipath-relax), per-link passwords numbered
+    and unnumbered, the fleet password where a session still uses it."""
+    _knobs(d)
+    _unnumbered(d)
+    d["fabric"]["border"] = {"keepalive": 5, "holdtime": 15, "bfd": True, "password": "b0rder"}
+    d["hostvars"]["spine1"]["ocs_uplinks"][0]["address"] = "198.18.0.249/29"
+    d["fabric"]["border_peers"].append({"address": "198.18.0.250", "asn": 65531, "bfd": False, "holdtime": 60,
+                                        "password": "b0rder-2"})
+    d["hostvars"]["hv-r01-01"]["ocs_uplinks"][0]["password"] = "link-u"
+    d["hostvars"]["hv-r01-02"]["ocs_uplinks"][1]["password"] = "link-b"
+
+
+@pytest.mark.parametrize("mutate", [_static, _gateway, _knobs, _unnumbered, _sessions],
+                         ids=lambda f: f.__name__[1:])
 def test_variants_pass_vtysh_dryrun(tmp_path, mutate):
     data = copy.deepcopy(BASE)
     mutate(data)

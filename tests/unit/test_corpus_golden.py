@@ -2,7 +2,7 @@
 for byte, and what valid fabrics render (a digest of every host's files).
 
 The corpus: the rules of test_fabric_validation (and its injection names), the
-BGP knobs of test_frr, the instances-file cases, a deterministic random corpus
+BGP knobs of test_frr, the session settings of test_bgp_sessions, the instances-file cases, a deterministic random corpus
 in the manner of test_property (fields of the base fabric replaced by valid
 values, near-misses and injection attempts), and two generated fabrics.
 
@@ -23,6 +23,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
+import test_bgp_sessions  # noqa: E402
 import test_fabric_validation  # noqa: E402
 import test_frr  # noqa: E402
 from fabric_data import BASE, gateway_mode  # noqa: E402
@@ -153,6 +154,16 @@ def _valid_leaning(rng):
     return data
 
 
+def _sessions_valid(data):
+    """Border settings, a second border ASN, per-link passwords (numbered and unnumbered) and the
+    fleet password together: a valid fabric whose render the digest pins."""
+    data["fabric"]["bgp"] = {"password": "fleet-key"}
+    data["fabric"]["border"] = {"keepalive": 5, "holdtime": 15, "bfd": True, "password": "b0rder"}
+    test_bgp_sessions.second_peer(data, asn=65531, holdtime=45, bfd=False, password="b0rder-2")
+    data["hostvars"]["hv-r01-01"]["ocs_uplinks"][0]["password"] = "link-a"
+    test_bgp_sessions._unnumbered_pair(data, "link-u", "link-u")
+
+
 def _mutated(mutate):
     data = copy.deepcopy(BASE)
     mutate(data)
@@ -189,6 +200,9 @@ def corpus(tmp):
         yield "name %r" % name, _mutated(lambda d: d["hostvars"]["hv-r01-02"]["ocs_instances"][0].update(name=name))
     for bgp, dummy in _param_args(test_frr.test_bgp_knob_validation):
         yield "bgp %r" % (bgp,), _mutated(lambda d: d["fabric"].update(bgp=bgp))
+    for rule in test_bgp_sessions.RULES:
+        yield "session " + rule[0], _mutated(rule[1])
+    yield "session settings valid", _mutated(_sessions_valid)
     yield "file csv", _from_file("hypervisor,name,mac,ip,floating_ip\n"
                                  "hv-r01-01,vm-x,02:00:00:00:09:01,198.19.1.40,\n"
                                  "hv-r09-01,vm-y,02:00:00:00:09:02,198.19.1.41,\n"

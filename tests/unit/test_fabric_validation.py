@@ -66,7 +66,8 @@ RULES = [
      "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
-     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border_peers, dhcp_lease_time, dns_servers, domain, edge_mtu, "
+     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border, border_peers, dhcp_lease_time, dns_servers, "
+     "domain, edge_mtu, "
      "floating_ranges, gateway_asn, host_policy, host_services, "
      "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
      "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),

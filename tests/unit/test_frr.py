@@ -529,6 +529,18 @@ def test_stale_secrets_are_removed_without_the_secret():
                     "router bgp 65102 vrf x\n no neighbor GW password\nexit\n")
     assert "s3cret" not in text and "g0ne" not in text
     assert frr_reload.stale_secrets(running, running) == ""
+    # new password lines of running neighbors first (members before their group loses its own)
+    running = "router bgp 65101\n neighbor HV peer-group\n neighbor HV password fl33t\n neighbor 198.18.1.11 peer-group HV\n"
+    conf = "router bgp 65101\n neighbor HV peer-group\n neighbor 198.18.1.11 peer-group HV\n" \
+        " neighbor 198.18.1.11 password l1nk\n neighbor 198.18.1.12 password n3w-n3ighbor\n"
+    assert frr_reload.new_secrets(running, conf) == "router bgp 65101\n neighbor 198.18.1.11 password l1nk\nexit\n"
+    assert frr_reload.stale_secrets(running, conf) == "router bgp 65101\n no neighbor HV password\nexit\n"
+    running = "router bgp 65101\n neighbor TOR password 0ld-s3cret\n neighbor HV password k33p\n" \
+        "exit\n!\nrouter bgp 65102 vrf x\n neighbor GW password g0ne\n"
+    conf = "router bgp 65101\n neighbor TOR password n3w\n neighbor HV password k33p\n"
+    # rotated or removed
+    assert frr_reload.stale_secrets(running, conf, absent=False) == "router bgp 65101\n no neighbor TOR password\nexit\n"
+    assert frr_reload.stale_secrets(running, conf, absent=True) == "router bgp 65102 vrf x\n no neighbor GW password\nexit\n"
 
 
 # --- compact prefix-lists (issue 19: a dense ToR's config loads in seconds) -----
