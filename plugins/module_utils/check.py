@@ -162,7 +162,7 @@ def port_field(chk, place, value):
 
 
 CONN_LIMIT_MAX = 1048576
-"""The largest cap on one instance's tracked connections (a conntrack entry costs ~320 bytes of kernel memory)."""
+"""The largest cap on one instance's tracked connections (a conntrack entry costs ~256 bytes of kernel memory)."""
 
 
 def conn_limit_field(chk, place, value):

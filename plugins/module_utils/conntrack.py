@@ -26,7 +26,7 @@ CONNTRACK_BASE = 65536
 """Entries a hypervisor keeps beyond its instances' caps: its own flows, inbound connections to
 floating IPs (not capped per instance), replies in flight."""
 CONNTRACK_FLOOR = 262144
-"""nf_conntrack_max is never sized below this (the kernel's own default on a host of 8 GiB or more)."""
+"""nf_conntrack_max is never sized below this (the kernel's own default on a host with more than 4 GiB of memory)."""
 CONNTRACK_PER_BUCKET = 4
 """Entries per hash bucket of a full table."""
 
