@@ -34,13 +34,15 @@ FABRIC_LIMIT, VM_B_LIMIT = 6, 3
 
 # A DHCP client message (RFC 2131) from this namespace's eth0, Ethernet source = its own MAC:
 # argv: type (release|decline), chaddr, ciaddr, IP source, IP destination, Ethernet destination,
-# requested IP (option 50; "-" none), server identifier (option 54).
+# requested IP (option 50; "-" none), server identifier (option 54)[, client identifier 01:MAC (option 61)].
 FORGE = r"""
 import socket, struct, sys
 kind, chaddr, ciaddr, src, dst, eth_dst, requested, server = sys.argv[1:9]
 mac = lambda text: bytes.fromhex(text.replace(":", ""))
 ip = socket.inet_aton
 opts = bytes([53, 1, {"release": 7, "decline": 4}[kind], 54, 4]) + ip(server)
+if len(sys.argv) > 9:
+    opts += bytes([61, 7, 1]) + mac(sys.argv[9])
 if requested != "-":
     opts += bytes([50, 4]) + ip(requested)
 bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x0c5e1800, 0, 0, ip(ciaddr), bytes(4), bytes(4),
@@ -196,12 +198,18 @@ class Dhcp:
             time.sleep(0.05)
         return True
 
-    def dhclient(self, vm):
-        """One dhclient run in ``vm`` (keeping its lease file): the bound IP, or None."""
+    def dhclient(self, vm, client_id=None):
+        """One dhclient run in ``vm`` (keeping its lease file): the bound IP, or None. ``client_id``: a MAC
+        sent as client identifier ``01:<mac>`` (as NetworkManager and others do)."""
+        conf = self.path("dhclient.conf")
+        if client_id:
+            conf = self.path(vm + "-dhclient.conf")
+            with open(conf, "w") as fh:
+                fh.write(DHCLIENT_CONF + "send dhcp-client-identifier 1:%s;\n" % client_id)
         out, pidfile = self.path(vm + ".env"), self.path(vm + ".pid")
         if os.path.exists(out):
             os.unlink(out)
-        self.lab.x(vm, "dhclient", "-1", "-cf", self.path("dhclient.conf"), "-lf", self.path(vm + ".lease"),
+        self.lab.x(vm, "dhclient", "-1", "-cf", conf, "-lf", self.path(vm + ".lease"),
                    "-pf", pidfile, "-sf", self.path("hook.sh"), "-e", "OUT=" + out, "eth0", check=False, timeout=60)
         if os.path.exists(pidfile):  # bound: it daemonized to renew
             with open(pidfile) as fh:
@@ -219,10 +227,10 @@ class Dhcp:
             return dict(ln.rstrip("\n").split("=", 1) for ln in fh if "=" in ln).get("new_ip_address")
 
     def forge(self, kind, chaddr, ciaddr="0.0.0.0", src="0.0.0.0", dst="255.255.255.255",
-              eth_dst="ff:ff:ff:ff:ff:ff", requested="-"):
+              eth_dst="ff:ff:ff:ff:ff:ff", requested="-", client_id=None):
         """A DHCP message from vm-b's eth0 (its own Ethernet source) claiming ``chaddr``."""
         self.lab.x("vm-b", sys.executable, str(self.lab.tmp / "forge.py"), kind, chaddr, ciaddr, src, dst, eth_dst,
-                   requested, GATEWAY)
+                   requested, GATEWAY, *([client_id] if client_id else []))
 
     def close(self):
         self.proc.terminate()
@@ -267,6 +275,16 @@ def test_forged_chaddr_is_dropped_own_dhcp_works_and_without_the_check_it_harms(
     assert mac_a not in dhcp.log().split("DHCPRELEASE")[-1] and "DHCPDECLINE" not in dhcp.log(), dhcp.log()
     assert dhcp.leases() == {mac_a: ip_a}  # vm-a's lease intact; vm-b released its own
     assert dhcp.dhclient("vm-a") == ip_a and dhcp.dhclient("vm-b") == ip_b  # both still served
+
+    # vm-a's lease carries a client identifier 01:<its MAC>; vm-b sends its own chaddr (passes the check)
+    # with vm-a's client id: dnsmasq (dhcp-ignore-clid) knows clients by chaddr only, vm-a's lease stays
+    assert dhcp.dhclient("vm-a", client_id=mac_a) == ip_a
+    dhcp.forge("release", mac_b, ciaddr=ip_a, src=ip_b, dst=GATEWAY, eth_dst=tap_b_mac, client_id=mac_a)
+    assert dhcp.wait_log("DHCPRELEASE(tap-b) %s %s" % (ip_a, mac_b)), dhcp.log()  # it reached dnsmasq
+    dhcp.forge("decline", mac_b, requested=ip_a, client_id=mac_a)
+    assert dhcp.wait_log("DHCPDECLINE(tap-b) %s %s" % (ip_a, mac_b)), dhcp.log()
+    assert dhcp.leases() == {mac_a: ip_a, mac_b: ip_b} and "disabling" not in dhcp.log(), dhcp.log()
+    assert dhcp.dhclient("vm-b") == ip_b  # vm-b's own DECLINE of a foreign address cost it nothing
 
     # negative control, once: the check bypassed for vm-b's tap (what OCS-DHCP-MAC checked before: the
     # Ethernet source only). The same forged messages reach dnsmasq and take vm-a's lease and address away.
