@@ -190,6 +190,16 @@ class Dhcp:
         except FileNotFoundError:
             return {}
 
+    def settled(self, want, timeout=5):
+        """The leases once they are ``want``, or the last read after ``timeout`` (dnsmasq rewrites the file
+        after it logs, in place: a read may catch it half-written)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            leases = self.leases()
+            if leases == want or time.monotonic() > deadline:
+                return leases
+            time.sleep(0.05)
+
     def wait_log(self, text, timeout=5):
         deadline = time.monotonic() + timeout
         while text not in self.log():
@@ -260,7 +270,7 @@ def test_forged_chaddr_is_dropped_own_dhcp_works_and_without_the_check_it_harms(
     # positive control: both instances get their leases through the chaddr check (broadcast from 0.0.0.0)
     assert dhcp.dhclient("vm-a") == ip_a
     assert dhcp.dhclient("vm-b") == ip_b
-    assert dhcp.leases() == {mac_a: ip_a, mac_b: ip_b}
+    assert dhcp.settled({mac_a: ip_a, mac_b: ip_b}) == {mac_a: ip_a, mac_b: ip_b}
 
     # vm-b, with its own Ethernet source, claims vm-a's chaddr: a DECLINE (broadcast, from 0.0.0.0) and a
     # RELEASE (unicast from its own fixed IP, ciaddr vm-a's IP): both dropped before dnsmasq, counted
@@ -273,7 +283,7 @@ def test_forged_chaddr_is_dropped_own_dhcp_works_and_without_the_check_it_harms(
     assert dhcp.wait_log("DHCPRELEASE(tap-b) %s %s" % (ip_b, mac_b)), dhcp.log()
     assert counter(lab.save("hv1", "-c", "-t", "filter"), DHCP_DROP) == dropped + 2
     assert mac_a not in dhcp.log().split("DHCPRELEASE")[-1] and "DHCPDECLINE" not in dhcp.log(), dhcp.log()
-    assert dhcp.leases() == {mac_a: ip_a}  # vm-a's lease intact; vm-b released its own
+    assert dhcp.settled({mac_a: ip_a}) == {mac_a: ip_a}  # vm-a's lease intact; vm-b released its own
     assert dhcp.dhclient("vm-a") == ip_a and dhcp.dhclient("vm-b") == ip_b  # both still served
 
     # vm-a's lease carries a client identifier 01:<its MAC>; vm-b sends its own chaddr (passes the check)
@@ -283,7 +293,9 @@ def test_forged_chaddr_is_dropped_own_dhcp_works_and_without_the_check_it_harms(
     assert dhcp.wait_log("DHCPRELEASE(tap-b) %s %s" % (ip_a, mac_b)), dhcp.log()  # it reached dnsmasq
     dhcp.forge("decline", mac_b, requested=ip_a, client_id=mac_a)
     assert dhcp.wait_log("DHCPDECLINE(tap-b) %s %s" % (ip_a, mac_b)), dhcp.log()
-    assert dhcp.leases() == {mac_a: ip_a, mac_b: ip_b} and "disabling" not in dhcp.log(), dhcp.log()
+    time.sleep(0.5)  # a lease dropped now would be written by then
+    both = {mac_a: ip_a, mac_b: ip_b}
+    assert dhcp.settled(both) == both and "disabling" not in dhcp.log(), dhcp.log()
     assert dhcp.dhclient("vm-b") == ip_b  # vm-b's own DECLINE of a foreign address cost it nothing
 
     # negative control, once: the check bypassed for vm-b's tap (what OCS-DHCP-MAC checked before: the
@@ -293,7 +305,7 @@ def test_forged_chaddr_is_dropped_own_dhcp_works_and_without_the_check_it_harms(
     try:
         dhcp.forge("release", mac_a, ciaddr=ip_a, src=ip_b, dst=GATEWAY, eth_dst=tap_b_mac)
         assert dhcp.wait_log("DHCPRELEASE(tap-b) %s %s" % (ip_a, mac_a)), dhcp.log()
-        released = dhcp.leases()
+        released = dhcp.settled({mac_b: ip_b})
         dhcp.forge("decline", mac_a, requested=ip_a)
         assert dhcp.wait_log("DHCPDECLINE(tap-b) %s %s" % (ip_a, mac_a)), dhcp.log()
         assert dhcp.wait_log("disabling DHCP static address %s" % ip_a), dhcp.log()
