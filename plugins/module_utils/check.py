@@ -161,6 +161,24 @@ def port_field(chk, place, value):
     return value
 
 
+CONN_LIMIT_MAX = 1048576
+"""The largest cap on one instance's tracked connections (a conntrack entry costs ~256 bytes of kernel memory)."""
+
+
+def conn_limit_field(chk, place, value):
+    """A cap on tracked connections: an integer (or, from a CSV file, a string of digits) from 1 to
+    :data:`CONN_LIMIT_MAX`; None when absent or wrong (reported)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and DIGITS_RE.fullmatch(value) and len(value) <= 8:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= CONN_LIMIT_MAX:
+        chk.add(place, "%s must be an integer from 1 to %d (tracked connections per instance)"
+                % (show(value), CONN_LIMIT_MAX))
+        return None
+    return value
+
+
 def proto_field(chk, place, value):
     if value not in PROTOS:
         chk.add(place, "%s must be tcp or udp" % show(value))

@@ -86,13 +86,21 @@ RAW_NOTRACK = CHAIN_PREFIX + "NOTRACK"
 that raw PREROUTING jumps to."""
 RAW_EDGE = CHAIN_PREFIX + "EDGE"
 """Table raw: ingress anti-spoofing on border links (spines), entered by OCS-NOTRACK's first rule."""
-FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC, FILTER_HOST, FILTER_TENANT)
+FILTER_CONNLIMIT = CHAIN_PREFIX + "CONNLIMIT"
+"""The per-instance cap on tracked connections (hypervisors: new connections from taps, INPUT and FORWARD)."""
+FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC, FILTER_HOST, FILTER_TENANT,
+                 FILTER_CONNLIMIT)
 FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD, FILTER_HOST)
 RAW_CHAINS = (RAW_NOTRACK, RAW_EDGE)
 FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD),
                 ("raw", "PREROUTING", RAW_NOTRACK))
 """Each must exist exactly once, as the chain's first rule (both families), so that
 no earlier ACCEPT lets traffic bypass it. Every host's filter files declare all three."""
+
+CONNTRACK_SYSCTL_PATH = "/etc/sysctl.d/61-ocs-l3-conntrack.conf"
+"""Hypervisors that can set it keep the conntrack table's size here (ocs_firewall)."""
+CONNTRACK_MODULES_PATH = "/etc/modules-load.d/ocs-l3-conntrack.conf"
+"""Loads nf_conntrack at boot before systemd-sysctl (which otherwise finds no net.netfilter keys)."""
 
 # nftables: the NAT tier's table on the gateways.
 NATGW_PATH = STATE_DIR + "/natgw.nft"
@@ -131,6 +139,7 @@ def contract():
             agent_config=AGENT_CONFIG_PATH,
             dhcp_config=DHCP_CONFIG_PATH, dhcp_hosts=DHCP_HOSTS_PATH, dhcp_leases=DHCP_LEASE_PATH,
             dhcp_unit=DHCP_UNIT_PATH, nat=NAT_PATH, filter=FILTER_PATH, filter6=FILTER6_PATH, natgw=NATGW_PATH,
+            conntrack_sysctl=CONNTRACK_SYSCTL_PATH, conntrack_modules=CONNTRACK_MODULES_PATH,
             frr_conf=FRR_CONF_PATH, frr_daemons=FRR_DAEMONS_PATH, frr_reload=FRR_RELOAD,
         ),
         dhcp_unit=DHCP_UNIT_NAME,

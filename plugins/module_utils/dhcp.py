@@ -22,6 +22,11 @@ Files (paths on the hypervisor)
   and the fabric (a tagged ``dhcp-range`` + router per instance subnet of the
   rack), so adding or removing an instance never changes it. A change here is
   a restart.
+  ``dhcp-ignore-clid``: clients are known by their MAC (``chaddr``) only, which
+  the hypervisor's ``OCS-DHCP-MAC`` chain ties to the tap; a client identifier
+  (option 61) is not, so a neighbour sending another instance's
+  ``01:<mac>`` client id with its own chaddr would otherwise find and release
+  that instance's lease (issue 18).
 - :data:`HOSTS_PATH`: one ``mac,ip,hostname,lease`` line per local instance.
   dnsmasq re-reads it on SIGHUP (same PID, leases kept). It is not an
   inotify-watched ``dhcp-hostsdir``, so a half-written file is never read.
@@ -63,6 +68,7 @@ def config_lines(fab, host):
         "bind-dynamic",
         "dhcp-authoritative",
         "dhcp-ignore=tag:!known",
+        "dhcp-ignore-clid",
         "pid-file=",
         "dhcp-leasefile=%s" % LEASE_PATH,
         "dhcp-hostsfile=%s" % HOSTS_PATH,

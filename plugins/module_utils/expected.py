@@ -19,7 +19,8 @@ Schema (``version`` 1; prefixes are texts ``a.b.c.d/len``)::
      "instances": [{"name", "ip", "interface", "prefixes": [PREFIX]}],   (hypervisors)
      "rack_instances": [{"prefix", "hypervisor"}],                       (ToRs, BGP mode)
      "chains": {TABLE: [CHAIN]}, "nft_table": "FAMILY NAME" | null,
-     "dhcp_hosts": INT}
+     "dhcp_hosts": INT,
+     "conntrack": {"max": INT, "buckets": INT} | null}                   (hypervisors: the sizing rule)
 
 ``*_required`` are lower bounds: the prefixes the sending end originates
 itself (its loopback and link networks, a ToR's rack host_subnet aggregate, a
@@ -41,7 +42,8 @@ from .announce import origin
 from .artifact import Artifact
 from .constants import EXPECTED_PATH, NFT_FAMILY, NFT_TABLE
 from .dhcp import host_lines as dhcp_host_lines
-from .firewall import filter_lines
+from .conntrack import buckets_for
+from .firewall import conntrack_max, filter_lines
 from .frr import hypervisor_import, owned, policy, rack_hosts
 from .iptables import parse_restore
 from .nat import hypervisor_lines as nat_lines
@@ -127,6 +129,13 @@ def chains(fab, host):
     return {table: sorted(part["chains"]) for table, part in sorted(parse_restore(text).items())}
 
 
+def conntrack(fab, host):
+    """The conntrack table a hypervisor must have (ocs_firewall sizes it to this unless
+    ``ocs_firewall_conntrack_max`` overrides it), or None."""
+    maximum = conntrack_max(fab, host)
+    return None if maximum is None else dict(max=maximum, buckets=buckets_for(maximum))
+
+
 def expected(fab, host):
     """The whole expected state of ``host`` as plain data (the schema above)."""
     gateway_table = host.role == "nat_gateway" and fab.nat_mode == "gateway"
@@ -138,6 +147,7 @@ def expected(fab, host):
         chains=chains(fab, host),
         nft_table="%s %s" % (NFT_FAMILY, NFT_TABLE) if gateway_table else None,
         dhcp_hosts=len(dhcp_host_lines(fab, host)) if host.role == "hypervisor" else 0,
+        conntrack=conntrack(fab, host),
     )
 
 

@@ -18,15 +18,15 @@ import os
 
 from .fabric import HOST_KEYS, ROLE_GROUPS
 
-CSV_FIELDS = ("hypervisor", "name", "mac", "ip", "floating_ip", "interface")
+CSV_FIELDS = ("hypervisor", "name", "mac", "ip", "floating_ip", "interface", "conn_limit")
 
 
 def load_instances_file(path):
     """Parse a JSON or CSV instances file into [(where, record)].
 
     JSON: a list of records, or ``{"instances": [...]}``. CSV: a header line
-    naming the columns (``hypervisor,name,mac,ip,floating_ip,interface``;
-    the last two may be empty). ``where`` is ``instances.json[12]`` or
+    naming the columns (``hypervisor,name,mac,ip,floating_ip,interface,conn_limit``;
+    the last three may be empty or left out). ``where`` is ``instances.json[12]`` or
     ``instances.csv:13`` (line number), for error messages.
     """
     base = os.path.basename(path)

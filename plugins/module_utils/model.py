@@ -123,6 +123,7 @@ class Instance:
     hypervisor: Host = field(repr=False)
     subnet: Net | None
     gateway_ip: int | None
+    conn_limit: int | None = None  # its own cap on tracked connections; None: the fabric's ``conn_limit``
 
 
 def _by_role():
@@ -161,6 +162,7 @@ class Fabric:
     bgp: dict = field(default_factory=dict)  # ocs_fabric.bgp, validated; ocs_l3.frr fills in defaults
     instances_file: str | None = None
     dhcp_lease_time: int = 43200  # seconds
+    conn_limit: int = 8192  # tracked connections an instance may open (firewall.CONN_LIMIT_DEFAULT)
     # The host policy (host_policy.py): who may open connections to the fabric's own hosts.
     host_policy: bool = True
     management_ranges: list = field(default_factory=list)  # [Net]

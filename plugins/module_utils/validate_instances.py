@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .addr import ntoa, parse_mac, valid_ifname
-from .check import LABEL_RE, ip_field, named, show, unknown_keys, where
+from .check import LABEL_RE, conn_limit_field, ip_field, named, show, unknown_keys, where
 from .model import Instance, default_ifname
 
-INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface"}
+INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface", "conn_limit"}
 FILE_INSTANCE_KEYS = INSTANCE_KEYS | {"hypervisor"}
 
 
@@ -117,11 +117,12 @@ def _instance(chk, fab, seen, label, host, rec):
     mac, mac_ok = _mac(chk, seen, label, rec.get("mac"))
     ip, subnet, gateway_ip, ip_ok = _ip(chk, seen, label, host, rec.get("ip"))
     fip, fip_ok = _floating_ip(chk, fab, seen, label, rec.get("floating_ip"))
-    ok = ok and mac_ok and ip_ok and fip_ok
+    conn_limit = conn_limit_field(chk, where(label, "conn_limit"), rec.get("conn_limit"))
+    ok = ok and mac_ok and ip_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
     ifname, ok = _interface(chk, fab, seen, label, host, name, rec.get("interface"), ok)
     if not ok:
         return None
-    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip)
+    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip, conn_limit)
 
 
 def _name(chk, seen, label, name):

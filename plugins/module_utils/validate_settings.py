@@ -9,7 +9,7 @@ border peers, metadata, DNS, MTU (instances' and the edge's), interface prefix, 
 import re
 
 from .addr import ntoa
-from .check import (asn_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
+from .check import (asn_field, conn_limit_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
 from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
 
@@ -17,7 +17,7 @@ FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
     "metadata", "bgp", "dns_servers", "domain", "mtu", "edge_mtu", "instance_ifname_prefix", "nat_mode",
     "routing_mode", "instances_file", "dhcp_lease_time", "border", "host_policy", "management_ranges",
-    "monitoring_ranges", "host_services", "instance_services",
+    "monitoring_ranges", "host_services", "instance_services", "conn_limit",
 }
 METADATA_KEYS = {"ip", "port", "target", "target_port"}
 DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400
@@ -46,6 +46,7 @@ def settings(chk, fab, data, groups):
     fab.instances_file = data.get("instances_file")
     bgp(chk, fab, data.get("bgp"))
     _lease_time(chk, fab, data)
+    _conn_limit(chk, fab, data)
     _asn_clashes(chk, fab)
 
 
@@ -163,6 +164,15 @@ def _lease_time(chk, fab, data):
                 "with unit s, m, h, d or w)" % show(data.get("dhcp_lease_time")))
     else:
         fab.dhcp_lease_time = lease
+
+
+def _conn_limit(chk, fab, data):
+    """conn_limit: the tracked connections each instance may open (instances may set their own)."""
+    value = data.get("conn_limit")
+    if value is not None:
+        limit = conn_limit_field(chk, where(HERE, "conn_limit"), value)
+        if limit is not None:
+            fab.conn_limit = limit
 
 
 def _asn_clashes(chk, fab):

@@ -45,7 +45,7 @@ VMS = {  # name: (hypervisor key, tap, fixed ip, gateway, mac)
     "vm-d": ("hv2", "tap-d", "198.19.2.13", "198.19.2.1", "02:00:00:00:02:0d"),
 }
 SPOOF_DROP = "-A OCS-ANTISPOOF -m comment --comment ocs-spoof -j DROP"
-DHCP_DROP = "-A OCS-DHCP-MAC -m comment --comment ocs-spoof -j DROP"
+DHCP_DROP = "-A OCS-DHCP-MAC -m comment --comment ocs-dhcp-spoof -j DROP"
 HOST_DROP = "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP"
 VM_B_PASS = ("-A OCS-ANTISPOOF -s 198.19.1.11/32 -i tap-b -m mac --mac-source 02:00:00:00:01:0b "
              "-m comment --comment vm-b -j RETURN")

@@ -50,6 +50,7 @@ def test_config_has_a_tagged_range_and_router_per_rack_subnet(data):
         "bind-dynamic",
         "dhcp-authoritative",
         "dhcp-ignore=tag:!known",
+        "dhcp-ignore-clid",
         "pid-file=",
         "dhcp-leasefile=/var/lib/ocs-l3/dnsmasq.leases",
         "dhcp-hostsfile=/etc/ocs-l3/dhcp-hosts",

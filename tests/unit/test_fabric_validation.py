@@ -66,8 +66,8 @@ RULES = [
      "ocs_racks.r01.instance_subnet is not a known field (known: asn, host_subnet, instance_gateway, "
      "instance_subnets)"),
     ("unknown fabric field", lambda d: d["fabric"].update(flaoting_ranges=[]),
-     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border, border_peers, dhcp_lease_time, dns_servers, "
-     "domain, edge_mtu, "
+     "ocs_fabric.flaoting_ranges is not a known field (known: bgp, border, border_peers, conn_limit, "
+     "dhcp_lease_time, dns_servers, domain, edge_mtu, "
      "floating_ranges, gateway_asn, host_policy, host_services, "
      "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
      "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),
@@ -281,8 +281,24 @@ RULES = [
      "hypervisors.hv-r01-01.ocs_instances[1] (vm-b).interface 'tap-b\\nroute' must be a valid interface name "
      "(<= 15 chars) starting with tap"),
     ("unknown instance field", lambda d: inst(d, "hv-r01-02", 0).update(floating="203.0.113.9"),
-     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating is not a known field (known: floating_ip, interface, "
-     "ip, mac, name)"),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).floating is not a known field (known: conn_limit, floating_ip, "
+     "interface, ip, mac, name)"),
+    # --- tenant limits (issue 18): the cap on an instance's tracked connections ----------------
+    ("conn limit zero", lambda d: inst(d, "hv-r01-02", 0).update(conn_limit=0),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).conn_limit 0 must be an integer from 1 to 1048576 "
+     "(tracked connections per instance)"),
+    ("conn limit negative", lambda d: d["fabric"].update(conn_limit=-5),
+     "ocs_fabric.conn_limit -5 must be an integer from 1 to 1048576 (tracked connections per instance)"),
+    ("conn limit not an integer", lambda d: inst(d, "hv-r01-01", 1).update(conn_limit=2.5),
+     "hypervisors.hv-r01-01.ocs_instances[1] (vm-b).conn_limit 2.5 must be an integer from 1 to 1048576 "
+     "(tracked connections per instance)"),
+    ("conn limit a word", lambda d: d["fabric"].update(conn_limit="many"),
+     "ocs_fabric.conn_limit many must be an integer from 1 to 1048576 (tracked connections per instance)"),
+    ("conn limit a boolean", lambda d: inst(d, "hv-r01-02", 0).update(conn_limit=True),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).conn_limit True must be an integer from 1 to 1048576 "
+     "(tracked connections per instance)"),
+    ("conn limit too large", lambda d: d["fabric"].update(conn_limit=2 ** 21),
+     "ocs_fabric.conn_limit 2097152 must be an integer from 1 to 1048576 (tracked connections per instance)"),
     # --- BGP unnumbered (FRR) -------------------------------------------------
     ("unnumbered hypervisor uplink without ToR downlink",
      lambda d: hv(d, "hv-r01-01").update(ocs_uplinks=[{"interface": "eth0"}]),

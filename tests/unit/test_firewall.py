@@ -6,7 +6,7 @@ import os
 import pytest
 
 from fabric_data import ROOT, gateway_mode, problems_of
-from ansible_collections.ocs.l3.plugins.module_utils import constants, dhcp, firewall
+from ansible_collections.ocs.l3.plugins.module_utils import conntrack, constants, dhcp, expected, firewall
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils import iptables as chains_mod
@@ -15,17 +15,21 @@ from ansible_collections.ocs.l3.plugins.module_utils import iptables as chains_m
 DECLARE = [":%s - [0:0]" % c for c in firewall.CHAINS]
 JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 INPUT = [
-    "-A OCS-INPUT -s 0.0.0.0/32 -i tap+ -p udp -m udp --sport 68 --dport 67 -m comment --comment ocs-dhcp "
-    "-j OCS-DHCP-MAC",
+    "-A OCS-INPUT -i tap+ -p udp -m udp --sport 68 --dport 67 -m comment --comment ocs-dhcp -j OCS-DHCP-MAC",
+    "-A OCS-INPUT -s 0.0.0.0/32 -i tap+ -p udp -m udp --sport 68 --dport 67 -m comment --comment ocs-dhcp -j ACCEPT",
     "-A OCS-INPUT -i tap+ -j OCS-ANTISPOOF",
     "-A OCS-INPUT -i tap+ -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j ACCEPT",
     "-A OCS-INPUT -i tap+ -p udp -m udp --sport 68 --dport 67 -m comment --comment ocs-dhcp -j ACCEPT",
+    "-A OCS-INPUT -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT",
     "-A OCS-INPUT -i tap+ -p icmp -m icmp --icmp-type 8 -m comment --comment ocs-ping -j ACCEPT",
     "-A OCS-INPUT -i tap+ -p tcp -m conntrack --ctstate DNAT --ctorigdst 169.254.169.254/32 --ctorigdstport 80 "
     "-m comment --comment ocs-metadata -j ACCEPT",
     "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP",
 ]
 TAP_A = "tap9f5f9ca7bee"  # default_ifname("vm-a", "tap")
+U32 = '"0x0>>0x16&0x3c@0x8>>0x8&0xffff=0x106&&0x0>>0x16&0x3c@0x24=0x2000000&&0x0>>0x16&0x3c@0x28>>0x10=0x%s"'
+CAP = ("-A OCS-CONNLIMIT %s-m connlimit --connlimit-above %d --connlimit-mask 32 --connlimit-saddr "
+       "-m comment --comment ocs-connlimit -j REJECT --reject-with icmp-admin-prohibited")
 TENANT = [
     "-A OCS-TENANT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j RETURN",
     "-A OCS-TENANT -d 198.18.0.53/32 -p tcp -m tcp --dport 53 -m comment --comment ocs-instance-service -j RETURN",
@@ -60,7 +64,7 @@ def tap_part(lines):
     """The tenant-isolation part of a hypervisor's filter lines (OCS-INPUT tap rules, anti-spoofing)."""
     return [ln for ln in lines[:lines.index("COMMIT")]
             if not ln.startswith(("-A OCS-HOST", "-A OCS-TENANT", "-A OCS-INPUT -j OCS-HOST"))
-            and ln != "-A OCS-FORWARD -i tap+ -j OCS-TENANT"]
+            and not ln.endswith("-j OCS-TENANT")]
 
 
 def test_filter_rules_of_a_hypervisor(data):
@@ -68,15 +72,18 @@ def test_filter_rules_of_a_hypervisor(data):
     assert firewall.filter_lines(fab, fab.hosts["hv-r01-01"]) == ["*filter"] + DECLARE + INPUT + [
         "-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF",
         "-A OCS-FORWARD -i tap+ -j OCS-TENANT",
+        "-A OCS-FORWARD -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT",
         "-A OCS-ANTISPOOF -s 198.19.1.10/32 -i %s -m mac --mac-source 02:00:00:00:01:0a "
         "-m comment --comment vm-a -j RETURN" % TAP_A,
         "-A OCS-ANTISPOOF -s 198.19.1.11/32 -i tap-b -m mac --mac-source 02:00:00:00:01:0b "
         "-m comment --comment vm-b -j RETURN",
         "-A OCS-ANTISPOOF -m comment --comment ocs-spoof -j DROP",
-        "-A OCS-DHCP-MAC -i %s -m mac --mac-source 02:00:00:00:01:0a -m comment --comment vm-a -j ACCEPT" % TAP_A,
-        "-A OCS-DHCP-MAC -i tap-b -m mac --mac-source 02:00:00:00:01:0b -m comment --comment vm-b -j ACCEPT",
-        "-A OCS-DHCP-MAC -m comment --comment ocs-spoof -j DROP",
-    ] + TENANT + HOST_HEAD + [
+        "-A OCS-DHCP-MAC -i %s -m mac --mac-source 02:00:00:00:01:0a -m u32 --u32 %s -m comment --comment vm-a "
+        "-j RETURN" % (TAP_A, U32 % "10a"),
+        "-A OCS-DHCP-MAC -i tap-b -m mac --mac-source 02:00:00:00:01:0b -m u32 --u32 %s -m comment --comment vm-b "
+        "-j RETURN" % (U32 % "10b"),
+        "-A OCS-DHCP-MAC -m comment --comment ocs-dhcp-spoof -j DROP",
+    ] + TENANT + [CAP % ("", 8192)] + HOST_HEAD + [
         "-A OCS-HOST -d 203.0.113.11/32 -m comment --comment ocs-public -j DROP",
         "-A OCS-HOST -s 198.18.1.1/32 -p tcp -m tcp --dport 179 -m comment --comment ocs-bgp -j ACCEPT",
         MGMT, HOST_DROP, "COMMIT"] + RAW_EMPTY
@@ -174,7 +181,7 @@ def test_every_rule_matches_only_packets_from_instance_taps(data):
         assert entry and all(" -i vnet+ " in ln for ln in entry), entry
         inner = {ln.split()[1] for ln in lines if ln.startswith("-A ") and ln.split()[1] not in
                  ("OCS-INPUT", "OCS-FORWARD")}
-        assert inner == {"OCS-ANTISPOOF", "OCS-DHCP-MAC"}
+        assert inner == {"OCS-ANTISPOOF", "OCS-DHCP-MAC", "OCS-CONNLIMIT"}
         assert all(" -j %s" % c in " ".join(entry) for c in inner)
         assert not [ln for ln in lines if " -P " in ln or ln.startswith(("-I", "-D", "-F", "-X", "-P"))]
         for ln in lines:  # per-instance rules name a tap of this prefix
@@ -202,6 +209,7 @@ def test_rule_count_is_linear_in_local_instances(data):
     empty = build(data)
     none = [ln for ln in firewall.filter_lines(empty, empty.hosts["hv-r01-01"]) if ln.startswith("-A ")]
     assert n == len(insts) and len(rules) - len(none) == 2 * n  # linear: 2 rules per local instance
+    assert len([ln for ln in rules if "connlimit" in ln]) == 1  # one cap for every instance at the default
     assert len(none) < 40  # the rest depends on the fabric's infrastructure and this host's peers
     assert len(firewall.filter_lines(fab, fab.hosts["hv-r02-01"])) < 60  # other hosts: only their own
 
@@ -337,3 +345,123 @@ def test_monitoring_ranges_open_node_exporter_before_the_host_drop(data):
 def test_monitoring_ranges_are_validated_like_management_ranges(data, value, message):
     data["fabric"]["monitoring_ranges"] = value
     assert any(message in p for p in problems_of(data)), problems_of(data)
+
+
+# --- tenant limits (issue 18): DHCP chaddr, the connection cap, the conntrack table ------------------
+
+
+def test_chaddr_u32_checks_htype_hlen_and_the_six_bytes():
+    assert firewall.chaddr_u32("02:00:00:00:01:0a") == U32 % "10a"
+    # htype 1 / hlen 6 at BOOTP offset 1-2 (UDP offset 9-10), chaddr at 28-33 (UDP offset 36-41)
+    assert firewall.chaddr_u32("fe:dc:ba:98:76:54") == (
+        '"0x0>>0x16&0x3c@0x8>>0x8&0xffff=0x106&&0x0>>0x16&0x3c@0x24=0xfedcba98&&0x0>>0x16&0x3c@0x28>>0x10=0x7654"')
+
+
+def test_every_dhcp_client_packet_goes_through_the_chaddr_check(data):
+    """Broadcast (from 0.0.0.0) and unicast renew/release (from the fixed IP) alike: the jump to
+    OCS-DHCP-MAC comes first, before the 0.0.0.0 accept and before anti-spoofing."""
+    fab = build(data)
+    lines = firewall.filter_lines(fab, fab.hosts["hv-r01-01"])
+    inputs = [ln for ln in lines if ln.startswith("-A OCS-INPUT -i tap+") or ln.startswith("-A OCS-INPUT -s")]
+    assert inputs[0] == INPUT[0] and " -s " not in inputs[0]
+    assert inputs.index(INPUT[1]) < inputs.index("-A OCS-INPUT -i tap+ -j OCS-ANTISPOOF")
+    dhcp = [ln for ln in lines if ln.startswith("-A OCS-DHCP-MAC")]
+    assert all("-j RETURN" in ln for ln in dhcp[:-1]) and dhcp[-1].endswith("ocs-dhcp-spoof -j DROP")
+    assert not [ln for ln in dhcp if "ACCEPT" in ln]  # a pass returns: the 0.0.0.0 accept or anti-spoofing decide
+
+
+def test_conn_limit_default_fabric_wide_and_per_instance(data):
+    data["fabric"]["conn_limit"] = 500
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["conn_limit"] = 20  # vm-b
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][0]["conn_limit"] = 500  # vm-a: the default, no rule of its own
+    fab = build(data)
+    host = fab.hosts["hv-r01-01"]
+    assert [firewall.conn_limit(fab, i) for i in host.instances] == [500, 20]
+    assert firewall.connlimit_rules(fab, host) == [
+        CAP % ("-s 198.19.1.11/32 -i tap-b ", 20),
+        "-A OCS-CONNLIMIT -s 198.19.1.11/32 -i tap-b -m comment --comment vm-b -j RETURN",
+        CAP % ("", 500)]
+    assert firewall.connlimit_rules(fab, fab.hosts["hv-r02-01"]) == [CAP % ("", 500)]
+    lines = firewall.filter_lines(fab, host)
+    # after anti-spoofing and OCS-TENANT (FORWARD), after the replies and DHCP accepts (INPUT)
+    fwd = [ln for ln in lines if ln.startswith("-A OCS-FORWARD")]
+    assert fwd[-1] == "-A OCS-FORWARD -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT"
+    assert lines.index(INPUT[4]) < lines.index(INPUT[5]) < lines.index(INPUT[6])
+
+
+def test_conn_limit_from_an_instances_csv_file(data):
+    from ansible_collections.ocs.l3.plugins.module_utils.inventory import parse_instances
+    for hv in data["hostvars"].values():
+        hv.pop("ocs_instances", None)
+    data["instances_records"] = parse_instances(
+        "hypervisor,name,mac,ip,conn_limit\nhv-r01-01,vm-x,02:00:00:00:09:01,198.19.1.40,300\n"
+        "hv-r01-01,vm-y,02:00:00:00:09:02,198.19.1.41,\nhv-r01-01,vm-z,02:00:00:00:09:03,198.19.1.42,0\n",
+        "instances.csv", True)
+    assert problems_of(data) == ["instances.csv:4 (vm-z on hv-r01-01).conn_limit 0 must be an integer from 1 to "
+                                 "1048576 (tracked connections per instance)"]
+    data["instances_records"].pop()
+    fab = build(data)
+    assert [(i.name, i.conn_limit) for i in fab.hosts["hv-r01-01"].instances] == [("vm-x", 300), ("vm-y", None)]
+
+
+def test_conntrack_max_follows_the_instances_caps(data):
+    fab = build(data)
+    assert firewall.conntrack_max(fab, fab.hosts["hv-r01-01"]) == conntrack.CONNTRACK_FLOOR  # 65536 + 2 * 8192
+    assert firewall.conntrack_max(fab, fab.hosts["tor-r01"]) is None
+    data["fabric"]["conn_limit"] = 200000
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["conn_limit"] = 1000
+    fab = build(data)
+    assert firewall.conntrack_max(fab, fab.hosts["hv-r01-01"]) == 65536 + 200000 + 1000
+    exp = expected.expected(fab, fab.hosts["hv-r01-01"])["conntrack"]
+    assert exp == {"max": 266536, "buckets": 131072}
+    assert expected.expected(fab, fab.hosts["spine1"])["conntrack"] is None
+
+
+def test_conntrack_buckets_are_a_power_of_two():
+    assert conntrack.buckets_for(262144) == 65536
+    assert conntrack.buckets_for(262145) == 131072
+    assert conntrack.buckets_for(1) == 1
+    assert conntrack.wanted(300000) == {"nf_conntrack_max": 300000, "nf_conntrack_buckets": 131072}
+    assert conntrack.wanted(300000, 1000)["nf_conntrack_buckets"] == 1000
+    for bad in (0, -1, True, "5"):
+        with pytest.raises(ValueError, match="nf_conntrack_max must be a positive integer"):
+            conntrack.wanted(bad)
+
+
+def _proc(tmp_path, values, mode=0o644):
+    base = tmp_path / "sys" / "net" / "netfilter"
+    base.mkdir(parents=True)
+    for key, value in values.items():
+        (base / key).write_text("%d\n" % value)
+        (base / key).chmod(mode)
+    return str(tmp_path)
+
+
+def test_conntrack_plan_sets_the_max_and_only_raises_the_buckets(tmp_path):
+    proc = _proc(tmp_path, {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 262144})
+    state = conntrack.read(proc)
+    assert state["nf_conntrack_max"] == {"value": 262144, "writable": True}
+    assert conntrack.plan(state, conntrack.wanted(300000)) == [("nf_conntrack_max", 262144, 300000)]
+    assert conntrack.plan(state, conntrack.wanted(200000)) == [("nf_conntrack_max", 262144, 200000)]  # exact
+    assert conntrack.plan(state, conntrack.wanted(262144)) == []
+    assert conntrack.plan(state, conntrack.wanted(4000000)) == [("nf_conntrack_max", 262144, 4000000),
+                                                                ("nf_conntrack_buckets", 262144, 1048576)]
+    conntrack.apply(conntrack.plan(state, conntrack.wanted(300000)), proc)
+    assert conntrack.read(proc)["nf_conntrack_max"]["value"] == 300000
+    assert conntrack.sysctl_conf(conntrack.wanted(300000)).splitlines()[1:] == [
+        "net.netfilter.nf_conntrack_max = 300000", "net.netfilter.nf_conntrack_buckets = 131072"]
+
+
+def test_conntrack_read_only_is_checked_not_set(tmp_path):
+    """Where the kernel shows it 0444 (a non-init network namespace) nothing is writable, even for
+    root; a table at least as large as wanted is no shortfall."""
+    proc = _proc(tmp_path, {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536}, mode=0o444)
+    state = conntrack.read(proc)
+    if os.geteuid() != 0:  # root ignores a plain file's mode (not /proc/sys's): the kernel case is integration's
+        assert not state["nf_conntrack_max"]["writable"]
+    assert conntrack.shortfall(state, conntrack.wanted(262144)) == []
+    assert conntrack.shortfall(state, conntrack.wanted(300000)) == [("nf_conntrack_max", 262144, 300000),
+                                                                    ("nf_conntrack_buckets", 65536, 131072)]
+    missing = conntrack.read(str(tmp_path / "none"))
+    assert missing["nf_conntrack_max"] == {"value": None, "writable": False}
+    assert conntrack.shortfall(missing, conntrack.wanted(1))[0] == ("nf_conntrack_max", None, 1)
