@@ -132,7 +132,6 @@ class GrLab(Lab):
             self.veth(up, up_if, low, low_if)
             self.ip(up, "addr", "add", up_ip, "dev", up_if)
             self.ip(low, "addr", "add", low_ip, "dev", low_if)
-        self.started = time.monotonic()
         for host in HOSTS:
             self.start(host)
         for host in HOSTS:
@@ -140,6 +139,7 @@ class GrLab(Lab):
             with open(path, "w") as fh:
                 fh.write(HEADER + "\n".join(self.edit(config_lines(self.fab, self.fab.hosts[host]))) + "\n")
             assert reload_module(path, self.sock(host))["changed"]
+        self.started = time.monotonic()  # every router bgp instance exists (FRR's restart time runs from here)
         self.settle()
 
     def start(self, host, daemons=DAEMONS):
