@@ -39,7 +39,7 @@ complete: zebra deletes the stale routes it kept. In a fabric whose
 neighbours have been up for minutes that does not happen, so the graceful
 restart lab waits until its neighbours are 120 s old: it is built first
 (module fixture) and the BFD checks run meanwhile; the file takes about
-2.5 minutes. Measured numbers are printed as ``gr-bfd: ...`` lines
+3 minutes. Measured numbers are printed as ``gr-bfd: ...`` lines
 (``pytest -s``) and recorded in docs/failures.md.
 """
 
