@@ -552,7 +552,10 @@ def _by_prefix(texts):
 def _router_bgp(fab, host, pol, bgp, asn):
     lines = ["router bgp %d" % asn, " bgp router-id %s" % ntoa(host.address), " bgp log-neighbor-changes"]
     if bgp["graceful_restart"]:
-        lines.append(" bgp graceful-restart")
+        # F bit (RFC 4724): our forwarding state survives a bgpd restart (zebra keeps a
+        # restarting bgpd's routes as stale); without it the neighbours drop our routes at
+        # once when the restarted bgpd reconnects (tests/integration/test_gr_bfd_netns.py)
+        lines += [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"]
     lines += [" " + ln for ln in pol.bgp_lines]
     groups = {g.name: g for g in pol.groups}
     used = [g for g in pol.groups if any(n.group == g.name for n in pol.neighbors)]

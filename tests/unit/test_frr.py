@@ -351,11 +351,28 @@ def test_bgp_knobs_apply_to_fabric_groups_only(data):
     fab, h = hosts(data)
     lines = config_lines(fab, h["spine1"])
     assert " bgp graceful-restart" in lines
+    assert not [ln for ln in lines if "check-control-plane-failure" in ln]  # FRR 8.4: it blinds BFD (docs/failures.md)
     for g in ("TOR", "GW"):
         assert [" neighbor %s ttl-security hops 1" % g, " neighbor %s bfd" % g, " neighbor %s password s3cret" % g,
                 " neighbor %s timers 1 3" % g] == \
             [ln for ln in lines if ln.startswith(" neighbor %s " % g) and "peer-group" not in ln]
     assert [ln for ln in lines if ln.startswith(" neighbor BORDER ")] == [" neighbor BORDER peer-group"]
+
+
+def test_graceful_restart_preserves_forwarding_state_in_running_config_order(data):
+    """FRR's running-config prints ``bgp graceful-restart`` and then
+    ``bgp graceful-restart preserve-fw-state`` (the F bit: without it the
+    neighbours drop a restarting router's routes as soon as it reconnects),
+    right after ``bgp log-neighbor-changes``."""
+    data["fabric"]["bgp"] = {"graceful_restart": True}
+    fab, h = hosts(data)
+    for host in h.values():
+        lines = config_lines(fab, host)
+        if not any(ln.startswith("router bgp ") for ln in lines):
+            continue
+        at = lines.index(" bgp log-neighbor-changes")
+        assert lines[at + 1:at + 3] == [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"], host.name
+        assert sum("graceful-restart" in ln for ln in lines) == 2, host.name
 
 
 def test_every_fabric_session_is_ttl_secured(data):
