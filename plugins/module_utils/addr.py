@@ -167,4 +167,3 @@ def host_blocks(ips):
             first += size
         i = j + 1
     return out
-
