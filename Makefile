@@ -125,7 +125,7 @@ bench: venv apt ## Scale benchmark: 10k/100k/500k instances, dense host, dnsmasq
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: bench-frr
-bench-frr: venv apt ## FRR load of a dense rack's ToR and hypervisor through ocs_frr_reload, real FRR (root; ~15 min)
+bench-frr: venv apt ## FRR load of a dense rack's ToR and hypervisor through ocs_frr_reload, real FRR (root; ~10 min)
 	$(BIN)/python bench/frr_load.py $(BENCH_FRR_ARGS)
 
 clean: ## Remove build/ (the venv stays)

@@ -29,7 +29,7 @@ prefix-list entries of the file.
 Cases: ``merged`` (the rendering as shipped: exact /32s merged into aligned
 ``B ge 32`` blocks); ``before`` (frr.compact monkeypatched to identity in this
 process: one line per /32) and ``scattered`` (instance IPs shuffled across
-the rack's hypervisors before fabric.build: merging finds few blocks). The
+the rack's hypervisors before fabric.build, fixed and floating: merging finds few blocks). The
 ToR's first load of those two would take many minutes, so it is measured on
 the first ``--before-limit`` hypervisors' share of the rack only and
 extrapolated linearly in prefix-list lines (said so in the table); their
@@ -233,17 +233,21 @@ class Router:
 
 
 def rack_data(out, hypervisors, instances, scatter=False, keep=None, seed=1):
-    """Input data of one generated rack; ``scatter``: instance IPs shuffled across
-    its hypervisors; ``keep``: only the first ``keep`` hypervisors keep instances."""
+    """Input data of one generated rack; ``scatter``: instance IPs (fixed, and floating) shuffled
+    across its hypervisors (gen_fabric hands both out in instance order: contiguous per hypervisor);
+    ``keep``: only the first ``keep`` hypervisors keep instances."""
     inv = os.path.join(out, "inventory-%dx%d" % (hypervisors, instances))
     generate(inv, racks=1, hypervisors=hypervisors, instances=instances, seed=seed, force=True)
     data = load_fabric_input(inv)
     recs = data["instances_records"]
-    if scatter:
-        ips = [r["ip"] for _, r in recs]
-        random.Random(seed).shuffle(ips)
-        for (_, r), ip in zip(recs, ips):
-            r["ip"] = ip
+    if scatter:  # fixed IPs, and floating IPs among the instances that have one
+        rng = random.Random(seed)
+        for key in ("ip", "floating_ip"):
+            owners = [r for _, r in recs if r.get(key)]
+            ips = [r[key] for r in owners]
+            rng.shuffle(ips)
+            for r, ip in zip(owners, ips):
+                r[key] = ip
     if keep is not None:
         hvs = data["groups"]["hypervisors"][:keep]
         data["instances_records"] = [(w, r) for w, r in recs if r["hypervisor"] in hvs]

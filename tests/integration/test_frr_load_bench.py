@@ -18,8 +18,8 @@ from helpers import ROOT
 def test_frr_load_bench_runs_at_tiny_size(tmp_path):
     if os.geteuid() != 0 or not shutil.which("vtysh") or not os.path.exists("/usr/lib/frr/frr-reload.py"):
         pytest.fail("this test needs root, frr and frr-pythontools (make validate installs them)")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "frr_load.py"), "--tiny", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "frr_load.py"), "--tiny", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["rack"] == {"hypervisors": 2, "instances_per_hypervisor": 50, "instances": 100}
