@@ -2,7 +2,7 @@
 """ocs-l3 FRR load benchmark: dense frr.conf files through the reload module, on real FRR.
 
     .venv/bin/python bench/frr_load.py           # 1 rack x 20 hypervisors x 1,000 instances (make bench-frr)
-    .venv/bin/python bench/frr_load.py --tiny    # 1 rack x 2 x 50, merged only; seconds (the integration test)
+    .venv/bin/python bench/frr_load.py --tiny    # 1 rack x 2 x 50, merged, ToR only (the integration test)
 
 A dense rack is generated (tools/gen_fabric.py), read (inventory.load_fabric_input)
 and built (fabric.build); the ToR's and one hypervisor's frr.conf are rendered
@@ -400,7 +400,7 @@ def main(argv=None):
     ap.add_argument("--cases", help="comma list of merged, before, scattered (default: all; --tiny: merged)")
     ap.add_argument("--no-watchfrr", action="store_true", help="run the daemons without watchfrr (PIDs still checked)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-frr"))
-    ap.add_argument("--tiny", action="store_true", help="smoke run: 2 hypervisors x 50 instances, merged only")
+    ap.add_argument("--tiny", action="store_true", help="smoke run: 2 hypervisors x 50 instances, merged, ToR only")
     args = ap.parse_args(argv)
     if args.tiny:
         args.hypervisors, args.instances = 2, 50
@@ -423,7 +423,7 @@ def main(argv=None):
     if "merged" in cases:
         print("== merged (as shipped)", flush=True)
         data["cases"].append(full_case("merged", rack_data(args.out, args.hypervisors, args.instances),
-                                       (tor, hv), hv, True, watchfrr))
+                                       (tor,) if args.tiny else (tor, hv), hv, True, watchfrr))
     limit = min(args.before_limit, args.hypervisors)
     for name, merged, scatter in (("before", False, False), ("scattered", True, True)):
         if name not in cases:
