@@ -124,5 +124,9 @@ demo-down: ## Remove the demo fabric (containers and networks)
 bench: venv apt ## Scale benchmark: 10k/100k/500k instances, dense host, dnsmasq (root; ~30 min on 2 cores)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: bench-frr
+bench-frr: venv apt ## FRR load of a dense rack's ToR and hypervisor through ocs_frr_reload, real FRR (root; ~10 min)
+	$(BIN)/python bench/frr_load.py $(BENCH_FRR_ARGS)
+
 clean: ## Remove build/ (the venv stays)
 	rm -rf build
