@@ -266,7 +266,7 @@ def restore_file(path, content):
 
 
 DAEMON_DOWN = re.compile(r"is not running|connecting to \S+\.\.\.failed")
-WATCHFRR_STATE = re.compile(r"^\s+([a-z]+d)\s+(\S+)\s*$", re.M)
+WATCHFRR_STATE = re.compile(r"^\s+(zebra|[a-z]+d)\s+(\S+)\s*$", re.M)  # zebra: the one name without a final d
 
 
 def daemons_down(module, vtysh):

@@ -663,3 +663,11 @@ def test_dense_tor_lists_are_compact_and_exact(tmp_path):
     exact = sum(len(owned(fab, hv)) for hv in tor.rack.hypervisors)
     print("ToR prefix-list lines: %d (the /32s alone would be %d)" % (total, exact))
     assert total < exact / 10
+
+
+def test_watchfrr_state_sees_zebra_too():
+    """`show watchfrr` lists zebra, the one daemon whose name does not end in d: a down zebra
+    must be reported during recovery."""
+    out = ("watchfrr global phase: Idle\n Restart Command: \"/usr/lib/frr/watchfrr.sh restart %s\"\n"
+           "  zebra                Down\n  bgpd                 Up\n  staticd              Up\n")
+    assert frr_reload.WATCHFRR_STATE.findall(out) == [("zebra", "Down"), ("bgpd", "Up"), ("staticd", "Up")]
