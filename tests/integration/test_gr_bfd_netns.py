@@ -357,15 +357,16 @@ def test_check_control_plane_failure_keeps_sessions_but_blinds_bfd(make_lab):
             # up all along: the uptime grew by the time the restart took (a reset restarts it)
             assert up_ms >= before[host][peer][2] + 1000 * took - 1500, (host, peer, before, after, took)
     report("bfdd restart (bfd + graceful restart + check-control-plane-failure): no session reset")
-    # ... and BFD no longer takes a dead link down
+    # ... and a dead link: whether BFD's Down is ignored too depends on the F bit of the last BFD
+    # packet bfdd read as the C bit (a Poll/Final sequence sets it): found by the hold time in the
+    # lab's first runs (8.2 s, twice), by BFD in a CI run (0.75 s). Recorded, not asserted either way:
+    # FRR 8.4's behaviour with a setting the project does not render. Detected it must be.
     start = lab.cut("tor-r01", "sp1")
     wait_for(lambda: SPINE_SIDE not in lab.established("spine1"), "spine: session with the ToR down",
              HOLDTIME + 6, 0.05)
     down = time.monotonic() - start
-    report("bfd + graceful restart + check-control-plane-failure: silent uplink -> session down in %.2f s"
-           % down)
-    assert down > BFD_BOUND, down
-    assert lab.kernel_has("spine1", HV_ROUTE)  # kept as stale (RFC 8538: hold time expiry is a restart)
+    report("bfd + graceful restart + check-control-plane-failure: silent uplink -> session down in %.2f s (%s)"
+           % (down, "BFD" if down <= BFD_BOUND else "hold time"))
 
 
 # --- graceful restart -----------------------------------------------------------
