@@ -25,12 +25,8 @@ _UPPER_ROLE = {"hypervisor": "tor", "tor": "spine", "nat_gateway": "spine"}
 def bgp(chk, fab, data):
     """ocs_fabric.bgp: session knobs of every fabric BGP session (FRR)."""
     place = where("ocs_fabric", "bgp")
-    if data is None:
+    if data is None or not _mapping(chk, place, data, BGP_KEYS):
         return
-    if not isinstance(data, dict):
-        chk.add(place, "must be a mapping {%s}" % ", ".join(sorted(BGP_KEYS)))
-        return
-    unknown_keys(chk, place, data, BGP_KEYS)
     out = {}
     for key in ("bfd", "graceful_restart"):
         if key in data:
@@ -62,12 +58,8 @@ def border(chk, fab, data):
     """ocs_fabric.border: the defaults of every border session (``fab.border``)."""
     place = where("ocs_fabric", "border")
     fab.border = dict(BORDER_DEFAULTS)
-    if data is None:
+    if data is None or not _mapping(chk, place, data, BORDER_KEYS):
         return
-    if not isinstance(data, dict):
-        chk.add(place, "must be a mapping {%s}" % ", ".join(sorted(BORDER_KEYS)))
-        return
-    unknown_keys(chk, place, data, BORDER_KEYS)
     fab.border = _session(chk, place, data, BORDER_DEFAULTS, None) or dict(BORDER_DEFAULTS)
 
 
@@ -89,15 +81,13 @@ def _session(chk, place, data, base, inherited):
         else:
             chk.add(where(place, "bfd"), "%s must be true or false" % show(data["bfd"]))
             ok = False
-    for key, low in (("keepalive", 1), ("holdtime", 3)):
-        val = data.get(key)
-        if val is None:
+    for key in ("keepalive", "holdtime"):
+        if data.get(key) is None:
             continue
-        if isinstance(val, bool) or not isinstance(val, int) or not low <= val <= 65535:
-            chk.add(where(place, key), "%s must be an integer from %d to 65535" % (show(val), low))
-            ok = False
+        if _timer(chk, place, key, data[key]):
+            out[key] = data[key]
         else:
-            out[key] = val
+            ok = False
     if ok and out["holdtime"] < 3 * out["keepalive"]:
         ok = False
         if data.get("holdtime") is not None or inherited is None:
@@ -113,14 +103,32 @@ def _session(chk, place, data, base, inherited):
     return out if ok else None
 
 
+def _mapping(chk, place, data, keys):
+    """Whether ``data`` is a mapping (its unknown keys reported); reported when not."""
+    if not isinstance(data, dict):
+        chk.add(place, "must be a mapping {%s}" % ", ".join(sorted(keys)))
+        return False
+    unknown_keys(chk, place, data, keys)
+    return True
+
+
+_TIMER_MIN = {"keepalive": 1, "holdtime": 3}
+
+
+def _timer(chk, place, key, val):
+    """Whether a keepalive or holdtime is an integer in FRR's range; reported when not."""
+    if isinstance(val, bool) or not isinstance(val, int) or not _TIMER_MIN[key] <= val <= 65535:
+        chk.add(where(place, key), "%s must be an integer from %d to 65535" % (show(val), _TIMER_MIN[key]))
+        return False
+    return True
+
+
 def _timers(chk, place, data):
     """{keepalive, holdtime} when both are valid, {} when they do not fit
     together, None when one is not a valid number (the knobs stop there)."""
     keepalive, holdtime = data.get("keepalive", 3), data.get("holdtime", 9)
-    for key, val, low in (("keepalive", keepalive, 1), ("holdtime", holdtime, 3)):
-        if isinstance(val, bool) or not isinstance(val, int) or not low <= val <= 65535:
-            chk.add(where(place, key), "%s must be an integer from %d to 65535" % (show(val), low))
-            return None
+    if not (_timer(chk, place, "keepalive", keepalive) and _timer(chk, place, "holdtime", holdtime)):
+        return None
     if holdtime < 3 * keepalive:
         chk.add(where(place, "holdtime"), "%d must be at least 3 times keepalive %d" % (holdtime, keepalive))
         return {}
