@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -139,3 +140,30 @@ def example_in_mode(inv, mode):
             hv["ocs_uplinks"].append({"interface": "eth1", "peer": "198.18.0.254"})
             hv_path.write_text(yaml.safe_dump(hv))
     return inv
+
+
+def write_inventory_dir(path, groups, hosts, settings):
+    """An inventory directory at ``path`` (a pathlib.Path): hosts.yml, group_vars/all/fabric.yml, host_vars/."""
+    os.makedirs(path / "host_vars")
+    os.makedirs(path / "group_vars" / "all")
+    (path / "hosts.yml").write_text(yaml.safe_dump(groups))
+    (path / "group_vars" / "all" / "fabric.yml").write_text(yaml.safe_dump(settings))
+    for name, hv in hosts.items():
+        (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
+
+
+def stop_daemonized(pidfile, name="dhclient"):
+    """Stop the process a pidfile names (and remove the file) if it is still ``name``: a
+    ``dhclient -1`` that got its lease daemonizes to renew. Nothing when there is no pidfile."""
+    try:
+        with open(pidfile) as fh:
+            pid = int(fh.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return
+    os.unlink(pidfile)
+    try:
+        with open("/proc/%d/cmdline" % pid) as fh:
+            if pid and name in fh.read():
+                os.kill(pid, signal.SIGTERM)
+    except FileNotFoundError:
+        pass  # already gone

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from helpers import inventory_copy, render, run_module, sh
+from helpers import inventory_copy, render, run_module, sh, stop_daemonized
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 
 HV = "hv-r01-01"
@@ -174,19 +174,7 @@ class Lab:
         return proc.returncode, proc.stderr + proc.stdout, lease
 
     def kill_dhclient(self, ns):
-        pidfile = self.path(ns + ".pid")
-        try:
-            with open(pidfile) as fh:
-                pid = int(fh.read().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            return
-        os.unlink(pidfile)
-        try:
-            with open("/proc/%d/cmdline" % pid) as fh:
-                if "dhclient" in fh.read():
-                    os.kill(pid, signal.SIGTERM)
-        except FileNotFoundError:
-            pass  # already gone
+        stop_daemonized(self.path(ns + ".pid"))
 
     def close(self):
         for ns in list(self.namespaces[1:]):

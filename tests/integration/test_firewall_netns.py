@@ -20,16 +20,14 @@ count probe packets in raw PREROUTING, before anything could drop them.
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 import pytest
-import yaml
 
-from helpers import render, sh
+from helpers import render, sh, stop_daemonized, write_inventory_dir
 from ansible_collections.ocs.l3.plugins.module_utils import constants
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 from test_nat_netns import Topo, counter, run_module
@@ -144,12 +142,7 @@ def fabric():
 
 def write_inventory(path):
     groups, hosts, settings = fabric()
-    os.makedirs(path / "host_vars")
-    os.makedirs(path / "group_vars" / "all")
-    (path / "hosts.yml").write_text(yaml.safe_dump(groups))
-    (path / "group_vars" / "all" / "fabric.yml").write_text(yaml.safe_dump(settings))
-    for name, hv in hosts.items():
-        (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
+    write_inventory_dir(path, groups, hosts, settings)
 
 
 class Lab(Topo):
@@ -398,16 +391,7 @@ def test_dhcp_with_real_dnsmasq_and_dhclient(lab):
         lab.x(vm, "dhclient", "-1", "-cf", os.path.join(work, "dhclient.conf"), "-lf",
               os.path.join(work, vm + ".lease"), "-pf", pidfile, "-sf", os.path.join(work, "hook.sh"),
               "-e", "OUT=" + out, "eth0", check=False, timeout=60)
-        if os.path.exists(pidfile):  # bound: it daemonized to renew
-            with open(pidfile) as fh:
-                pid = int(fh.read().strip() or 0)
-            os.unlink(pidfile)
-            try:
-                with open("/proc/%d/cmdline" % pid) as fh:
-                    if pid and "dhclient" in fh.read():
-                        os.kill(pid, signal.SIGTERM)
-            except FileNotFoundError:
-                pass  # gave up without a lease: already gone
+        stop_daemonized(pidfile)  # bound: it daemonized to renew
         if not os.path.exists(out):
             return {}
         with open(out) as fh:

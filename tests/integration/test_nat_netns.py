@@ -21,9 +21,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
-from helpers import NetnsLab, render, run_module, sh
+from helpers import NetnsLab, render, run_module, sh, write_inventory_dir
 
 JUMPS = [{"chain": c, "target": "OCS-" + c} for c in ("PREROUTING", "OUTPUT", "POSTROUTING")]
 
@@ -114,12 +113,7 @@ def fabric(moved=False):
 
 def write_inventory(path, moved=False):
     groups, hosts, settings = fabric(moved)
-    os.makedirs(path / "host_vars")
-    os.makedirs(path / "group_vars" / "all")
-    (path / "hosts.yml").write_text(yaml.safe_dump(groups))
-    (path / "group_vars" / "all" / "fabric.yml").write_text(yaml.safe_dump(settings))
-    for name, hv in hosts.items():
-        (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
+    write_inventory_dir(path, groups, hosts, settings)
 
 
 class Topo(NetnsLab):

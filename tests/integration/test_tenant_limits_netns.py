@@ -12,7 +12,6 @@ own MAC, so that only the BOOTP ``chaddr`` lies).
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from helpers import render
+from helpers import render, stop_daemonized, write_inventory_dir
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
 from test_firewall_netns import DHCLIENT_CONF, EXT, HOOK, NAT_JUMPS, VMS, Lab, fabric
 from test_nat_netns import counter, run_module
@@ -99,12 +98,7 @@ def write_inventory(path):
     for inst in hosts["hv-r01-01"]["ocs_instances"]:
         if inst["name"] == "vm-b":
             inst["conn_limit"] = VM_B_LIMIT
-    os.makedirs(path / "host_vars")
-    os.makedirs(path / "group_vars" / "all")
-    (path / "hosts.yml").write_text(yaml.safe_dump(groups))
-    (path / "group_vars" / "all" / "fabric.yml").write_text(yaml.safe_dump(settings))
-    for name, hv in hosts.items():
-        (path / "host_vars" / ("%s.yml" % name)).write_text(yaml.safe_dump(hv))
+    write_inventory_dir(path, groups, hosts, settings)
 
 
 @pytest.fixture(scope="module")
@@ -221,16 +215,7 @@ class Dhcp:
             os.unlink(out)
         self.lab.x(vm, "dhclient", "-1", "-cf", conf, "-lf", self.path(vm + ".lease"),
                    "-pf", pidfile, "-sf", self.path("hook.sh"), "-e", "OUT=" + out, "eth0", check=False, timeout=60)
-        if os.path.exists(pidfile):  # bound: it daemonized to renew
-            with open(pidfile) as fh:
-                pid = int(fh.read().strip() or 0)
-            os.unlink(pidfile)
-            try:
-                with open("/proc/%d/cmdline" % pid) as fh:
-                    if pid and "dhclient" in fh.read():
-                        os.kill(pid, signal.SIGTERM)
-            except FileNotFoundError:
-                pass
+        stop_daemonized(pidfile)  # bound: it daemonized to renew
         if not os.path.exists(out):
             return None
         with open(out) as fh:
