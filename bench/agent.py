@@ -28,6 +28,7 @@ import time
 import uuid
 
 from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.plugin_utils import host_library
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
@@ -90,10 +91,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="ocs-agent-bench-")
     ns = "ocs-bench-%s" % uuid.uuid4().hex[:6]
-    lib = os.path.join(tmp, "python", *constants.HOST_LIBRARY_PACKAGE.split("/"))
-    os.makedirs(lib)
-    for name in constants.HOST_LIBRARY:
-        shutil.copy(os.path.join(ROOT, "plugins", "module_utils", name), lib)
+    archive = host_library.write_archive(tmp)  # what the role installs: ocs-l3.pyz
     taps = ["tapbench%06d" % i for i in range(max(args.burst, 1))]
     state = os.path.join(tmp, "state")
     os.makedirs(state)
@@ -105,9 +103,9 @@ def main():
     proc = None
     try:
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, PYTHON, "-S", os.path.join(ROOT, "roles", "ocs_agent",
-                                 "files", "ocs-l3-agent"), "--state-dir", state, "--window", str(args.window)],
-                                env=dict(PATH=os.environ["PATH"], PYTHONPATH=os.path.join(tmp, "python")),
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, PYTHON, "-S", archive, "agent",
+                                 "--state-dir", state, "--window", str(args.window)],
+                                env=dict(PATH=os.environ["PATH"]),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         log = []
         threading.Thread(target=lambda: [log.append(ln.rstrip()) for ln in proc.stdout], daemon=True).start()

@@ -34,6 +34,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, build
 from ansible_collections.ocs.l3.plugins.module_utils.frr import has_secret
 from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input
+from ansible_collections.ocs.l3.plugins.plugin_utils.host_library import write_archive
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import plain as _plain, role_hosts
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, render_host
 
@@ -102,6 +103,8 @@ class ActionModule(ActionBase):
             # The names and paths the roles apply (the shared library's constants): no role copies them.
             contract=contract(),
             collection=COLLECTION_ROOT,
+            # The host library and programs as one file (ocs_agent installs it).
+            host_archive=write_archive(build_dir),
             # What ocs_firewall checks before applying the host policy (no lock-out).
             policy=dict(host_policy=fab.host_policy, management_ranges=[n.text for n in fab.management_ranges]),
             # Any BGP password in the fabric: ocs_frr prints no frr.conf content or diff anywhere.

@@ -44,7 +44,11 @@ HOST_LIBRARY = ("constants.py", "netns.py", "route_table.py", "iptables.py", "nf
 """The files of this directory the agent, the restore and the status collector import, installed on each host by
 the ocs_agent role from the collection it runs from (standard library only, no netaddr)."""
 HOST_LIBRARY_PACKAGE = "ansible_collections/ocs/l3/plugins/module_utils"
-"""Where they go under the hosts' PYTHONPATH: the same import path as on the controller."""
+"""Their path inside the host archive: the same import path as on the controller."""
+HOST_PROGRAMS = (("agent", "host_agent"), ("restore", "host_restore"), ("status", "host_status"))
+"""The host programs by name, each the ``main`` of one of these modules (``ocs-l3.pyz NAME ARGS``)."""
+HOST_ARCHIVE_PATH = "/usr/lib/ocs-l3/ocs-l3.pyz"
+"""The host library and its programs as one zip application (plugin_utils/host_library.py builds it)."""
 
 # DHCP (dnsmasq, one instance per hypervisor, our own unit and files).
 DHCP_CONFIG_PATH = STATE_DIR + "/dnsmasq.conf"
@@ -143,7 +147,8 @@ def contract():
             frr_conf=FRR_CONF_PATH, frr_daemons=FRR_DAEMONS_PATH, frr_reload=FRR_RELOAD,
         ),
         dhcp_unit=DHCP_UNIT_NAME,
-        host_library=dict(files=list(HOST_LIBRARY), package=HOST_LIBRARY_PACKAGE),
+        host_library=dict(files=list(HOST_LIBRARY), package=HOST_LIBRARY_PACKAGE, archive=HOST_ARCHIVE_PATH,
+                          programs=[name for name, dummy in HOST_PROGRAMS]),
         chain_prefix=CHAIN_PREFIX,
         nat_jumps=_jumps(NAT_JUMPS, False),
         filter_jumps=_jumps(FILTER_JUMPS, True),

@@ -12,6 +12,7 @@ import pytest
 
 from helpers import BIN, EXAMPLE, ROOT, ansible_env
 from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.plugin_utils import host_library
 
 PLAY = """---
 - name: Render
@@ -62,21 +63,20 @@ def recap(log):
 def test_the_role_installs_the_library_executables_units_and_config(installed):
     tmp, logs = installed
     up = tmp / "up"
-    lib = up / "usr/lib/ocs-l3/python" / constants.HOST_LIBRARY_PACKAGE
-    assert sorted(p.name for p in lib.iterdir()) == sorted(constants.HOST_LIBRARY)  # no __init__.py, nothing else
-    for name in constants.HOST_LIBRARY:  # the collection's own files, byte for byte
-        assert (lib / name).read_bytes() == open(os.path.join(ROOT, "plugins/module_utils", name), "rb").read()
-    for exe in ("ocs-l3-agent", "ocs-l3-restore"):  # run by the interpreter the units name
-        assert os.stat(up / "usr/lib/ocs-l3" / exe).st_mode & 0o777 == 0o644
+    archive = up / constants.HOST_ARCHIVE_PATH.lstrip("/")
+    # one file, the render's build of this collection; run by the interpreter the units name
+    assert sorted(os.listdir(up / "usr/lib/ocs-l3")) == ["ocs-l3.pyz"]
+    assert archive.read_bytes() == host_library.archive_bytes()
+    assert os.stat(archive).st_mode & 0o777 == 0o644
     units = up / "etc/systemd/system"
     restore = (units / "ocs-l3-restore.service").read_text()
     assert "Type=oneshot" in restore and "RemainAfterExit=yes" in restore
     assert re.search(r"^Before=.*\bfrr\.service\b.*\bocs-dhcp\.service\b", restore, re.M)
-    assert "Environment=PYTHONPATH=/usr/lib/ocs-l3/python" in restore
+    assert "ExecStart=/usr/bin/python3 /usr/lib/ocs-l3/ocs-l3.pyz restore\n" in restore
     dropin = (units / "frr.service.d/ocs-l3-restore.conf").read_text()
     assert "Requires=ocs-l3-restore.service" in dropin and "After=ocs-l3-restore.service" in dropin
     agent = (units / "ocs-l3-agent.service").read_text()  # the hypervisor's
-    assert "Restart=always" in agent and "ocs-l3-agent --window 0.1" in agent
+    assert "Restart=always" in agent and "/usr/lib/ocs-l3/ocs-l3.pyz agent --window 0.1" in agent
     assert (up / "etc/ocs-l3/agent.conf").read_text().endswith("instance_ifname_prefix=tap\n")
 
 
@@ -87,13 +87,14 @@ def test_the_second_run_changes_nothing(installed):
 
 
 def test_the_installed_restore_runs_on_the_system_python(installed, netns):
-    """The installed copy, not the checkout: system python3 -S, PYTHONPATH as in the unit."""
+    """The installed copy, not the checkout: system python3 -S, the archive alone."""
     tmp, dummy = installed
     up = tmp / "up"
     state = tmp / "build" / "hv-r01-01" / "etc" / "ocs-l3"
-    proc = subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-S", str(up / "usr/lib/ocs-l3/ocs-l3-restore"),
-                           "--check", "--state-dir", str(state)],
-                          env=dict(PATH=os.environ["PATH"], PYTHONPATH=str(up / "usr/lib/ocs-l3/python")),
+    proc = subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-S",
+                           str(up / constants.HOST_ARCHIVE_PATH.lstrip("/")), "restore", "--check", "--state-dir",
+                           str(state)],
+                          env=dict(PATH=os.environ["PATH"]),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "routes: would apply:" in proc.stdout and proc.stdout.splitlines()[-1].startswith("restore: ")

@@ -29,7 +29,6 @@ ALLOWED = re.compile(r"""^(
   | plugins/(action|filter|modules|module_utils|plugin_utils)/\w+\.py
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
-  | roles/ocs_agent/files/(ocs-l3-agent|ocs-l3-restore|ocs-l3-status)
   | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-status|ocs-rollout)
 )$""", re.X)
 NEVER = re.compile(r"(^|/)(build|\.venv|\.git|tests|molecule|bench|__pycache__|\.pytest_cache|\.hypothesis)(/|$)")

@@ -1,10 +1,9 @@
 """The host agent and the boot restore against a real kernel, in scratch network namespaces.
 
-Both run as they run on a host: the executables of roles/ocs_agent/files, with
-the system Python without site-packages (``python3 -S``: standard library
-only) and PYTHONPATH holding exactly the files the role installs
-(``constants.HOST_LIBRARY``), on a temporary state directory
-(``--state-dir``). Taps are veth devices created with ``ip`` only.
+Both run as they run on a host: the archive the role installs
+(``ocs-l3.pyz``: ``constants.HOST_LIBRARY`` and the programs), with the system
+Python without site-packages (``python3 -S``: standard library only), on a
+temporary state directory (``--state-dir``). Taps are veth devices created with ``ip`` only.
 """
 
 import json
@@ -21,9 +20,9 @@ import pytest
 
 from helpers import ROOT, example_in_mode, render, run_module, sh
 from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.plugin_utils import host_library
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
-FILES = os.path.join(ROOT, "roles", "ocs_agent", "files")
 BOUND = 2.0  # seconds a tap may take to be served (measured: well under 0.2 s)
 HV = "hv-r01-01"
 TAP = "tap7a6020f1b76"  # vm-r01-01-a: gateway address, its /32 and a floating /32
@@ -32,17 +31,12 @@ TAP_LINES = {"198.19.1.30", "203.0.113.101"}
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    """The host library as the role installs it: only the HOST_LIBRARY files, no __init__.py."""
-    root = tmp_path_factory.mktemp("hostlib")
-    dest = root.joinpath(*constants.HOST_LIBRARY_PACKAGE.split("/"))
-    dest.mkdir(parents=True)
-    for name in constants.HOST_LIBRARY:
-        shutil.copy(os.path.join(ROOT, "plugins", "module_utils", name), dest / name)
-    return str(root)
+    """The host programs and library as the role installs them: the render's one archive."""
+    return host_library.write_archive(str(tmp_path_factory.mktemp("hostlib")))
 
 
 def host_env(library):
-    return dict(PATH=os.environ["PATH"], PYTHONPATH=library, LANG="C.UTF-8")
+    return dict(PATH=os.environ["PATH"], LANG="C.UTF-8")
 
 
 def install(state, files):
@@ -65,7 +59,7 @@ class Agent:
     def __init__(self, netns, library, state, *args):
         self.lines = []
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", netns, PYTHON, "-S", os.path.join(FILES, "ocs-l3-agent"),
+            ["ip", "netns", "exec", netns, PYTHON, "-S", library, "agent",
              "--state-dir", str(state), *args],
             env=host_env(library), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -266,7 +260,7 @@ def test_lost_jump_is_put_back_on_the_next_tap_event(netns, rendered, library, t
 # --- the boot restore ----------------------------------------------------------------
 
 def run_restore(ns, library, state, *args):
-    return subprocess.run(["ip", "netns", "exec", ns, PYTHON, "-S", os.path.join(FILES, "ocs-l3-restore"),
+    return subprocess.run(["ip", "netns", "exec", ns, PYTHON, "-S", library, "restore",
                            "--state-dir", str(state), *args],
                           env=host_env(library), capture_output=True, text=True, timeout=120)
 
