@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install several whole files in one task: checksums first, content only where it differs.
+
+One ``copy`` or ``template`` task per file costs Ansible about half a second of
+CPU per host; this runs the module ``ocs_install`` once per host with each
+file's SHA-256, mode and owner, and a second time, with content, only for the
+files that differ (module_utils/install.py says how they are written). Each
+file comes from ``src`` (a file on the controller, such as the render step's
+build) or ``content`` (text, such as a ``lookup('ansible.builtin.template')``
+printed on the controller); a file with ``state: absent`` is removed where it
+exists, one with ``manage: false`` is left alone (a file this host does not
+have), and ``directories`` are made to exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+
+MODULE = "ocs.l3.ocs_install"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    ARGUMENT_SPEC = dict(
+        files=dict(type="list", elements="dict", required=True, options=dict(
+            dest=dict(type="str", required=True),
+            mode=dict(type="str"),
+            src=dict(type="str"),
+            content=dict(type="str", no_log=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            manage=dict(type="bool", default=True),
+        )),
+        directories=dict(type="list", elements="str", default=[]),
+        owner=dict(type="str", default="root"),
+        group=dict(type="str", default="root"),
+        directory_mode=dict(type="str", default="0755"),
+    )
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        specs, data = [], {}
+        for f in args["files"]:
+            if not f["manage"]:
+                continue
+            if f["state"] == "absent":
+                specs.append(dict(dest=f["dest"], state="absent"))
+                continue
+            if (f.get("src") is None) == (f.get("content") is None) or not f.get("mode"):
+                raise AnsibleActionFail("%s: give a mode and exactly one of src and content" % f["dest"])
+            if f.get("src") is not None:
+                with open(self._loader.path_dwim(f["src"]), "rb") as fh:
+                    blob = fh.read()
+            else:
+                blob = to_bytes(f["content"], errors="surrogate_or_strict")
+            data[f["dest"]] = blob
+            specs.append(dict(dest=f["dest"], mode=f["mode"], sha256=hashlib.sha256(blob).hexdigest()))
+        common = dict(owner=args["owner"], group=args["group"], directory_mode=args["directory_mode"])
+        first = self._execute_module(MODULE, module_args=dict(files=specs, directories=args["directories"], **common),
+                                     task_vars=task_vars)
+        if first.get("failed"):
+            result.update(first)
+            return result
+        changed = list(first.get("changed_files", []))
+        needed = set(first.get("needed", []))
+        if needed:
+            send = [dict(s, content=base64.b64encode(data[s["dest"]]).decode()) for s in specs if s["dest"] in needed]
+            second = self._execute_module(MODULE, module_args=dict(files=send, **common), task_vars=task_vars)
+            if second.get("failed"):
+                result.update(second)
+                return result
+            changed += second.get("changed_files", [])
+        result.update(changed=bool(changed), changed_files=sorted(changed), files=len(specs))
+        return result

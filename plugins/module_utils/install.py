@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install a set of whole files on a host in one call (module ocs_install, action ocs_install).
+
+A role installs its files with one task per handler topic instead of one
+``copy`` or ``template`` task per file: Ansible pays about half a second of
+CPU per task and host, so per host that is one module run instead of one per
+file. The action sends each file's SHA-256, mode and owner first; this side
+says which files differ and which of those it needs the content of; only then
+is content sent, for those files only. Each file is written beside its target
+and renamed over it (a reader sees the old file or the new one, never half).
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import tempfile
+
+
+def sha256_of(path):
+    """SHA-256 (hex) of the file at ``path``, or None when there is none."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        return None
+    return h.hexdigest()
+
+
+def _ids(owner, group):
+    return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
+
+
+def plan(files, owner="root", group="root"):
+    """What differs: ``[(spec, reasons)]`` for each spec (``dest``, ``mode`` as an octal string,
+    ``sha256``) whose file is missing, has other content, mode or owner, and for each spec with
+    ``state: absent`` whose path exists; reasons are words of ``content``, ``mode``, ``owner``,
+    ``absent``."""
+    uid, gid = _ids(owner, group)
+    out = []
+    for spec in files:
+        if spec.get("state") == "absent":
+            if os.path.lexists(spec["dest"]):
+                out.append((spec, ["absent"]))
+            continue
+        try:
+            st = os.lstat(spec["dest"])
+        except FileNotFoundError:
+            out.append((spec, ["content"]))
+            continue
+        reasons = []
+        if not os.path.isfile(spec["dest"]) or os.path.islink(spec["dest"]) or sha256_of(spec["dest"]) != spec["sha256"]:
+            reasons.append("content")
+        if (st.st_mode & 0o7777) != int(spec["mode"], 8):
+            reasons.append("mode")
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            reasons.append("owner")
+        if reasons:
+            out.append((spec, reasons))
+    return out
+
+
+def write(spec, data, owner="root", group="root", directory_mode="0755"):
+    """Write ``data`` (bytes, whose SHA-256 must be ``spec['sha256']``) to ``spec['dest']`` atomically,
+    with its mode and owner; parent directories are created with ``directory_mode``."""
+    if hashlib.sha256(data).hexdigest() != spec["sha256"]:
+        raise ValueError("%s: the content sent does not match its checksum" % spec["dest"])
+    uid, gid = _ids(owner, group)
+    parent = os.path.dirname(spec["dest"])
+    if not os.path.isdir(parent):
+        os.makedirs(parent, mode=int(directory_mode, 8))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(spec["dest"]), dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, int(spec["mode"], 8))
+        os.replace(tmp, spec["dest"])
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def fix_attributes(spec, owner="root", group="root"):
+    """Set the mode and owner of an existing file whose content is right."""
+    uid, gid = _ids(owner, group)
+    os.chown(spec["dest"], uid, gid)
+    os.chmod(spec["dest"], int(spec["mode"], 8))
+
+
+def remove(path):
+    """Remove a file, a symlink or a directory tree."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def directories(paths, owner="root", group="root", mode="0755", check=False):
+    """Make each directory of ``paths`` exist with ``mode`` and owner; return those created or fixed."""
+    uid, gid = _ids(owner, group)
+    done = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if not check:
+                os.makedirs(path, mode=int(mode, 8), exist_ok=True)
+                os.chown(path, uid, gid)
+                os.chmod(path, int(mode, 8))
+            done.append(path)
+            continue
+        if (st.st_mode & 0o7777, st.st_uid, st.st_gid) != (int(mode, 8), uid, gid):
+            if not check:
+                os.chown(path, uid, gid)
+                os.chmod(path, int(mode, 8))
+            done.append(path)
+    return done
+
+
+def apply(files, owner="root", group="root", directory_mode="0755", check=False):
+    """Bring ``files`` in place. A spec may carry ``content`` (base64); a file whose content differs
+    and that has none is reported as needed; a spec with ``state: absent`` is removed where it
+    exists. Returns ``(changed dests, needed dests)``; in check mode, the dests that would change
+    (no content needed), and nothing is written."""
+    changed, needed = [], []
+    for spec, reasons in plan(files, owner, group):
+        if check:
+            pass
+        elif reasons == ["absent"]:
+            remove(spec["dest"])
+        elif "content" not in reasons:
+            fix_attributes(spec, owner, group)
+        elif spec.get("content") is None:
+            needed.append(spec["dest"])
+            continue
+        else:
+            write(spec, base64.b64decode(spec["content"]), owner, group, directory_mode)
+        changed.append(spec["dest"])
+    return changed, needed

@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ocs-l3 contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install several whole files in one module run (the host side of the ocs_install action)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ocs_install
+version_added: 0.6.0
+short_description: Install several whole files, each atomically, in one module run
+description:
+  - Compares each file's SHA-256, mode and owner with the wanted ones. A file whose content differs is written
+    beside its target and renamed over it, from the C(content) sent for it; without C(content) it is returned in
+    C(needed) and left alone (the action of the same name then sends the content of those files only).
+  - A file whose content is right but whose mode or owner is not gets its mode and owner set.
+  - Use the action (same name) from a role; it sends checksums first and content only where it differs. Supports
+    check mode.
+options:
+  files:
+    description: The files.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      dest:
+        description: Absolute path on the host.
+        type: path
+        required: true
+      mode:
+        description: File mode, an octal string such as C("0644"); required when present.
+        type: str
+      sha256:
+        description: SHA-256 (hex) of the wanted content; required when present.
+        type: str
+      state:
+        description: C(absent) removes the path (a file, a link or a directory tree) where it exists.
+        type: str
+        choices: [present, absent]
+        default: present
+      content:
+        description:
+          - The wanted content. To the module, base64 and only for a file whose content differs; to the action,
+            text (such as a C(lookup('ansible.builtin.template')) printed on the controller), or use O(files[].src).
+        type: str
+      src:
+        description: A file on the controller holding the wanted content (the action reads it; the module ignores it).
+        type: path
+      manage:
+        description: False leaves this path alone (a file this host does not have).
+        type: bool
+        default: true
+  directories:
+    description: Directories that must exist (created, or their mode and owner set, with C(directory_mode)).
+    type: list
+    elements: path
+    default: []
+  owner:
+    description: Owner of every file.
+    type: str
+    default: root
+  group:
+    description: Group of every file.
+    type: str
+    default: root
+  directory_mode:
+    description: Mode of parent directories that have to be created.
+    type: str
+    default: "0755"
+author: ocs-l3 contributors (@ocs-l3)
+"""
+
+EXAMPLES = r"""
+- name: Install the units (the action sends the content only where it differs)
+  ocs.l3.ocs_install:
+    files:
+      - dest: /etc/systemd/system/example.service
+        mode: "0644"
+        content: "{{ lookup('ansible.builtin.template', 'etc/systemd/system/example.service.j2') }}"
+"""
+
+RETURN = r"""
+changed_files:
+  description: The files and directories written, removed, created, or whose mode or owner was set (check mode,
+    that would be).
+  type: list
+  elements: str
+  returned: always
+needed:
+  description: The files whose content differs and for which no content was sent (left alone).
+  type: list
+  elements: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocs.l3.plugins.module_utils import install
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            files=dict(type="list", elements="dict", required=True, options=dict(
+                dest=dict(type="path", required=True),
+                mode=dict(type="str"),
+                sha256=dict(type="str"),
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+                content=dict(type="str", no_log=True),
+                src=dict(type="path"),
+                manage=dict(type="bool", default=True),
+            ), required_if=[("state", "present", ("mode", "sha256"))]),
+            directories=dict(type="list", elements="path", default=[]),
+            owner=dict(type="str", default="root"),
+            group=dict(type="str", default="root"),
+            directory_mode=dict(type="str", default="0755"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for mode, what in [(s["mode"], s["dest"]) for s in p["files"] if s["state"] == "present"] + [
+            (p["directory_mode"], "directory_mode")]:
+        try:
+            int(mode, 8)
+        except ValueError:
+            module.fail_json(msg="%s: mode %r is not an octal string" % (what, mode))
+    try:
+        made = install.directories(p["directories"], p["owner"], p["group"], p["directory_mode"],
+                                   check=module.check_mode)
+        changed, needed = install.apply([f for f in p["files"] if f["manage"]], p["owner"], p["group"], p["directory_mode"],
+                                        check=module.check_mode)
+        changed = made + changed
+    except (OSError, KeyError, ValueError) as exc:
+        module.fail_json(msg="cannot install: %s" % exc)
+    module.exit_json(changed=bool(changed), changed_files=changed, needed=needed)
+
+
+if __name__ == "__main__":
+    main()

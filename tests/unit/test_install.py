@@ -1,0 +1,99 @@
+"""module_utils/install.py: several files in one call, content only where it differs."""
+
+import base64
+import hashlib
+import os
+
+import pytest
+
+from ansible_collections.ocs.l3.plugins.module_utils import install
+
+ME = dict(owner=__import__("pwd").getpwuid(os.getuid()).pw_name, group=__import__("grp").getgrgid(os.getgid()).gr_name)
+
+
+def spec(path, text, mode="0644", send=False):
+    data = text.encode()
+    s = dict(dest=str(path), mode=mode, sha256=hashlib.sha256(data).hexdigest())
+    if send:
+        s["content"] = base64.b64encode(data).decode()
+    return s
+
+
+def test_a_missing_file_needs_its_content_then_is_written(tmp_path):
+    dest = tmp_path / "sub" / "a.conf"
+    assert install.apply([spec(dest, "one\n")], **ME) == ([], [str(dest)])
+    assert not dest.exists()
+    assert install.apply([spec(dest, "one\n", send=True)], **ME) == ([str(dest)], [])
+    assert dest.read_text() == "one\n" and oct(dest.stat().st_mode & 0o777) == "0o644"
+    assert install.apply([spec(dest, "one\n")], **ME) == ([], [])  # in place: nothing to do
+
+
+def test_only_what_differs_is_reported_and_written(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("same\n")
+    a.chmod(0o644)
+    b.write_text("old\n")
+    b.chmod(0o644)
+    files = [spec(a, "same\n"), spec(b, "new\n")]
+    assert install.apply(files, **ME) == ([], [str(b)])
+    assert install.apply([spec(b, "new\n", send=True)], **ME) == ([str(b)], [])
+    assert b.read_text() == "new\n" and a.read_text() == "same\n"
+
+
+def test_a_wrong_mode_is_fixed_without_content(tmp_path):
+    a = tmp_path / "a"
+    a.write_text("x\n")
+    a.chmod(0o600)
+    assert install.apply([spec(a, "x\n", mode="0755")], **ME) == ([str(a)], [])
+    assert oct(a.stat().st_mode & 0o777) == "0o755"
+
+
+def test_check_mode_writes_nothing_and_needs_no_content(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("old\n")
+    a.chmod(0o600)
+    assert install.apply([spec(a, "new\n"), spec(b, "b\n")], check=True, **ME) == ([str(a), str(b)], [])
+    assert a.read_text() == "old\n" and not b.exists() and oct(a.stat().st_mode & 0o777) == "0o600"
+
+
+def test_content_that_does_not_match_its_checksum_is_refused(tmp_path):
+    a = tmp_path / "a"
+    a.write_text("old\n")
+    bad = dict(spec(a, "new\n"), content=base64.b64encode(b"other\n").decode())
+    with pytest.raises(ValueError, match="does not match its checksum"):
+        install.apply([bad], **ME)
+    assert a.read_text() == "old\n" and os.listdir(tmp_path) == ["a"]  # no temporary file left
+
+
+def test_a_symlink_is_replaced_by_the_file(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("x\n")
+    link = tmp_path / "a"
+    link.symlink_to(target)
+    assert install.apply([spec(link, "x\n")], **ME) == ([], [str(link)])
+    install.apply([spec(link, "x\n", send=True)], **ME)
+    assert not link.is_symlink() and link.read_text() == "x\n" and target.read_text() == "x\n"
+
+
+def test_absent_removes_files_links_and_trees_where_they_exist(tmp_path):
+    f, tree = tmp_path / "f", tmp_path / "tree"
+    f.write_text("x")
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "m.py").write_text("x")
+    gone = [dict(dest=str(p), state="absent") for p in (f, tree, tmp_path / "never")]
+    assert install.apply(gone, check=True, **ME) == ([str(f), str(tree)], [])
+    assert f.exists()
+    assert install.apply(gone, **ME) == ([str(f), str(tree)], [])
+    assert os.listdir(tmp_path) == []
+    assert install.apply(gone, **ME) == ([], [])
+
+
+def test_directories_are_made_with_their_mode(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b" / "c"
+    a.mkdir(mode=0o700)
+    a.chmod(0o700)
+    assert install.directories([str(a), str(b)], mode="0755", check=True, **ME) == [str(a), str(b)]
+    assert not b.exists()
+    assert install.directories([str(a), str(b)], mode="0755", **ME) == [str(a), str(b)]
+    assert oct(a.stat().st_mode & 0o777) == oct(b.stat().st_mode & 0o777) == "0o755"
+    assert install.directories([str(a), str(b)], mode="0755", **ME) == []
