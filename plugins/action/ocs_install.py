@@ -37,6 +37,7 @@ class ActionModule(ActionBase):
             content=dict(type="str", no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             manage=dict(type="bool", default=True),
+            validate=dict(type="str"),
         )),
         directories=dict(type="list", elements="str", default=[]),
         owner=dict(type="str", default="root"),
@@ -62,7 +63,10 @@ class ActionModule(ActionBase):
             else:
                 blob = to_bytes(f["content"], errors="surrogate_or_strict")
             data[f["dest"]] = blob
-            specs.append(dict(dest=f["dest"], mode=f["mode"], sha256=hashlib.sha256(blob).hexdigest()))
+            spec = dict(dest=f["dest"], mode=f["mode"], sha256=hashlib.sha256(blob).hexdigest())
+            if f.get("validate"):
+                spec["validate"] = f["validate"]
+            specs.append(spec)
         common = dict(owner=args["owner"], group=args["group"], directory_mode=args["directory_mode"])
         first = self._execute_module(MODULE, module_args=dict(files=specs, directories=args["directories"], **common),
                                      task_vars=task_vars)
@@ -79,4 +83,8 @@ class ActionModule(ActionBase):
                 return result
             changed += second.get("changed_files", [])
         result.update(changed=bool(changed), changed_files=sorted(changed), files=len(specs))
+        if changed and self._task.diff:
+            # Names only (a file may hold a secret): the drift report shows which files differ.
+            result["diff"] = [dict(prepared="%s: %s" % ("would change" if self._task.check_mode else "changed",
+                                                        ", ".join(sorted(changed))))]
         return result

@@ -20,7 +20,9 @@ import grp
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
+import subprocess
 import tempfile
 
 
@@ -69,9 +71,11 @@ def plan(files, owner="root", group="root"):
     return out
 
 
-def write(spec, data, owner="root", group="root", directory_mode="0755"):
-    """Write ``data`` (bytes, whose SHA-256 must be ``spec['sha256']``) to ``spec['dest']`` atomically,
-    with its mode and owner; parent directories are created with ``directory_mode``."""
+def stage(spec, data, owner="root", group="root", directory_mode="0755"):
+    """Write ``data`` (bytes, whose SHA-256 must be ``spec['sha256']``) beside ``spec['dest']`` with its
+    mode and owner, run ``spec['validate']`` (a command with ``%s`` for the file) on it when given; return
+    the temporary path (``commit`` renames it over the target). Parent directories are created with
+    ``directory_mode``. On any failure nothing is left behind."""
     if hashlib.sha256(data).hexdigest() != spec["sha256"]:
         raise ValueError("%s: the content sent does not match its checksum" % spec["dest"])
     uid, gid = _ids(owner, group)
@@ -86,13 +90,29 @@ def write(spec, data, owner="root", group="root", directory_mode="0755"):
             os.fsync(fh.fileno())
         os.chown(tmp, uid, gid)
         os.chmod(tmp, int(spec["mode"], 8))
-        os.replace(tmp, spec["dest"])
+        if spec.get("validate"):
+            _validate(spec, tmp)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
+    return tmp
+
+
+def _validate(spec, path):
+    if "%s" not in spec["validate"]:
+        raise ValueError("%s: validate must contain %%s (the file to check)" % spec["dest"])
+    argv = [path if word == "%s" else word.replace("%s", path) for word in shlex.split(spec["validate"])]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ValueError("%s: failed to validate (%s, exit %d): %s" % (
+            spec["dest"], spec["validate"], proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]))
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def fix_attributes(spec, owner="root", group="root"):
@@ -133,22 +153,34 @@ def directories(paths, owner="root", group="root", mode="0755", check=False):
 
 
 def apply(files, owner="root", group="root", directory_mode="0755", check=False):
-    """Bring ``files`` in place. A spec may carry ``content`` (base64); a file whose content differs
-    and that has none is reported as needed; a spec with ``state: absent`` is removed where it
-    exists. Returns ``(changed dests, needed dests)``; in check mode, the dests that would change
-    (no content needed), and nothing is written."""
-    changed, needed = [], []
-    for spec, reasons in plan(files, owner, group):
-        if check:
-            pass
-        elif reasons == ["absent"]:
-            remove(spec["dest"])
-        elif "content" not in reasons:
-            fix_attributes(spec, owner, group)
-        elif spec.get("content") is None:
-            needed.append(spec["dest"])
-            continue
-        else:
-            write(spec, base64.b64decode(spec["content"]), owner, group, directory_mode)
-        changed.append(spec["dest"])
+    """Bring ``files`` in place. A spec may carry ``content`` (base64) and ``validate``; a file whose
+    content differs and that has none is reported as needed; a spec with ``state: absent`` is removed
+    where it exists. Every new content is written and validated first; only when all passed are they
+    renamed over their targets (one rejected file: none is installed, the error names it). Returns
+    ``(changed dests, needed dests)``; in check mode, the dests that would change (no content needed),
+    and nothing is written."""
+    changed, needed, staged, after = [], [], [], []
+    try:
+        for spec, reasons in plan(files, owner, group):
+            if check:
+                pass
+            elif reasons == ["absent"]:
+                after.append(lambda spec=spec: remove(spec["dest"]))
+            elif "content" not in reasons:
+                after.append(lambda spec=spec: fix_attributes(spec, owner, group))
+            elif spec.get("content") is None:
+                needed.append(spec["dest"])
+                continue
+            else:
+                staged.append((stage(spec, base64.b64decode(spec["content"]), owner, group, directory_mode),
+                               spec["dest"]))
+            changed.append(spec["dest"])
+        for tmp, dest in staged:
+            os.replace(tmp, dest)
+        staged = []
+    finally:
+        for tmp, dest in staged:
+            _unlink(tmp)
+    for step in after:
+        step()
     return changed, needed

@@ -45,6 +45,12 @@ options:
           - The wanted content. To the module, base64 and only for a file whose content differs; to the action,
             text (such as a C(lookup('ansible.builtin.template')) printed on the controller), or use O(files[].src).
         type: str
+      validate:
+        description:
+          - A command run on the new content before it is installed, with C(%s) for the file (as
+            C(ansible.builtin.copy)'s C(validate)). Every new file of the call is written and validated first; only
+            when all passed are they installed, so one rejected file installs none.
+        type: str
       src:
         description: A file on the controller holding the wanted content (the action reads it; the module ignores it).
         type: path
@@ -108,6 +114,7 @@ def main():
                 sha256=dict(type="str"),
                 state=dict(type="str", choices=["present", "absent"], default="present"),
                 content=dict(type="str", no_log=True),
+                validate=dict(type="str"),
                 src=dict(type="path"),
                 manage=dict(type="bool", default=True),
             ), required_if=[("state", "present", ("mode", "sha256"))]),

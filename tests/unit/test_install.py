@@ -97,3 +97,18 @@ def test_directories_are_made_with_their_mode(tmp_path):
     assert install.directories([str(a), str(b)], mode="0755", **ME) == [str(a), str(b)]
     assert oct(a.stat().st_mode & 0o777) == oct(b.stat().st_mode & 0o777) == "0o755"
     assert install.directories([str(a), str(b)], mode="0755", **ME) == []
+
+
+def test_validate_runs_on_the_new_content_and_one_rejected_file_installs_none(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("old a\n")
+    b.write_text("old b\n")
+    good = dict(spec(a, "new a\n", send=True), validate="grep -q new %s")
+    bad = dict(spec(b, "bad b\n", send=True), validate="grep -q new %s")
+    with pytest.raises(ValueError, match=r"/b: failed to validate \(grep -q new %s, exit 1\)"):
+        install.apply([good, bad], **ME)
+    assert a.read_text() == "old a\n" and b.read_text() == "old b\n"
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # no temporary file left
+    assert install.apply([good, dict(bad, content=base64.b64encode(b"new b\n").decode(),
+                                     sha256=hashlib.sha256(b"new b\n").hexdigest())], **ME) == ([str(a), str(b)], [])
+    assert a.read_text() == "new a\n" and b.read_text() == "new b\n"
