@@ -14,6 +14,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 EXAMPLE = os.path.join(ROOT, "inventory", "example")
+PROBE = os.path.join(ROOT, "tests", "probe", "ocs-probe")
+"""The one test probe of the labs and the molecule fabric (serve, ask, flows, bulk, UDP, ping)."""
 
 
 def ansible_env(**extra):
@@ -97,6 +99,19 @@ class NetnsLab:
 
     def x(self, key, *cmd, **kw):
         return sh("ip", "netns", "exec", self.ns[key], *cmd, **kw)
+
+    def run_probe(self, key, *args, **kw):
+        """Run ``ocs-probe ARGS`` in namespace ``key`` (a CompletedProcess; check=False unless given)."""
+        kw.setdefault("check", False)
+        return self.x(key, sys.executable, PROBE, *[str(a) for a in args], **kw)
+
+    def probe_server(self, key, *args, alarm=600):
+        """Start ``ocs-probe serve ARGS`` in namespace ``key``, once it listens; stopped by close()."""
+        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[key], sys.executable, PROBE, "--alarm", str(alarm),
+                                 "serve"] + [str(a) for a in args], stdout=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
 
     def link(self, a, a_if, a_addr, b, b_if, b_addr):
         self.ip(a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", self.ns[b])

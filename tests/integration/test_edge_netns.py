@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from helpers import NetnsLab, run_module, sh
+from helpers import PROBE, NetnsLab, run_module, sh
 
 from fabric_data import BASE, gateway_mode
 from ansible_collections.ocs.l3.plugins.module_utils import constants
@@ -39,32 +39,10 @@ FIP, FIXED, FORGED, OWN, PORT = "203.0.113.101", "198.19.1.10", "198.19.1.11", "
 JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 HEADER = "#\n# Managed by ocs-l3 (Ansible)\n#\n"
 
-LISTEN = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.settimeout(float(sys.argv[2]))
-got = []
-try:
-    while True:
-        data, peer = s.recvfrom(100)
-        got.append([peer[0], data.decode()])
-except socket.timeout:
-    pass
-print(__import__("json").dumps(got))
-"""
-
-SEND = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 0))
-s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
-"""
-
 
 class Lab(NetnsLab):
     def __init__(self, tmp, mode):
-        super().__init__(tmp, "ocs-e", {"listen.py": LISTEN, "send.py": SEND})
+        super().__init__(tmp, "ocs-e", {})
         self.mode = mode
         for key in ("ext", "edge", "vm"):
             self.add(key)
@@ -85,12 +63,12 @@ class Lab(NetnsLab):
 
     def send_both(self):
         """Start vm-a's listener, send the forged then the genuine datagram; what vm-a received."""
-        lis = subprocess.Popen(["ip", "netns", "exec", self.ns["vm"], sys.executable, str(self.tmp / "listen.py"),
+        lis = subprocess.Popen(["ip", "netns", "exec", self.ns["vm"], sys.executable, PROBE, "listen-udp",
                                 str(PORT), "2"], stdout=subprocess.PIPE, text=True)
         self.procs.append(lis)
         time.sleep(0.3)
         for src, word in ((FORGED, "forged"), (OWN, "genuine")):
-            self.x("ext", sys.executable, str(self.tmp / "send.py"), src, FIP, str(PORT), word)
+            self.run_probe("ext", "send-udp", src, FIP, PORT, word, check=True)
         out, dummy = lis.communicate(timeout=20)
         return json.loads(out)
 

@@ -49,59 +49,6 @@ VM_B_PASS = ("-A OCS-ANTISPOOF -s 198.19.1.11/32 -i tap-b -m mac --mac-source 02
              "-m comment --comment vm-b -j RETURN")
 PROBE_COUNT = "-A PREROUTING -p udp -m udp --dport 7002"
 
-# A probe from any source address (IP_TRANSPARENT: no address needs to be configured).
-PROBE = r"""
-import socket, sys
-proto, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
-s.settimeout(0.6)  # local namespaces: a dropped SYN is the only reason to wait
-s.bind((src, 0))
-if proto == "udp":
-    s.sendto(b"x", (dst, port))
-else:
-    s.connect((dst, port))
-    print(s.recv(100).decode().strip())
-"""
-SERVER6 = r"""
-import signal, socket, sys
-signal.alarm(600)
-s = socket.socket(socket.AF_INET6)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", int(sys.argv[2])))
-s.listen(4)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    c.sendall(("%s %s\n" % (sys.argv[1], peer[0])).encode())
-    c.close()
-"""
-PING = r"""
-import os, socket, struct, sys, time
-dst = sys.argv[1]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-s.settimeout(2)
-ident = os.getpid() & 0xffff
-body = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"ocs-ping"
-words = sum(struct.unpack("!%dH" % (len(body) // 2), body))
-words = (words >> 16) + (words & 0xffff)
-csum = ~(words + (words >> 16)) & 0xffff
-s.sendto(body[:2] + struct.pack("!H", csum) + body[4:], (dst, 0))
-deadline = time.monotonic() + 2
-while time.monotonic() < deadline:
-    data, peer = s.recvfrom(200)
-    hl = (data[0] & 15) * 4
-    if peer[0] == dst and data[hl] == 0 and struct.unpack("!H", data[hl + 4:hl + 6])[0] == ident:
-        print("reply", peer[0])
-        sys.exit(0)
-sys.exit(1)
-"""
-CLIENT6 = r"""
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
-print(s.recv(100).decode().strip())
-"""
 DHCLIENT_CONF = "timeout 5;\ninitial-interval 1;\nrequest subnet-mask, routers;\n"
 HOOK = """#!/bin/sh
 case "$reason" in BOUND|REBOOT|RENEW|REBIND) env | grep -E '^(reason|new_ip_address)=' | sort > "$OUT" ;; esac
@@ -158,9 +105,11 @@ class Lab(Topo):
         return res
 
     def probe(self, key, proto, src, dst, port):
-        """UDP: sent (True); TCP: the answer, or None when no connection."""
-        res = self.x(key, sys.executable, str(self.tmp / "probe.py"), proto, src, dst, str(port), check=False,
-                     timeout=20)
+        """From any source address (IP_TRANSPARENT: none needs to be configured). UDP: sent (True);
+        TCP: the answer, or None when no connection (0.6 s: in local namespaces a dropped SYN is the
+        only reason to wait)."""
+        args = ["ask", dst, port, src, "--transparent", "--timeout", "0.6"]
+        res = self.run_probe(key, *(args + (["--udp", "--no-reply"] if proto == "udp" else [])), timeout=20)
         if proto == "udp":
             assert res.returncode == 0, res.stderr
             return True
@@ -197,10 +146,6 @@ def lab(tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     t = Lab(tmp)
     t.build = tmp / "build"
-    (tmp / "probe.py").write_text(PROBE)
-    (tmp / "srv6.py").write_text(SERVER6)
-    (tmp / "cli6.py").write_text(CLIENT6)
-    (tmp / "ping.py").write_text(PING)
     try:
         for key in ("core", "ext", "hv1", "hv2", *VMS):
             t.add(key)
@@ -354,7 +299,7 @@ def test_the_internet_reaches_no_hypervisor_service(lab):
 
 def test_icmp_and_metadata_reach_the_hypervisor(lab):
     for dst in ("198.19.1.1", HV1):
-        res = lab.x("vm-b", sys.executable, str(lab.tmp / "ping.py"), dst, check=False, timeout=20)
+        res = lab.run_probe("vm-b", "ping", dst, timeout=20)
         assert res.stdout.split() == ["reply", dst], (dst, res.stdout, res.stderr)
     # the metadata DNAT lands in INPUT of the hypervisor itself (ctstate DNAT)
     assert lab.call("vm-b", "tcp", "169.254.169.254", 80) == ("meta", "198.19.1.11", "169.254.169.254")
@@ -438,15 +383,12 @@ def _link_local(lab, key, ifname):
 def test_ipv6_from_taps_is_dropped(lab):
     lab.ip("hv1", "-6", "addr", "add", "2001:db8:1::11/64", "dev", "eth0", "nodad")
     lab.ip("core", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "c-hv1", "nodad")
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.ns["hv1"], sys.executable, str(lab.tmp / "srv6.py"),
-                             "hv-sshd6", "22"], stdout=subprocess.PIPE, text=True)
-    lab.procs.append(proc)
-    assert proc.stdout.readline().strip() == "ready"
+    lab.probe_server("hv1", 22, "--v6", "--name", "hv-sshd6")
     tap_ll = _link_local(lab, "hv1", "tap-b")
     _link_local(lab, "vm-b", "eth0")
 
     def ssh6(key, dst):
-        res = lab.x(key, sys.executable, str(lab.tmp / "cli6.py"), dst, "22", check=False, timeout=20)
+        res = lab.run_probe(key, "ask", dst, 22, timeout=20)
         return res.stdout.split()[0] if res.returncode == 0 else None
 
     assert ssh6("vm-b", tap_ll + "%eth0") == "hv-sshd6"  # control: open before the IPv6 rules

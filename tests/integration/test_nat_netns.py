@@ -18,7 +18,6 @@ from it. Every server reports the source address it saw.
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -35,44 +34,6 @@ VMS = {  # name: (hypervisor netns key, tap, fixed ip, gateway)
     "vm-d": ("hv2", "tap-d", "198.19.2.13", "198.19.2.1"),
     "vm-f": ("hv2", "tap-f", "198.19.2.15", "198.19.2.1"),
 }
-
-SERVER = r"""
-import signal, socket, sys
-signal.alarm(600)  # never outlive a hung test run
-name, proto, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if proto == "tcp":
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    s.listen(16)
-    print("ready", flush=True)
-    while True:
-        c, peer = s.accept()
-        c.sendall(("%s %s\n" % (name, peer[0])).encode())
-        c.close()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", port))
-print("ready", flush=True)
-while True:
-    data, peer = s.recvfrom(100)
-    s.sendto(("%s %s\n" % (name, peer[0])).encode(), peer)
-"""
-
-CLIENT = r"""
-import socket, sys
-proto, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if proto == "tcp":
-    s = socket.create_connection((dst, port), timeout=5)
-    print(s.recv(100).decode().strip(), s.getpeername()[0])
-else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
-    s.bind(("0.0.0.0", int(sys.argv[4])))
-    s.sendto(b"x", (dst, port))
-    data, peer = s.recvfrom(100)
-    print(data.decode().strip(), peer[0])
-"""
-
 
 def fabric(moved=False):
     """Inventory content; ``moved``: floating IP .101 moved from vm-a to vm-e."""
@@ -118,18 +79,15 @@ def write_inventory(path, moved=False):
 
 class Topo(NetnsLab):
     def __init__(self, tmp):
-        super().__init__(tmp, "ocs-n", {"srv.py": SERVER, "cli.py": CLIENT})
+        super().__init__(tmp, "ocs-n", {})
 
     def serve(self, key, name, proto, port):
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[key], sys.executable, str(self.tmp / "srv.py"),
-                                 name, proto, str(port)], stdout=subprocess.PIPE, text=True)
-        self.procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
+        self.probe_server(key, port, "--name", name, *(["--udp"] if proto == "udp" else []))
 
     def call(self, key, proto, dst, port, sport=None):
         """(server name, source the server saw, address that answered) or None when unreachable."""
-        args = [proto, dst, str(port)] + ([str(sport)] if sport else [])
-        res = self.x(key, sys.executable, str(self.tmp / "cli.py"), *args, check=False, timeout=20)
+        args = ["ask", dst, port, "--peer", "--timeout", "5"] + (["--udp"] if proto == "udp" else [])
+        res = self.run_probe(key, *(args + (["--sport", sport] if sport else [])), timeout=20)
         return tuple(res.stdout.split()) if res.returncode == 0 else None
 
     def nat(self, key, src, check=False, **extra):

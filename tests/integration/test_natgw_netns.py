@@ -46,31 +46,6 @@ VMS = {"vm-a": ("br1", "198.19.1.10"), "vm-b": ("br1", "198.19.1.11"), "vm-c": (
        "vm-d": ("br2", "198.19.2.13")}
 PORT = 7000
 
-SERVER = r"""
-import signal, socket, sys, threading
-signal.alarm(300)
-name, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", port))
-s.listen(256)
-print("ready", flush=True)
-def serve(c, peer):
-    try:
-        c.sendall(("%s %s\n" % (name, peer[0])).encode())
-        while True:
-            data = c.recv(100)
-            if not data:
-                break
-            c.sendall(data)
-    except OSError:  # a peer that gave up (a stalled transfer)
-        pass
-    c.close()
-while True:
-    c, peer = s.accept()
-    threading.Thread(target=serve, args=(c, peer), daemon=True).start()
-"""
-
 # Opens every connection at once (threads), prints one JSON line per phase:
 # the greeting of each connection, then (after a line on stdin) whether each
 # still echoes. Holds the connections open in between.
@@ -135,7 +110,7 @@ def fabric_data(mode):
 
 class Lab(NetnsLab):
     def __init__(self, tmp):
-        super().__init__(tmp, "ocs-g", {"srv.py": SERVER, "cli.py": CLIENT})
+        super().__init__(tmp, "ocs-g", {"cli.py": CLIENT})
 
     def build(self):
         for key in ("ext", "spine", "gw1", "gw2", "fab", *VMS):
@@ -185,10 +160,7 @@ class Lab(NetnsLab):
         self.ip("fab", "route", "replace", "default", *hops(down))
 
     def serve(self, key, name):
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[key], sys.executable, str(self.tmp / "srv.py"),
-                                 name, str(PORT)], stdout=subprocess.PIPE, text=True)
-        self.procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
+        self.probe_server(key, PORT, "--name", name, alarm=300)
 
     def flows(self, key, targets):
         """Start a client holding one connection per target; return (process, greetings)."""
@@ -334,35 +306,11 @@ def test_mode_switch_removes_and_restores_the_table(lab):
     assert lab.call("ext", FIP["vm-a"]) == (FIP["vm-a"], "vm-a", EXT)
 
 
-# Sends BYTES to HOST:7000 (the echo server) while reading the echo back: prints JSON
-# {greeting, echoed bytes, seconds}; gives up after 8 s (a black hole stalls it).
-BULK = r"""
-import json, socket, sys, threading, time
-dst, size = sys.argv[1], int(sys.argv[2])
-t0 = time.monotonic()
-got, greeting = 0, None
-try:
-    s = socket.create_connection((dst, 7000), timeout=8)
-    f = s.makefile("rb")
-    greeting = f.readline().decode().split()
-    threading.Thread(target=s.sendall, args=(b"x" * size,), daemon=True).start()
-    while got < size:
-        data = s.recv(65536)
-        if not data:
-            break
-        got += len(data)
-except OSError:
-    pass
-print(json.dumps({"greeting": greeting, "echoed": got, "seconds": round(time.monotonic() - t0, 2)}))
-"""
-
-
 def _far(lab):
     """``far`` (198.51.100.2, MTU 1500) behind ext, and the spine's link to ext
     narrowed to MTU 1280: a hop beyond the border, smaller than the instances'
     MTU and than every link of the gateways (so their route MTU cannot help)."""
     if "far" not in lab.ns:
-        (lab.tmp / "bulk.py").write_text(BULK)
         lab.add("far")
         lab.link("ext", "e-far", "198.51.100.1/24", "far", "eth0", "198.51.100.2/24")
         lab.x("ext", "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -374,8 +322,8 @@ def _far(lab):
 
 
 def _bulk(lab, vm, size=300000):
-    out = lab.x(vm, sys.executable, str(lab.tmp / "bulk.py"), "198.51.100.2", str(size), timeout=30).stdout
-    return json.loads(out)
+    """Send ``size`` bytes to far's echo server while reading the echo back (gives up after 8 s: a black hole)."""
+    return json.loads(lab.run_probe(vm, "bulk", "198.51.100.2", PORT, size, check=True, timeout=30).stdout)
 
 
 def test_pmtud_floating_ip_through_a_narrow_hop(lab):

@@ -71,25 +71,6 @@ for _ in range(count):
 print("done", flush=True)
 sys.stdin.read()
 """
-# Accepts connections and keeps each open until its client closes it.
-KEEP = r"""
-import selectors, signal, socket, sys
-signal.alarm(600)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(64)
-sel = selectors.DefaultSelector()
-sel.register(s, selectors.EVENT_READ)
-print("ready", flush=True)
-while True:
-    for key, dummy in sel.select():
-        if key.fileobj is s:
-            sel.register(s.accept()[0], selectors.EVENT_READ)
-        elif not key.fileobj.recv(100):
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-"""
 
 
 def write_inventory(path):
@@ -111,7 +92,7 @@ def lab(tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     t = Lab(tmp)
     t.build = tmp / "build"
-    for name, text in (("forge.py", FORGE), ("hold.py", HOLD), ("keep.py", KEEP)):
+    for name, text in (("forge.py", FORGE), ("hold.py", HOLD)):
         (tmp / name).write_text(text)
     try:
         for key in ("core", "ext", "hv1", "vm-a", "vm-b"):
@@ -132,10 +113,7 @@ def lab(tmp_path_factory):
                          {"src": str(t.file("hv1", "/etc/ocs-l3/iptables-nat.rules")), "jumps": NAT_JUMPS})
         assert not res.get("failed"), res
         t.chains("hv1", "/etc/ocs-l3/iptables-filter.rules")
-        keep = subprocess.Popen(["ip", "netns", "exec", t.ns["ext"], sys.executable, str(tmp / "keep.py"), "7100"],
-                                stdout=subprocess.PIPE, text=True)
-        t.procs.append(keep)
-        assert keep.stdout.readline().strip() == "ready"
+        t.probe_server("ext", 7100)  # keeps each connection open until its client closes it
         yield t
     finally:
         t.close()
