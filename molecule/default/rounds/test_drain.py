@@ -77,10 +77,10 @@ def drained(host):
 def start_flows():
     """ext -> every floating IP of the rack; each instance of the rack -> ext (SNAT)."""
     run(EXT, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (UNIT, UNIT))
-    cmd = "/usr/local/bin/ocs-probe flows %d %s %d %s" % (SECONDS, EXT_PUBLIC, ECHO_PORT, " ".join(FLOATING))
+    cmd = "/usr/local/bin/ocs-echo flows %d %s %d %s" % (SECONDS, EXT_PUBLIC, ECHO_PORT, " ".join(FLOATING))
     assert run(EXT, "systemd-run --unit=%s --collect /bin/sh -c '%s >/run/%s.json'" % (UNIT, cmd, UNIT)).rc == 0
     for inst in INSTANCES:
-        cmd = "ip netns exec %s /usr/local/bin/ocs-probe flows %d %s %d %s" % (
+        cmd = "ip netns exec %s /usr/local/bin/ocs-echo flows %d %s %d %s" % (
             inst.name, SECONDS, ip(inst.ip), ECHO_PORT, EXT_PUBLIC)
         unit = "%s-%s" % (UNIT, inst.name)
         run(inst.hypervisor.name, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (unit, unit))

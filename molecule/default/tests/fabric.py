@@ -88,9 +88,9 @@ def json_of(name, cmd, *args):
 
 
 def echo(where, target, port=ECHO_PORT, source=None, inst=None):
-    """Ask ocs-probe at target:port how it sees us; returns (rc, answer or error)."""
+    """Ask ocs-echo at target:port how it sees us; returns (rc, answer or error)."""
     args = ["ask", target, port] + ([source] if source else [])
-    res = in_ns(inst, "/usr/local/bin/ocs-probe", *args) if inst else run(where, "/usr/local/bin/ocs-probe", *args)
+    res = in_ns(inst, "/usr/local/bin/ocs-echo", *args) if inst else run(where, "/usr/local/bin/ocs-echo", *args)
     return res.rc, (res.stdout.strip() if res.rc == 0 else res.stderr.strip()[-300:])
 
 
