@@ -68,6 +68,22 @@ previous_owner:
   description: The owner of the lease that was taken over, if any.
   type: str
   returned: when a lease was taken over
+waited:
+  description: Seconds this run waited for another run's lease on this host (0 when it was free).
+  type: float
+  returned: when the lease was acquired, or the wait ran out
+waited_for:
+  description: The run whose lease this run waited for.
+  type: str
+  returned: when it waited
+gave_way:
+  description: This run gave way to an older run holding the lease (wait-die); the task fails.
+  type: bool
+  returned: when it gave way
+owner:
+  description: The run holding the lease (on failure).
+  type: str
+  returned: when the task failed
 """
 
 import fcntl
@@ -126,7 +142,9 @@ def main():
     p = module.params
     path, owner = p["path"], p["owner"]
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    deadline = time.time() + p["wait"]
+    began = time.time()
+    deadline = began + p["wait"]
+    waited_for = None
     with open(path + ".mutex", "a") as mutex:
         while True:
             fcntl.flock(mutex, fcntl.LOCK_EX)
@@ -142,10 +160,12 @@ def main():
                 if verdict == "yield":
                     module.fail_json(msg="an older ocs-l3 run (%s) holds this host's lease: this run gives way "
                                      "(no deadlock between runs); the older run converges the host"
-                                     % lease.get("owner"), owner=lease.get("owner"))
+                                     % lease.get("owner"), owner=lease.get("owner"), gave_way=True)
                 if verdict != "busy":
                     write(path, owner, p["ttl"], now, p["started"])
-                    result = dict(changed=verdict != "mine")
+                    result = dict(changed=verdict != "mine", waited=round(time.time() - began, 1))
+                    if waited_for:
+                        result["waited_for"] = waited_for
                     if verdict == "take":
                         result["previous_owner"] = lease.get("owner")
                         module.warn("took over the lease of run %s (%s)" % (
@@ -156,7 +176,9 @@ def main():
             if time.time() >= deadline:
                 module.fail_json(msg="another ocs-l3 run (%s) holds this host's lease until %s; not interleaving"
                                  % (lease.get("owner"), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(
-                                     lease.get("expires", 0)))), owner=lease.get("owner"))
+                                     lease.get("expires", 0)))), owner=lease.get("owner"),
+                                 waited=round(time.time() - began, 1), waited_for=waited_for)
+            waited_for = lease.get("owner")
             time.sleep(1)
 
 

@@ -78,7 +78,9 @@ def role_hosts(groups):
 
 
 def load_fabric_input(source, vault_password_files=None, extra_vars=None):
-    """Fabric input of the inventory ``source`` (a file or directory), read by Ansible.
+    """Fabric input of the inventory ``source`` (a file or directory), read by Ansible; a list
+    of sources is read as ``-i`` repeated reads them (later sources win, variable by variable:
+    override inventories); relative paths resolve against the first.
 
     ``vault_password_files`` defaults to Ansible's configuration
     (``ANSIBLE_VAULT_PASSWORD_FILE``); ``extra_vars`` win over everything, as ``-e`` does.
@@ -90,7 +92,9 @@ def load_fabric_input(source, vault_password_files=None, extra_vars=None):
         secrets = CLI.setup_vault_secrets(loader, vault_ids=C.DEFAULT_VAULT_IDENTITY_LIST,
                                           vault_password_files=files or None, ask_vault_pass=False)
         loader.set_vault_secrets(secrets)
-    inventory = InventoryManager(loader=loader, sources=[source])
+    sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    source = sources[0]
+    inventory = InventoryManager(loader=loader, sources=sources)
     variables = VariableManager(loader=loader, inventory=inventory)
     if extra_vars:
         variables.extra_vars = dict(extra_vars)

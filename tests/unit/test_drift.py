@@ -41,3 +41,15 @@ def test_failed_or_unreachable_hosts_are_reported():
                                               hv2={"unreachable": True, "msg": "ssh"})]), out)
     assert failed == {"hv1", "hv2"}
     assert "FAILED  hv1: Take this host's run lease: busy" in out.getvalue()
+
+
+def test_report_as_data_and_its_option(tmp_path):
+    data = _run([_task("Install the DHCP host file", hv2={"changed": True}, hv1={"changed": False}),
+                 _task("Take this host's run lease", spine1={"failed": True, "msg": "busy"})])
+    assert drift_tool.report_data(data) == {"checked": ["hv1", "hv2", "spine1"],
+                                            "drift": {"hv2": ["Install the DHCP host file"]},
+                                            "failed": {"spine1": ["Take this host's run lease"]}}
+    path = str(tmp_path / "r.json")
+    assert drift_tool.split_report_json(["-i", "inv", "--report-json", path, "--limit", "hv1"]) == (
+        path, ["-i", "inv", "--limit", "hv1"])
+    assert drift_tool.split_report_json(["-i", "inv"]) == (None, ["-i", "inv"])

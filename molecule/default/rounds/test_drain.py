@@ -16,8 +16,8 @@ import sys
 import time
 
 from fabric import ECHO_PORT, EXT, EXT_PUBLIC, FAB, ip, json_of, run, wait_for
+from harness import BASE, inventory_args
 
-INVENTORY = os.environ["OCS_SE_INVENTORY"]  # conftest.py refuses to run without it
 BUILD = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "build")
 TOR, OTHER = "tor-r01", "tor-r01b"
 SPINE = FAB.by_role["spine"][0].name
@@ -30,7 +30,7 @@ UNIT = "ocs-test-drain-flows"
 
 
 def playbook(name, *args):
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY, "ocs.l3." + name]
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")] + inventory_args(BASE) + ["ocs.l3." + name]
     res = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=900)
     # Ansible's output wraps long messages: compare with whitespace collapsed
     return res.returncode, " ".join((res.stdout + res.stderr).split())
@@ -77,10 +77,10 @@ def drained(host):
 def start_flows():
     """ext -> every floating IP of the rack; each instance of the rack -> ext (SNAT)."""
     run(EXT, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (UNIT, UNIT))
-    cmd = "/usr/local/bin/ocs-echo flows %d %s %d %s" % (SECONDS, EXT_PUBLIC, ECHO_PORT, " ".join(FLOATING))
+    cmd = "/usr/local/bin/ocs-probe flows %d %s %d %s" % (SECONDS, EXT_PUBLIC, ECHO_PORT, " ".join(FLOATING))
     assert run(EXT, "systemd-run --unit=%s --collect /bin/sh -c '%s >/run/%s.json'" % (UNIT, cmd, UNIT)).rc == 0
     for inst in INSTANCES:
-        cmd = "ip netns exec %s /usr/local/bin/ocs-echo flows %d %s %d %s" % (
+        cmd = "ip netns exec %s /usr/local/bin/ocs-probe flows %d %s %d %s" % (
             inst.name, SECONDS, ip(inst.ip), ECHO_PORT, EXT_PUBLIC)
         unit = "%s-%s" % (UNIT, inst.name)
         run(inst.hypervisor.name, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (unit, unit))

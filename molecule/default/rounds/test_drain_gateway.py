@@ -24,8 +24,8 @@ import sys
 import time
 
 from fabric import ECHO_PORT, EXT, EXT_PUBLIC, FAB, INSTANCES, ip, json_of, run, wait_for
+from harness import BASE, inventory_args
 
-INVENTORY = os.environ["OCS_SE_INVENTORY"]  # conftest.py refuses to run without it
 GATEWAYS = sorted(FAB.by_role["nat_gateway"], key=lambda h: h.name)
 DRAINED, OTHER = GATEWAYS[0], GATEWAYS[1]
 SPINE = FAB.by_role["spine"][0].name
@@ -36,7 +36,7 @@ UNIT = "ocs-test-gw-drain"
 
 
 def playbook(*args):
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY, "ocs.l3.drain"]
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")] + inventory_args(BASE) + ["ocs.l3.drain"]
     res = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=600)
     return res.returncode, " ".join((res.stdout + res.stderr).split())
 
@@ -84,10 +84,10 @@ def snat_owner(inst):
 def test_drain_a_gateway_with_flows_open(leases):
     assert FAB.nat_mode == "gateway" and len(GATEWAYS) >= 2 and FLOATING and SNATTED
     wait_for("both gateways at the edge", lambda: paths() == edge(GATEWAYS))
-    spawn(EXT, UNIT, "/usr/local/bin/ocs-echo flows %d %s %d %s"
+    spawn(EXT, UNIT, "/usr/local/bin/ocs-probe flows %d %s %d %s"
           % (SECONDS, EXT_PUBLIC, ECHO_PORT, " ".join(FLOATING * 4)))
     for inst in INSTANCES:
-        spawn(inst.hypervisor.name, "%s-%s" % (UNIT, inst.name), "ip netns exec %s /usr/local/bin/ocs-echo flows %d "
+        spawn(inst.hypervisor.name, "%s-%s" % (UNIT, inst.name), "ip netns exec %s /usr/local/bin/ocs-probe flows %d "
               "%s %d %s" % (inst.name, SECONDS, ip(inst.ip), ECHO_PORT, EXT_PUBLIC))
     time.sleep(3)
     owner = {inst.name: snat_owner(inst) for inst in SNATTED}
@@ -103,7 +103,7 @@ def test_drain_a_gateway_with_flows_open(leases):
 
     # a new SNAT flow after the drain goes through the other gateway and completes
     inst = SNATTED[0]
-    res = run(inst.hypervisor.name, "ip netns exec %s /usr/local/bin/ocs-echo ask %s %d"
+    res = run(inst.hypervisor.name, "ip netns exec %s /usr/local/bin/ocs-probe ask %s %d"
               % (inst.name, EXT_PUBLIC, ECHO_PORT))
     assert res.rc == 0 and res.stdout.strip() == ip(OTHER.public_address), (res.stdout, res.stderr)
 

@@ -23,9 +23,11 @@ import yaml
 
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(SCENARIO))
-# OCS_TEST_INVENTORY: another inventory of the same containers (side_effect.yml
-# runs these tests again after converging the fabric in other modes).
-INVENTORY = os.environ.get("OCS_TEST_INVENTORY") or os.path.join(SCENARIO, "inventory")
+# OCS_TEST_INVENTORY: another inventory of the same containers, one or more
+# sources separated by ":" (the rounds run these tests again after converging
+# the fabric in other modes: the scenario's inventory and an override inventory).
+SOURCES = (os.environ.get("OCS_TEST_INVENTORY") or os.path.join(SCENARIO, "inventory")).split(os.pathsep)
+INVENTORY = SOURCES[0]  # the base: the test settings below come from it
 
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
@@ -39,7 +41,7 @@ FRR = "FRR: eBGP hypervisor -> ToR -> spine, spine <-> border peers and NAT gate
 # A no-op marker (registered in conftest.py): what a constant becomes when its part lands.
 LANDED = pytest.mark.ocs_landed
 
-FAB = build(load_fabric_input(INVENTORY))
+FAB = build(load_fabric_input(SOURCES))
 with open(os.path.join(INVENTORY, "group_vars", "all", "molecule.yml")) as _fh:
     _TEST_VARS = yaml.safe_load(_fh)
 with open(os.path.join(INVENTORY, "host_vars", "ext.yml")) as _fh:
@@ -88,9 +90,9 @@ def json_of(name, cmd, *args):
 
 
 def echo(where, target, port=ECHO_PORT, source=None, inst=None):
-    """Ask ocs-echo at target:port how it sees us; returns (rc, answer or error)."""
+    """Ask the ocs-probe at target:port how it sees us; returns (rc, answer or error)."""
     args = ["ask", target, port] + ([source] if source else [])
-    res = in_ns(inst, "/usr/local/bin/ocs-echo", *args) if inst else run(where, "/usr/local/bin/ocs-echo", *args)
+    res = in_ns(inst, "/usr/local/bin/ocs-probe", *args) if inst else run(where, "/usr/local/bin/ocs-probe", *args)
     return res.rc, (res.stdout.strip() if res.rc == 0 else res.stderr.strip()[-300:])
 
 

@@ -118,7 +118,7 @@ def test_instance_cannot_reach_hypervisor_services(inst, leases):
     probes = " ".join("%s:%d" % (t, p) for t in targets for p in ports)
     before = _counter(hv, "OCS-INPUT", "ocs-protect-host")
     # All probes in parallel (each waits for its 3 s connect timeout); prints the ones that connected.
-    script = ("for tp in %s; do (/usr/local/bin/ocs-echo ask ${tp%%:*} ${tp#*:} >/dev/null 2>&1 "
+    script = ("for tp in %s; do (/usr/local/bin/ocs-probe ask ${tp%%:*} ${tp#*:} >/dev/null 2>&1 "
               "&& echo OPEN $tp) & done; wait" % probes)
     res = fabric.in_ns(inst, "sh", "-c", script)
     assert "OPEN" not in res.stdout, "%s reached its hypervisor: %s" % (inst.name, res.stdout)

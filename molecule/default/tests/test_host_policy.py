@@ -44,7 +44,7 @@ def listeners():
     hosts = sorted(FAB.hosts)
     for name in hosts:
         res = run(name, "systemctl is-active --quiet ocs-test-policy || systemd-run --unit=ocs-test-policy "
-                        "--property=Restart=always /usr/local/bin/ocs-echo serve %d" % POLICY_PORT)
+                        "--property=Restart=always /usr/local/bin/ocs-probe serve %d" % POLICY_PORT)
         assert res.rc == 0, res.stderr
     for name in hosts:
         fabric.wait_for("the listener on %s" % name,

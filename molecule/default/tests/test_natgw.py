@@ -38,7 +38,7 @@ def _counters(gw):
 def _flows(seconds, per_target):
     """Parallel TCP flows from ext's public address to every floating IP."""
     targets = FLOATING * per_target
-    res = run(EXT, "/usr/local/bin/ocs-echo flows %s %s %d %s"
+    res = run(EXT, "/usr/local/bin/ocs-probe flows %s %s %d %s"
               % (seconds, EXT_PUBLIC, fabric.ECHO_PORT, " ".join(targets)))
     assert res.rc == 0, res.stderr
     return len(targets), json.loads(res.stdout)
@@ -99,7 +99,7 @@ def test_flows_survive_a_gateway_going_down(leases):
     wait_for("both gateways in use", lambda: _edge_paths() == gws)
     unit = "ocs-test-long-flows"
     run(EXT, "systemctl reset-failed %s 2>/dev/null; rm -f /run/%s.json" % (unit, unit))
-    start = run(EXT, "systemd-run --unit=%s --collect /bin/sh -c '/usr/local/bin/ocs-echo flows 20 %s %d %s "
+    start = run(EXT, "systemd-run --unit=%s --collect /bin/sh -c '/usr/local/bin/ocs-probe flows 20 %s %d %s "
                      ">/run/%s.json'" % (unit, EXT_PUBLIC, fabric.ECHO_PORT, " ".join(FLOATING * 2), unit))
     assert start.rc == 0, start.stderr
     time.sleep(2)
