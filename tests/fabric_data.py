@@ -95,3 +95,19 @@ def two_tors(data):
     data["hostvars"]["hv-r01-02"]["ocs_uplinks"][1] = {
         "interface": "eth1", "address": "198.18.1.72/27", "peer": "198.18.1.65"}
     return data
+
+
+def dual_stack(data):
+    """Make ``data`` dual-stack (IPv6 is validated, not yet rendered): ``internal_ranges6``, rack r01
+    an IPv6 instance subnet from which its instances' addresses derive (``instance_ip6_from_ip4``;
+    vm-b has its own, which wins), rack r02 one whose instance vm-d has an explicit ``ip6``, and
+    the spine and a ToR an ``ocs_address6``; returns it."""
+    data["fabric"]["internal_ranges6"] = ["2001:db8::/32"]
+    data["racks"]["r01"].update(instance_subnets6=["2001:db8:0:1::/64"], instance_ip6_from_ip4=True)
+    data["racks"]["r02"].update(instance_subnets6=["2001:db8:0:2::/64"])
+    for host, i, ip6 in (("hv-r01-01", 1, "2001:db8:0:1::b"), ("hv-r02-01", 0, "2001:db8:0:2::d")):
+        if data["hostvars"][host].get("ocs_instances"):  # not when the instances come from a file
+            data["hostvars"][host]["ocs_instances"][i]["ip6"] = ip6
+    data["hostvars"]["spine1"]["ocs_address6"] = "2001:db8:ffff::1"
+    data["hostvars"]["tor-r01"]["ocs_address6"] = "2001:db8:ffff::11"
+    return data

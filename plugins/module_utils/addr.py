@@ -1,17 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Strict IPv4, MAC and interface-name parsing, on integers.
+"""Strict IPv4, IPv6, MAC and interface-name parsing, on integers.
 
 An IPv4 address is an int, a network a :class:`Net` (first and last address,
 prefix length), parsed by strict regexes, so that a value such as
 ``010.1.1.1``, ``1.2.3`` or ``1.2.3.4\\n`` is rejected rather than silently
 reinterpreted, and printed by :func:`ntoa` (fast enough for 500k instances).
+
+An IPv6 address is an int too (kept apart from IPv4 ones: the same int may be
+both), a network a :class:`Net6`. The text passes a strict character check
+first (hex digits, ``:`` and ``.`` only: no zone id such as ``%eth0``, no
+whitespace or newline anywhere), then the standard library's ``ipaddress``
+parses it (either case; an IPv4-embedded form only where ``ipaddress`` accepts
+it) and :func:`ntoa6` prints it (RFC 5952: compressed, lower case).
+
 netaddr does two things only: it cross-checks every network :func:`parse_net`
-reads (a disagreement is a bug, raised), and it does the CIDR merge of
-:func:`collapse`. Hence the controller needs netaddr; hosts import none of this.
+and :func:`parse_net6` read (a disagreement is a bug, raised), and it does the
+CIDR merge of :func:`collapse` (IPv4). Hence the controller needs netaddr;
+hosts import none of this.
 """
 
+import ipaddress
 import re
 
 try:
@@ -24,6 +34,8 @@ _IPV4_RE = re.compile(r"(%s)\.(%s)\.(%s)\.(%s)" % ((_OCTET,) * 4))
 _MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 DIGITS_RE = re.compile(r"[0-9]+")  # str.isdigit() accepts '¹' and other non-ASCII digits
 _IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+_IPV6_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")  # what ipaddress may see: no zone id, no whitespace, ASCII only
+_ALL6 = (1 << 128) - 1
 
 
 class Net:
@@ -107,6 +119,104 @@ def _netaddr():
         raise RuntimeError("the ocs.l3 fabric model needs the Python library netaddr on the controller "
                            "(pip install netaddr)")
     return netaddr
+
+
+class Net6:
+    """An IPv6 network as integers: ``first``, ``last``, ``prefixlen`` (never equal to a :class:`Net`)."""
+
+    __slots__ = ("first", "last", "prefixlen", "text")
+
+    def __init__(self, first, prefixlen):
+        self.first = first
+        self.prefixlen = prefixlen
+        self.last = first | ((1 << (128 - prefixlen)) - 1)
+        self.text = "%s/%d" % (ntoa6(first), prefixlen)
+
+    def __contains__(self, ip):
+        return self.first <= ip <= self.last
+
+    def overlaps(self, other):
+        return self.first <= other.last and other.first <= self.last
+
+    def within(self, other):
+        return other.first <= self.first and self.last <= other.last
+
+    def __eq__(self, other):
+        return isinstance(other, Net6) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
+
+    def __hash__(self):
+        return hash((6, self.first, self.prefixlen))
+
+    def __repr__(self):
+        return "Net6(%s)" % self.text
+
+    def __str__(self):
+        return self.text
+
+
+def aton6(value):
+    """IPv6 text -> int, or None when ``value`` is not exactly one address (a zone id, whitespace or
+    a newline anywhere is refused)."""
+    if not isinstance(value, str) or _IPV6_RE.fullmatch(value) is None:
+        return None
+    try:
+        return int(ipaddress.IPv6Address(value))
+    except ValueError:
+        return None
+
+
+def ntoa6(ip):
+    """An IPv6 int as RFC 5952 text (compressed, lower case)."""
+    return str(ipaddress.IPv6Address(ip))
+
+
+def parse_net6(value):
+    """``'2001:db8:0:1::/64'`` -> Net6; raises ValueError with the reason.
+
+    Host bits must be zero: ``2001:db8::1/64`` is an error, not 2001:db8::/64.
+    """
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ValueError("is not an IPv6 network in CIDR notation (address/len)")
+    addr, dummy, plen = value.partition("/")
+    ip = aton6(addr)
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 3 or int(plen) > 128:
+        raise ValueError("is not an IPv6 network in CIDR notation (address/len)")
+    prefixlen = int(plen)
+    net = Net6(ip & (_ALL6 ^ ((1 << (128 - prefixlen)) - 1)), prefixlen)
+    if net.first != ip:
+        raise ValueError("has host bits set (the network is %s)" % net.text)
+    # netaddr agrees, or we have a bug (compared as ints: its text form may differ from RFC 5952).
+    cidr = _netaddr().IPNetwork(value).cidr
+    if cidr.version != 6 or (int(cidr.network), cidr.prefixlen) != (net.first, prefixlen):
+        raise RuntimeError("parse_net6(%r) = %s disagrees with netaddr: a bug in ocs-l3" % (value, net.text))
+    return net
+
+
+SPECIAL6 = (
+    (Net6(0xFF << 120, 8), "a multicast address (ff00::/8)", "the multicast range ff00::/8"),
+    (Net6(0xFE80 << 112, 10), "a link-local address (fe80::/10)", "the link-local range fe80::/10"),
+    (Net6(1, 128), "the loopback address", "the loopback address ::1"),
+    (Net6(0, 128), "the unspecified address", "the unspecified address ::"),
+    (Net6(0xFFFF << 32, 96), "an IPv4-mapped address (::ffff:0:0/96)", "the IPv4-mapped range ::ffff:0:0/96"),
+)
+"""The IPv6 addresses no fabric address or network may be or touch: (Net6, what an address in
+it is, what it is). Documentation (2001:db8::/32) and unique local (fc00::/7) addresses are fine."""
+
+
+def special6(ip):
+    """What the IPv6 int ``ip`` is when not a global address (``'a multicast address (ff00::/8)'``), or None."""
+    for net, address, dummy in SPECIAL6:
+        if ip in net:
+            return address
+    return None
+
+
+def special6_net(net):
+    """The first special range (SPECIAL6) the Net6 ``net`` overlaps (``'the multicast range ff00::/8'``), or None."""
+    for other, dummy, what in SPECIAL6:
+        if net.overlaps(other):
+            return what
+    return None
 
 
 def parse_iface_addr(value):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every validator shares: the problem collector, the location of an
 object or field in a message (:func:`where`), how a value is shown, and the
-field parsers (AS numbers, IPv4 addresses, network lists, ports, ...).
+field parsers (AS numbers, IPv4 and IPv6 addresses, network lists, ports, ...).
 
 A field parser reports what is wrong with a value through the collector and
 returns the parsed value, or None (or an empty list) when there is none.
@@ -12,7 +12,7 @@ returns the parsed value, or None (or an empty list) when there is none.
 import ipaddress
 import re
 
-from .addr import DIGITS_RE, aton, parse_net
+from .addr import DIGITS_RE, aton, aton6, parse_net, parse_net6, special6_net
 
 RESERVED_ASNS = {0, 23456, 65535, 4294967295}
 DOC_ASNS = set(range(64496, 64512)) | set(range(65536, 65552))
@@ -63,10 +63,12 @@ def show(value):
     return repr(value)
 
 
-def unknown_keys(chk, place, data, known):
-    """Report each key of the mapping ``data`` that is not in ``known``."""
+def unknown_keys(chk, place, data, known, listed=None):
+    """Report each key of the mapping ``data`` that is not in ``known``; the message names the
+    fields ``listed`` (default: ``known``)."""
+    listed = known if listed is None else listed
     for key in sorted(set(data) - known, key=str):
-        chk.add(where(place, show(key)), "is not a known field (known: %s)" % ", ".join(sorted(known)))
+        chk.add(where(place, show(key)), "is not a known field (known: %s)" % ", ".join(sorted(listed)))
 
 
 def asn_field(chk, place, value, required=True):
@@ -102,6 +104,20 @@ def ip_field(chk, place, value, required=True):
     return ip
 
 
+def ip6_field(chk, place, value, required=False):
+    """An IPv6 address as an int (kept apart from IPv4 ints: the same int may be both)."""
+    if value is None:
+        if required:
+            chk.add(place, "is required")
+        return None
+    ip = aton6(value)
+    if ip is None:
+        zone = isinstance(value, str) and "%" in value and aton6(value.partition("%")[0]) is not None
+        hint = " (no zone id: %s)" % show(value[value.index("%"):]) if zone else ""
+        chk.add(place, "%s is not an IPv6 address%s" % (show(value), hint))
+    return ip
+
+
 def _net_item(chk, place, item):
     """One IPv4 network of a list (0.0.0.0/0 refused), or None."""
     try:
@@ -126,6 +142,34 @@ def net_list_field(chk, place, value, required):
         return []
     nets = (_net_item(chk, where(place, i), item) for i, item in enumerate(value))
     return [net for net in nets if net is not None]
+
+
+def _net6_strict(chk, place, item):
+    """One IPv6 network of a list as a Net6 (::/0 and the non-global ranges refused), or None."""
+    try:
+        net = parse_net6(item)
+    except ValueError as exc:
+        chk.add(place, "%s %s" % (show(item), exc))
+        return None
+    if net.prefixlen == 0:
+        chk.add(place, "%s covers every address (::/0 is not allowed)" % net.text)
+        return None
+    special = special6_net(net)
+    if special is not None:
+        chk.add(place, "%s overlaps %s (not a global network)" % (net.text, special))
+        return None
+    return net
+
+
+def net6_items(chk, place, value):
+    """[(index, Net6)] of the valid items of an optional list of IPv6 CIDR networks (absent: [])."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        chk.add(place, "must be a list of IPv6 networks, got %s" % show(value))
+        return []
+    nets = ((i, _net6_strict(chk, where(place, i), item)) for i, item in enumerate(value))
+    return [(i, net) for i, net in nets if net is not None]
 
 
 def _net6_item(chk, place, item):

@@ -23,8 +23,9 @@ locations and field parsers), and one validator per object kind, run in this
 order (each needs the ones before): :mod:`validate_settings` (with
 :mod:`validate_bgp`'s session knobs), :mod:`validate_racks`,
 :mod:`validate_hosts`, :mod:`validate_instances`, :mod:`validate_policy`, then
-:mod:`validate_bgp`'s checks across hosts (unnumbered uplinks, per-link passwords). The names other code imports from
-here stay here.
+:mod:`validate_bgp`'s checks across hosts (unnumbered uplinks, per-link passwords). The IPv6 fields
+(optional, validated, not yet rendered: docs/ipv6.md) are :mod:`validate_ip6`'s, called by the
+validators of settings, racks, hosts and instances. The names other code imports from here stay here.
 """
 
 from . import validate_bgp, validate_settings, validate_topology

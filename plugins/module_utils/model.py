@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fabric model: the objects :func:`ocs_l3.fabric.build` returns once the
 inventory is valid. Addresses are ints (``addr.ntoa`` prints them), networks
-are :class:`~ocs_l3.addr.Net`.
+are :class:`~ocs_l3.addr.Net`; IPv6 ones (optional: a fabric without
+``ocs_fabric.internal_ranges6`` is IPv4-only) are ints too, printed by
+``addr.ntoa6``, in attributes of their own (``address6``, ``ip6``, ...), and
+:class:`~ocs_l3.addr.Net6`. IPv6 is validated, not yet rendered.
 
 The classes compare by identity (``eq=False``), as they did before they were
 dataclasses: a host, a rack or an instance is one object of the fabric.
@@ -22,7 +25,7 @@ ROLE_OF_GROUP = {"spines": "spine", "tors": "tor", "hypervisors": "hypervisor", 
 GROUP_OF_ROLE = {v: k for k, v in ROLE_OF_GROUP.items()}
 
 HOST_KEYS = ("ocs_address", "ocs_rack", "ocs_uplinks", "ocs_downlinks", "ocs_asn", "ocs_public_address",
-             "ocs_instances")
+             "ocs_instances", "ocs_address6")
 """The host variables the model reads (the inventory passes on only these)."""
 
 # Slots: no per-object dict (a fabric may hold 500k instances), and a typo in an
@@ -41,7 +44,9 @@ def default_ifname(name, prefix):
 class Rack:
     """A rack: its ASN, host subnet, instance subnets and, one per instance
     subnet in the same order, the instances' gateway IP in it (the address the
-    hypervisors put on every instance tap); its ToRs and hypervisors."""
+    hypervisors put on every instance tap); its ToRs and hypervisors; its IPv6
+    instance subnets ([Net6], maybe none) and whether an instance without an
+    ``ip6`` gets one derived from its IPv4 address (``ip6_from_ip4``)."""
 
     id: str
     asn: int
@@ -50,6 +55,8 @@ class Rack:
     gateway_ips: list
     tors: list = field(default_factory=list, repr=False)
     hypervisors: list = field(default_factory=list, repr=False)
+    instance_subnets6: list = field(default_factory=list)
+    ip6_from_ip4: bool = False
 
     def subnet_of(self, ip):
         """(instance subnet, its gateway IP) holding ``ip``, or (None, None)."""
@@ -57,6 +64,13 @@ class Rack:
             if net.first <= ip <= net.last:
                 return net, gateway_ip
         return None, None
+
+    def subnet6_of(self, ip6):
+        """The IPv6 instance subnet holding the IPv6 int ``ip6``, or None."""
+        for net in self.instance_subnets6:
+            if net.first <= ip6 <= net.last:
+                return net
+        return None
 
 
 @dataclass(eq=False, **_SLOTS)
@@ -103,6 +117,7 @@ class Host:
     downlinks: list = field(default_factory=list)
     public_address: int | None = None
     instances: list = field(default_factory=list, repr=False)
+    address6: int | None = None  # ocs_address6, an IPv6 int (addr.ntoa6)
 
     @property
     def group(self):
@@ -113,7 +128,8 @@ class Host:
 class Instance:
     """An instance on its hypervisor: ``subnet`` is its rack instance subnet
     and ``gateway_ip`` that subnet's gateway IP (None when its hypervisor has
-    no rack)."""
+    no rack); ``ip6`` its IPv6 address (an int, given or derived from ``ip``),
+    or None."""
 
     name: str
     mac: str
@@ -124,6 +140,7 @@ class Instance:
     subnet: Net | None
     gateway_ip: int | None
     conn_limit: int | None = None  # its own cap on tracked connections; None: the fabric's ``conn_limit``
+    ip6: int | None = None
 
 
 def _by_role():
@@ -149,6 +166,8 @@ class Fabric:
     border_sessions: dict = field(default_factory=dict)
     floating_ranges: list = field(default_factory=list)
     internal_ranges: list = field(default_factory=list)
+    internal_ranges6: list = field(default_factory=list)  # [Net6]; empty: the fabric is IPv4-only
+    dual_stack: bool = False  # ocs_fabric.internal_ranges6 is set: the IPv6 fields may be used
     metadata: dict | None = None  # dict(ip, port, target, target_port) or None
     dns_servers: list = field(default_factory=list)
     domain: str | None = None

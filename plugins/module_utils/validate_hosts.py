@@ -6,7 +6,8 @@ public address, uplinks and downlinks; then across hosts: interface addresses
 unique fleet-wide, each numbered uplink's peer an address of a host one tier
 up, each downlink's host one tier down, every rack with hypervisors has a ToR;
 the edge (edge.py): every edge host has a border link, a border link's network
-carries no other fabric address. Needs the settings and the racks first."""
+carries no other fabric address; each optional ocs_address6 (:mod:`validate_ip6`).
+Needs the settings and the racks first."""
 
 import re
 
@@ -15,6 +16,7 @@ from .check import asn_field, ip_field, show, unknown_keys, where
 from .edge import border_links, border_set
 from .model import ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Host, Uplink
 from .validate_bgp import password
+from .validate_ip6 import host_addresses6
 
 UPLINK_KEYS = {"interface", "address", "peer", "password"}
 DOWNLINK_KEYS = {"interface", "address", "host"}
@@ -38,6 +40,7 @@ def hosts(chk, fab, groups, hostvars):
             (host.rack.tors if host.role == "tor" else host.rack.hypervisors).append(host)
     _interface_addresses(chk, fab, ifaddrs)
     _downlink_hosts(chk, fab)
+    host_addresses6(chk, fab, hostvars)
     for rack in fab.racks.values():
         if rack.hypervisors and not rack.tors:
             chk.add(where("ocs_racks", rack.id), "has hypervisors but no ToR in group tors")

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the instances, from the hypervisors' ``ocs_instances`` or from
 ``ocs_fabric.instances_file``: name, MAC, IP (in a rack instance subnet of its
-hypervisor), floating IP and interface, each unique where it must be; public
-addresses unique and not floating IPs; no host owns a rack's gateway IP.
+hypervisor), IPv6 address (:mod:`validate_ip6`: given or derived), floating IP
+and interface, each unique where it must be; public addresses unique and not
+floating IPs; no host owns a rack's gateway IP.
 Needs the hosts first. Each check is a dict lookup: linear in instances."""
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from dataclasses import dataclass, field
 from .addr import ntoa, parse_mac, valid_ifname
 from .check import LABEL_RE, conn_limit_field, ip_field, named, show, unknown_keys, where
 from .model import Instance, default_ifname
+from .validate_ip6 import INSTANCE_KEYS6, instance_ip6, listed
 
-INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface", "conn_limit"}
+INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface", "conn_limit"} | INSTANCE_KEYS6
 FILE_INSTANCE_KEYS = INSTANCE_KEYS | {"hypervisor"}
 
 
 @dataclass
 class _Seen:
-    """What the instances so far claimed (value -> where), and the addresses of the hosts."""
+    """What the instances so far claimed (value -> where), and the addresses of the hosts.
+    IPv6 ints have dicts of their own (the same int may be an IPv4 address too)."""
 
     host_addrs: dict  # ocs_address -> Host
     public: dict  # public address -> host location
@@ -30,11 +33,14 @@ class _Seen:
     ips: dict = field(default_factory=dict)
     floating: dict = field(default_factory=dict)
     ifnames: dict = field(default_factory=dict)  # (hypervisor name, interface) -> where
+    host_addrs6: dict = field(default_factory=dict)  # ocs_address6 -> Host
+    ips6: dict = field(default_factory=dict)
 
 
 def instances(chk, fab, hostvars, records):
     """Every valid instance into its hypervisor's ``instances``, in input order."""
     seen = _Seen({h.address: h for h in fab.hosts.values() if h.address is not None}, _public_addresses(chk, fab))
+    seen.host_addrs6 = {h.address6: h for h in fab.hosts.values() if h.address6 is not None}
     for label, host, rec in _records(chk, fab, hostvars, records):
         instance = _instance(chk, fab, seen, label, host, rec)
         if instance is not None:
@@ -86,7 +92,8 @@ def _file_records(chk, fab, records):
             continue
         hv_name = rec.get("hypervisor")
         label = named(place, rec.get("name"), hv_name)
-        unknown_keys(chk, label, rec, FILE_INSTANCE_KEYS)
+        unknown_keys(chk, label, rec, FILE_INSTANCE_KEYS,
+                     listed(FILE_INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack))
         host = fab.hosts.get(hv_name) if isinstance(hv_name, str) else None
         if host is None or host.role != "hypervisor":
             chk.add(where(label, "hypervisor"), "%s is not a host of group hypervisors" % show(hv_name))
@@ -106,7 +113,8 @@ def _host_var_records(chk, fab, hostvars):
                 chk.add(where(base, i), "must be a mapping {name, mac, ip, floating_ip, interface}")
                 continue
             label = named(where(base, i), rec.get("name"))
-            unknown_keys(chk, label, rec, INSTANCE_KEYS)
+            unknown_keys(chk, label, rec, INSTANCE_KEYS,
+                         listed(INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack))
             yield label, host, rec
 
 
@@ -116,13 +124,14 @@ def _instance(chk, fab, seen, label, host, rec):
     ok = _name(chk, seen, label, name)
     mac, mac_ok = _mac(chk, seen, label, rec.get("mac"))
     ip, subnet, gateway_ip, ip_ok = _ip(chk, seen, label, host, rec.get("ip"))
+    ip6, ip6_ok = instance_ip6(chk, seen, label, host, rec.get("ip6"), ip if ip_ok else None)
     fip, fip_ok = _floating_ip(chk, fab, seen, label, rec.get("floating_ip"))
     conn_limit = conn_limit_field(chk, where(label, "conn_limit"), rec.get("conn_limit"))
-    ok = ok and mac_ok and ip_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
+    ok = ok and mac_ok and ip_ok and ip6_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
     ifname, ok = _interface(chk, fab, seen, label, host, name, rec.get("interface"), ok)
     if not ok:
         return None
-    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip, conn_limit)
+    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip, conn_limit, ip6)
 
 
 def _name(chk, seen, label, name):

@@ -3,15 +3,17 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate ``ocs_racks``: rack ids, ASNs, host subnets, instance subnets and
 their gateway IPs; no rack network overlaps another or a floating range, and
-each lies inside internal_ranges. Needs the settings (ASNs, ranges) first."""
+each lies inside internal_ranges. The IPv6 instance subnets (optional) are
+:mod:`validate_ip6`'s. Needs the settings (ASNs, ranges) first."""
 
 import re
 
 from .addr import ntoa, parse_net
 from .check import asn_field, ip_field, net_list_field, overlaps, show, unknown_keys, where
 from .model import Rack
+from .validate_ip6 import RACK_KEYS6, listed, rack6, rack_networks6
 
-RACK_KEYS = {"asn", "host_subnet", "instance_subnets", "instance_gateway"}
+RACK_KEYS = {"asn", "host_subnet", "instance_subnets", "instance_gateway"} | RACK_KEYS6
 _RACK_ID_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 HERE = "ocs_racks"
 
@@ -23,15 +25,19 @@ def racks(chk, fab, data):
         return
     asns = {}  # asn -> rack id
     all_nets = []  # (where, Net) of every rack network
+    all_nets6 = []  # (where, Net6) of every rack IPv6 network
     for rid in sorted(data, key=str):
-        rack = _rack(chk, fab, rid, data[rid], asns, all_nets)
+        rack = _rack(chk, fab, rid, data[rid], asns, (all_nets, all_nets6))
         if rack is not None:
             fab.racks[rid] = rack
     _rack_networks(chk, fab, all_nets)
+    rack_networks6(chk, fab, all_nets6)
 
 
-def _rack(chk, fab, rid, spec, asns, all_nets):
-    """One rack, or None when it is not whole (the problems are reported)."""
+def _rack(chk, fab, rid, spec, asns, nets):
+    """One rack, or None when it is not whole (the problems are reported); ``nets``: the lists
+    (where, Net) and (where, Net6) of every rack network, filled in."""
+    all_nets, all_nets6 = nets
     rw = where(HERE, show(rid))
     if not isinstance(rid, str) or _RACK_ID_RE.fullmatch(rid) is None:
         chk.add(rw, "rack id must be 1-32 characters of a-z, 0-9, '-' and '_'")
@@ -39,13 +45,15 @@ def _rack(chk, fab, rid, spec, asns, all_nets):
     if not isinstance(spec, dict):
         chk.add(rw, "must be a mapping {asn, host_subnet, instance_subnets}")
         return None
-    unknown_keys(chk, rw, spec, RACK_KEYS)
+    unknown_keys(chk, rw, spec, RACK_KEYS, listed(RACK_KEYS, RACK_KEYS6, fab.dual_stack))
     asn = _rack_asn(chk, fab, rw, rid, spec, asns)
     host_subnet = _host_subnet(chk, rw, spec, all_nets)
     subnets = _instance_subnets(chk, rw, spec, all_nets)
     gateway_ips = _gateway_ips(chk, rw, spec, subnets)
+    subnets6, ip6_from_ip4 = rack6(chk, fab, rw, spec, all_nets6)
     if asn is not None and host_subnet is not None and subnets:
-        return Rack(rid, asn, host_subnet, subnets, gateway_ips)
+        return Rack(rid, asn, host_subnet, subnets, gateway_ips, instance_subnets6=subnets6,
+                    ip6_from_ip4=ip6_from_ip4)
     return None
 
 

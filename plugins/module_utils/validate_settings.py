@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate ``ocs_fabric``, the fabric-wide settings: modes, ASNs, ranges,
 border peers, metadata, DNS, MTU (instances' and the edge's), interface prefix, lease time (and, through
-:mod:`validate_bgp`, the BGP session knobs). The host policy settings are
+:mod:`validate_bgp`, the BGP session knobs; through :mod:`validate_ip6`, internal_ranges6). The host policy settings are
 :mod:`validate_policy`'s, checked after the racks."""
 
 import re
@@ -12,13 +12,14 @@ from .addr import ntoa
 from .check import (asn_field, conn_limit_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
 from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
+from .validate_ip6 import FABRIC_KEYS6, internal_ranges6, listed
 
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
     "metadata", "bgp", "dns_servers", "domain", "mtu", "edge_mtu", "instance_ifname_prefix", "nat_mode",
     "routing_mode", "instances_file", "dhcp_lease_time", "border", "host_policy", "management_ranges",
     "monitoring_ranges", "host_services", "instance_services", "conn_limit",
-}
+} | FABRIC_KEYS6
 METADATA_KEYS = {"ip", "port", "target", "target_port"}
 DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400
 
@@ -34,10 +35,12 @@ def settings(chk, fab, data, groups):
     if not isinstance(data, dict):
         chk.add(HERE, "must be a mapping, got %s" % show(data))
         data = {}
-    unknown_keys(chk, HERE, data, FABRIC_KEYS)
+    fab.dual_stack = bool(data.get("internal_ranges6"))
+    unknown_keys(chk, HERE, data, FABRIC_KEYS, listed(FABRIC_KEYS, FABRIC_KEYS6, fab.dual_stack))
     _modes(chk, fab, data)
     _asns(chk, fab, data, groups)
     _ranges(chk, fab, data)
+    internal_ranges6(chk, fab, data)
     border(chk, fab, data.get("border"))
     _border_peers(chk, fab, data.get("border_peers", []))
     _metadata(chk, fab, data.get("metadata"))

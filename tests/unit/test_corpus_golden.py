@@ -4,7 +4,9 @@ for byte, and what valid fabrics render (a digest of every host's files).
 The corpus: the rules of test_fabric_validation (and its injection names), the
 BGP knobs of test_frr, the session settings of test_bgp_sessions, the instances-file cases, a deterministic random corpus
 in the manner of test_property (fields of the base fabric replaced by valid
-values, near-misses and injection attempts), and two generated fabrics.
+values, near-misses and injection attempts), two generated fabrics, then the
+IPv6 cases (the dual-stack base, instances files with ip6, and a random corpus
+of its IPv6 fields; appended, so that the cases before them keep their lines).
 
 A change of message or behaviour shows as a diff against
 tests/unit/golden/validation-messages.txt. When a change is meant, rewrite the
@@ -26,7 +28,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import test_bgp_sessions  # noqa: E402
 import test_fabric_validation  # noqa: E402
 import test_frr  # noqa: E402
-from fabric_data import BASE, gateway_mode  # noqa: E402
+from fabric_data import BASE, dual_stack, gateway_mode  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
@@ -35,6 +37,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.inventory import parse_inst
 GOLDEN = os.path.join(HERE, "golden", "validation-messages.txt")
 RANDOM_EXAMPLES = 1500
 VALID_LEANING_EXAMPLES = 150
+RANDOM6_EXAMPLES = 300
 
 # The random corpus: test_property's fields and values (copied, so that the
 # corpus changes only when this file does).
@@ -97,6 +100,31 @@ NASTY = ["", " ", "a b", "x\ny", "x\rnroute", "a,b", "a=b", "$(id)", "`id`", "a;
          "x" * 70, "tap\x00", "10.0.0.1\n", "1.2.3", "010.1.1.1", "256.1.1.1", "198.19.1.10/32", "ff:ff:ff:ff:ff:ff",
          "02:00:00:00:01", "\xff", None, True, [], {}, 1.5]
 TEXT = "ab01-_.:/ \n$x"
+PATHS6 = [
+    ("fabric", "internal_ranges6", 0),
+    ("fabric", "internal_ranges6"),
+    ("racks", "r01", "instance_subnets6", 0),
+    ("racks", "r02", "instance_subnets6", 0),
+    ("racks", "r02", "instance_subnets6", 1),
+    ("racks", "r01", "instance_ip6_from_ip4"),
+    ("racks", "r02", "instance_ip6_from_ip4"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 0, "ip6"),
+    ("hostvars", "hv-r01-01", "ocs_instances", 1, "ip6"),
+    ("hostvars", "hv-r01-02", "ocs_instances", 0, "ip6"),
+    ("hostvars", "hv-r02-01", "ocs_instances", 0, "ip6"),
+    ("hostvars", "hv-r01-02", "ocs_instances", 0, "ip"),
+    ("hostvars", "spine1", "ocs_address6"),
+    ("hostvars", "hv-r01-01", "ocs_address6"),
+    ("hostvars", "tor-r02", "ocs_address6"),
+]
+NEAR6 = ["2001:db8::/32", "2001:db8:0:1::/64", "2001:db8:0:1::/96", "2001:db8:0:1::/97", "2001:db8:0:2::/64",
+         "2001:db8:0:3::/64", "2001:db8:0:1:8000::/65", "2001:db8::/47", "2001:db8:0:2::/120", "2001:db8:0:2::/121",
+         "2001:db8:0:1::b", "2001:db8:0:1::c613:10a", "2001:db8:0:1::c613:10c", "2001:db8:0:2::d", "2001:db8:0:2::",
+         "2001:db8:ffff::1", "2001:db8:ffff::11", "2001:db9::1", "fd00::/8", "fd00::1", "ff02::1", "ff00::/8",
+         "fe80::1", "fe80::/64", "fe80::1%eth0", "::1", "::", "::/0", "::ffff:198.19.1.10", "2001:DB8:0:1::B",
+         "2001:db8::1/32", "198.19.1.10", "198.18.0.0/15", True, False, "yes", [], ["2001:db8:0:1::/64"]]
+NASTY6 = ["", " ", "2001:db8::1\n", " 2001:db8::1", "2001:db8::1 ", "1::2::3", "2001:db8::g", "::ffff:01.2.3.4",
+          "x\ny", "$(id)", None, {}, 1.5, 2 ** 129, "\xff"]
 
 
 def _value(rng):
@@ -164,6 +192,38 @@ def _sessions_valid(data):
     test_bgp_sessions._unnumbered_pair(data, "link-u", "link-u")
 
 
+def _value6(rng):
+    pick = rng.randrange(4)
+    if pick == 0:
+        return rng.choice(["2001:db8:0:1::", "2001:db8:0:2::", "2001:db8:ffff::"]) + "%x" % rng.randrange(65536)
+    if pick == 1:
+        return rng.choice(NEAR6)
+    if pick == 2:
+        return rng.choice(NASTY6)
+    return "".join(rng.choice("0123456789abcdefABCDEF:./% \n") for dummy in range(rng.randrange(25)))
+
+
+def _corpus6():
+    """The IPv6 cases: the dual-stack base, instances files with ip6, random IPv6 fields."""
+    yield "dual-stack base", dual_stack(copy.deepcopy(BASE))
+    yield "file csv ip6", dual_stack(_from_file("hypervisor,name,mac,ip,ip6\n"
+                                                "hv-r01-01,vm-x,02:00:00:00:09:01,198.19.1.40,\n"
+                                                "hv-r01-01,vm-y,02:00:00:00:09:02,198.19.1.41,fe80::1%eth0\n"
+                                                "hv-r01-01,vm-z,02:00:00:00:09:03,198.19.1.42,2001:db8:0:1::c613:128\n"
+                                                "hv-r02-01,vm-w,02:00:00:00:09:04,198.19.2.42,2001:db8:0:2::2a\n",
+                                                "instances.csv"))
+    yield "file json ip6", dual_stack(_from_file(
+        '[{"hypervisor": "hv-r02-01", "name": "vm-x", "mac": "02:00:00:00:09:01", "ip": "198.19.2.40", '
+        '"ip6": "2001:db8:0:1::40"}, {"hypervisor": "hv-r01-01", "name": "vm-y", "mac": "02:00:00:00:09:02", '
+        '"ip": "198.19.1.41", "ip6": "2001:db8:0:1::29"}]', "instances.json"))
+    rng = random.Random(6)
+    for n in range(RANDOM6_EXAMPLES):
+        data = dual_stack(copy.deepcopy(BASE))
+        for dummy in range(rng.randint(1, 4)):
+            _set(data, rng.choice(PATHS6), copy.deepcopy(_value6(rng)))
+        yield "random6 %d" % n, data
+
+
 def _mutated(mutate):
     data = copy.deepcopy(BASE)
     mutate(data)
@@ -223,6 +283,7 @@ def corpus(tmp):
     for n in range(VALID_LEANING_EXAMPLES):
         yield "valid-leaning %d" % n, _valid_leaning(rng)
     yield from _generated(tmp)
+    yield from _corpus6()
 
 
 def _digest(fab):

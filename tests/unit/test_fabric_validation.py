@@ -2,7 +2,7 @@
 
 import pytest
 
-from fabric_data import gateway_mode, problems_of
+from fabric_data import dual_stack, gateway_mode, problems_of
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 
@@ -324,6 +324,120 @@ RULES = [
      lambda d: hv(d, "spine1")["ocs_uplinks"][0].update(interface="eth0", address="198.18.0.1/24"),
      "spines.spine1.ocs_uplinks[0].address border link 198.18.0.0/24 is shared with tor-r01 (198.18.0.11): the edge "
      "filter on eth0 would drop the fabric's traffic on it; give the border a link of its own"),
+    # --- IPv6 (dual stack: fabric_data.dual_stack; validated, not yet rendered) --------------
+    ("ip6 outside its rack", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:1::d")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:1::d is outside rack r02 instance_subnets6 "
+     "[2001:db8:0:2::/64]"),
+    ("ip6 duplicated", lambda d: (dual_stack(d), inst(d, "hv-r01-02", 0).update(ip6="2001:db8:0:1::b")),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip6 2001:db8:0:1::b is also the ip6 of "
+     "hypervisors.hv-r01-01.ocs_instances[1] (vm-b)"),
+    ("ip6 duplicates a derived one",
+     lambda d: (dual_stack(d), inst(d, "hv-r01-02", 0).update(ip6="2001:DB8:0:1::C613:10A")),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip6 2001:db8:0:1::c613:10a is also the ip6 of "
+     "hypervisors.hv-r01-01.ocs_instances[0] (vm-a)"),
+    ("derived ip6 duplicates a given one",
+     lambda d: (dual_stack(d), inst(d, "hv-r01-01", 1).update(ip6="2001:db8:0:1::c613:10c")),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip6 2001:db8:0:1::c613:10c (derived from ip 198.19.1.12) is "
+     "also the ip6 of hypervisors.hv-r01-01.ocs_instances[1] (vm-b)"),
+    ("ip6 is a host's ocs_address6",
+     lambda d: (dual_stack(d), hv(d, "hv-r01-01").update(ocs_address6="2001:db8:0:1::99"),
+                inst(d, "hv-r01-02", 0).update(ip6="2001:db8:0:1::99")),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ip6 2001:db8:0:1::99 is also the ocs_address6 of host "
+     "hv-r01-01"),
+    ("ocs_address6 in an instance subnet", lambda d: (dual_stack(d), hv(d, "hv-r01-01").update(
+        ocs_address6="2001:db8:0:1::99")),
+     "hypervisors.hv-r01-01.ocs_address6 2001:db8:0:1::99 lies in rack r01 instance_subnets6 2001:db8:0:1::/64 "
+     "(instance addresses)"),
+    ("ocs_address6 duplicated", lambda d: (dual_stack(d), hv(d, "tor-r01").update(ocs_address6="2001:db8:ffff::1")),
+     "tors.tor-r01.ocs_address6 2001:db8:ffff::1 is also the ocs_address6 of spines.spine1"),
+    ("ocs_address6 outside internal_ranges6",
+     lambda d: (dual_stack(d), hv(d, "spine1").update(ocs_address6="2001:db9::1")),
+     "spines.spine1.ocs_address6 2001:db9::1 is not inside internal_ranges6"),
+    ("ocs_address6 link-local", lambda d: (dual_stack(d), hv(d, "spine1").update(ocs_address6="fe80::1")),
+     "spines.spine1.ocs_address6 fe80::1 is a link-local address (fe80::/10)"),
+    ("ocs_address6 without internal_ranges6", lambda d: hv(d, "spine1").update(ocs_address6="2001:db8:ffff::1"),
+     "spines.spine1.ocs_address6 requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"),
+    ("IPv6 racks overlap",
+     lambda d: (dual_stack(d), d["racks"]["r02"].update(instance_subnets6=["2001:db8:0:1:8000::/80"])),
+     "ocs_racks.r02.instance_subnets6[0] 2001:db8:0:1:8000::/80 overlaps ocs_racks.r01.instance_subnets6[0] "
+     "2001:db8:0:1::/64"),
+    ("IPv6 rack outside internal_ranges6",
+     lambda d: (dual_stack(d), d["racks"]["r02"].update(instance_subnets6=["2001:db9:0:2::/64"])),
+     "ocs_racks.r02.instance_subnets6[0] 2001:db9:0:2::/64 is not inside internal_ranges6 [2001:db8::/32]"),
+    ("IPv6 rack without internal_ranges6",
+     lambda d: d["racks"]["r01"].update(instance_subnets6=["2001:db8:0:1::/64"]),
+     "ocs_racks.r01.instance_subnets6 requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"),
+    ("IPv6 rack host bits", lambda d: (dual_stack(d), d["racks"]["r01"].update(
+        instance_subnets6=["2001:db8:0:1::1/64"])),
+     "ocs_racks.r01.instance_subnets6[0] 2001:db8:0:1::1/64 has host bits set (the network is 2001:db8:0:1::/64)"),
+    ("IPv6 rack subnet too large", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["2001:db8:100::/40"])),
+     "ocs_racks.r02.instance_subnets6[0] 2001:db8:100::/40 is larger than a /48"),
+    ("IPv6 rack subnet too small", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["2001:db8:0:2::/124"])),
+     "ocs_racks.r02.instance_subnets6[0] 2001:db8:0:2::/124 is smaller than a /120"),
+    ("IPv6 rack subnet multicast", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["ff05::/64"])),
+     "ocs_racks.r02.instance_subnets6[0] ff05::/64 overlaps the multicast range ff00::/8 (not a global network)"),
+    ("IPv6 rack subnet link-local", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["fe80::/64"])),
+     "ocs_racks.r02.instance_subnets6[0] fe80::/64 overlaps the link-local range fe80::/10 (not a global network)"),
+    ("IPv6 rack subnets not a list", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6="2001:db8:0:2::/64")),
+     "ocs_racks.r02.instance_subnets6 must be a list of IPv6 networks, got 2001:db8:0:2::/64"),
+    ("internal_ranges6 host bits", lambda d: (dual_stack(d), d["fabric"].update(internal_ranges6=["2001:db8::1/32"])),
+     "ocs_fabric.internal_ranges6[0] 2001:db8::1/32 has host bits set (the network is 2001:db8::/32)"),
+    ("internal_ranges6 everything", lambda d: (dual_stack(d), d["fabric"].update(internal_ranges6=["::/0"])),
+     "ocs_fabric.internal_ranges6[0] ::/0 covers every address (::/0 is not allowed)"),
+    ("internal_ranges6 overlapping", lambda d: (dual_stack(d), d["fabric"].update(
+        internal_ranges6=["2001:db8::/32", "2001:db8:0:1::/64"])),
+     "ocs_fabric.internal_ranges6[1] 2001:db8:0:1::/64 overlaps internal_ranges6[0] 2001:db8::/32"),
+    ("internal_ranges6 IPv4", lambda d: (dual_stack(d), d["fabric"].update(internal_ranges6=["198.18.0.0/15"])),
+     "ocs_fabric.internal_ranges6[0] 198.18.0.0/15 is not an IPv6 network in CIDR notation (address/len)"),
+    ("ip6 multicast", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="ff02::1")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 ff02::1 is a multicast address (ff00::/8)"),
+    ("ip6 link-local", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="fe80::d")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 fe80::d is a link-local address (fe80::/10)"),
+    ("ip6 loopback", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="::1")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 ::1 is the loopback address"),
+    ("ip6 unspecified", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="::")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 :: is the unspecified address"),
+    ("ip6 IPv4-mapped", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="::ffff:198.19.2.13")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 ::ffff:c613:20d is an IPv4-mapped address (::ffff:0:0/96)"),
+    ("ip6 with zone id", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="fe80::d%eth0")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 'fe80::d%eth0' is not an IPv6 address (no zone id: "
+     "'%eth0')"),
+    ("ip6 with trailing newline", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d\n")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 '2001:db8:0:2::d\\n' is not an IPv6 address"),
+    ("ip6 with a space", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6=" 2001:db8:0:2::d")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 ' 2001:db8:0:2::d' is not an IPv6 address"),
+    ("ip6 an IPv4 address", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="198.19.2.13")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 198.19.2.13 is not an IPv6 address"),
+    ("ip6 subnet-router anycast", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2:: is the subnet-router anycast address of "
+     "2001:db8:0:2::/64 (its first address)"),
+    ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
+    ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(
+        instance_subnets6=["2001:db8:0:1::/112"])),
+     "ocs_racks.r01.instance_ip6_from_ip4 is true, but instance_subnets6[0] 2001:db8:0:1::/112 is longer than a /96 "
+     "(an instance's IPv4 address fills the low 32 bits of its derived address)"),
+    ("derivation without IPv6 subnets", lambda d: (dual_stack(d), d["racks"]["r01"].pop("instance_subnets6")),
+     "ocs_racks.r01.instance_ip6_from_ip4 is true, but the rack has no instance_subnets6 (the derived addresses lie "
+     "in the first)"),
+    ("derivation switch not a bool", lambda d: (dual_stack(d), d["racks"]["r02"].update(instance_ip6_from_ip4="yes")),
+     "ocs_racks.r02.instance_ip6_from_ip4 yes must be true or false"),
+    ("unknown rack field, dual stack", lambda d: (dual_stack(d), d["racks"]["r01"].update(instance_subnet6=[])),
+     "ocs_racks.r01.instance_subnet6 is not a known field (known: asn, host_subnet, instance_gateway, "
+     "instance_ip6_from_ip4, instance_subnets, instance_subnets6)"),
+    ("unknown instance field, dual stack", lambda d: (dual_stack(d), inst(d, "hv-r01-02", 0).update(ipv6="::")),
+     "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ipv6 is not a known field (known: conn_limit, floating_ip, "
+     "interface, ip, ip6, mac, name)"),
+    ("unknown fabric field, dual stack", lambda d: (dual_stack(d), d["fabric"].update(internal_range6=[])),
+     "ocs_fabric.internal_range6 is not a known field (known: bgp, border, border_peers, conn_limit, "
+     "dhcp_lease_time, dns_servers, domain, edge_mtu, floating_ranges, gateway_asn, host_policy, host_services, "
+     "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, internal_ranges6, "
+     "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),
 ]
 
 
