@@ -18,7 +18,7 @@ import pytest
 
 from helpers import BIN, EXAMPLE, ROOT, render
 
-# What may ship: roles, playbooks, plugins, docs, metadata, the controller tools (reconcile, drift, plan, topology
+# What may ship: roles, playbooks, plugins, docs, metadata, the controller tools (reconcile, drift, plan, change, topology
 # picture: they run on an operator's inventory), the agent's two executables.
 ALLOWED = re.compile(r"""^(
     MANIFEST\.json | FILES\.json | README\.md | LICENSE | CHANGELOG\.rst | requirements\.yml
@@ -29,7 +29,7 @@ ALLOWED = re.compile(r"""^(
   | plugins/(action|filter|modules|module_utils|plugin_utils)/\w+\.py
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
-  | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-status|ocs-rollout)
+  | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-change|ocs-status|ocs-rollout)
 )$""", re.X)
 NEVER = re.compile(r"(^|/)(build|\.venv|\.git|tests|molecule|bench|__pycache__|\.pytest_cache|\.hypothesis)(/|$)")
 

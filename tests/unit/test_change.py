@@ -1,0 +1,124 @@
+"""ocs-change (plugins/plugin_utils/change.py): the fast path's hosts and roles, from the plan of
+the example inventory against changed copies (test_plan.py's changes), and its command line."""
+
+import io
+import json
+
+import pytest
+
+from ansible_collections.ocs.l3.plugins.plugin_utils import change
+from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input
+
+from test_plan import EXAMPLE, add_floating_ip, changed, move_instance
+
+
+@pytest.fixture(scope="module")
+def example():
+    return load_fabric_input(EXAMPLE)
+
+
+def run(old, new, *args, extra=()):
+    """(exit code, stdout, stderr, the command it would run or None) over plain fabric inputs."""
+    ran = []
+
+    def load(spec):
+        return {"OLD": old, "NEW": new}[spec]
+    out, err = io.StringIO(), io.StringIO()
+    rc = change.main(list(args) + ["OLD", "NEW"] + (["--"] + list(extra) if extra else []), out, err, load=load,
+                     run=lambda cmd: ran.append(cmd) or 0)
+    return rc, out.getvalue(), err.getvalue(), (ran[0] if ran else None)
+
+
+def test_a_move_converges_both_hypervisors_and_the_racks_tors_with_the_roles_of_their_files(example, tmp_path):
+    path = str(tmp_path / "t.json")
+    rc, out, err, cmd = run(example, changed(example, move_instance), "--json", path, extra=["-e", "x=1"])
+    with open(path) as fh:
+        target = json.load(fh)
+    assert rc == 0 and err == ""
+    assert target["hosts"] == ["hv-r01-01", "hv-r01-02", "tor-r01", "tor-r01b"] and target["gone"] == []
+    # the ToRs: their import lists (FRR) and their status expectations (agent)
+    assert target["by_host"]["tor-r01"] == ["ocs_agent", "ocs_frr"]
+    assert target["by_host"]["hv-r01-02"] == ["ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"]
+    assert target["roles"] == ["ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"]
+    assert cmd[1:] == ["-i", "NEW", "ocs.l3.site", "--limit", "hv-r01-01,hv-r01-02,tor-r01,tor-r01b",
+                       "--tags", "ocs_agent,ocs_dhcp,ocs_firewall,ocs_frr,ocs_nat,ocs_routes",
+                       "--skip-tags", "ocs_setup", "-e", "x=1"]
+    assert "hv-r01-02: ocs_agent, ocs_dhcp, ocs_firewall, ocs_frr, ocs_nat, ocs_routes" in out
+
+
+def test_a_floating_ip_adds_the_nat_role_where_its_translation_lives(example):
+    rc, out, err, cmd = run(example, changed(example, add_floating_ip), "--dry-run")
+    assert rc == 0 and cmd is None  # dry run: printed, not run
+    assert "--limit hv-r02-01,spine1,tor-r02 " in out and "ocs_nat" in out.split("--tags ")[1]
+
+
+def test_no_change_runs_nothing(example):
+    rc, out, err, cmd = run(example, example)
+    assert rc == 0 and cmd is None and "nothing to run" in out
+
+
+def test_an_invalid_new_inventory_runs_nothing_and_names_the_problem(example):
+    bad = changed(example, lambda d: d["hostvars"]["hv-r01-01"]["ocs_instances"][0].update(ip="10.9.9.9"))
+    rc, out, err, cmd = run(example, bad)
+    assert rc == 1 and cmd is None and "is not valid (nothing run)" in err and "hv-r01-01" in err
+
+
+def test_every_role_has_its_tag_in_site_yml():
+    import os
+    import yaml
+    from fabric_data import ROOT
+    with open(os.path.join(ROOT, "playbooks", "site.yml")) as fh:
+        plays = yaml.safe_load(fh)
+    tags = {tag for play in plays for tag in play.get("tags", [])}
+    roles = {"ocs_routes", "ocs_dhcp", "ocs_nat", "ocs_firewall", "ocs_natgw", "ocs_agent", "ocs_frr"}
+    assert roles | {"always"} == tags
+    # every play applying a role is tagged with that role, the others always
+    always = {"ocs_render", "ocs_guard"}  # the render, the host leases: every run
+    for play in plays:
+        named = {r["role"].split(".")[-1] for r in play.get("roles", [])}
+        if named:
+            assert play["tags"] == (["always"] if named <= always else sorted(named)), play["name"]
+        else:  # include_role plays: the lock-out check and the finish are always, the prune is routes'
+            included = {t["ansible.builtin.include_role"]["name"].split(".")[-1] for t in play["tasks"]}
+            assert play["tags"] == (["ocs_routes"] if included == {"ocs_routes"} else ["always"]), play["name"]
+
+
+def test_setup_tasks_carry_no_rendered_file():
+    """The fast path skips the tasks tagged ocs_setup: none of them may install, or depend on, a file
+    the render printed (the build directory, whose diff names the hosts and roles), and every role
+    the fast path runs keeps its rendered files' tasks untagged."""
+    import glob
+    import os
+    import yaml
+    from fabric_data import ROOT
+    rendered = set()  # the role variables that name a file in the build directory (transitively)
+    role_vars = {}
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "vars", "main.yml")):
+        with open(path) as fh:
+            role_vars.update(yaml.safe_load(fh) or {})
+    while True:
+        more = {k for k, v in role_vars.items() if isinstance(v, str) and k not in rendered
+                and ("build_dir" in v or any(r in v for r in rendered))}
+        if not more:
+            break
+        rendered |= more
+    assert {"_ocs_frr_conf_src", "_ocs_dhcp_src"} <= rendered
+    tagged = {}
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml")):
+        with open(path) as fh:
+            for task in yaml.safe_load(fh) or []:
+                if change.SETUP_TAG in task.get("tags", []):
+                    tagged.setdefault(path.split(os.sep)[-3], []).append(task["name"])
+                    text = yaml.safe_dump(task)
+                    assert not [r for r in rendered if r in text], (path, task["name"])
+    assert set(tagged) == {"ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"}
+    assert "Install the FRR daemons file" not in tagged["ocs_frr"]  # rendered (build dir): not setup
+    assert change.command(["NEW"], {"hosts": ["h"], "roles": ["ocs_frr"]}, setup=True)[-2:] == ["--tags", "ocs_frr"]
+
+
+def test_new_must_be_a_path_and_overlays_go_on_paths(example):
+    with pytest.raises(change.planner.PlanError):
+        change.sources("HEAD:inventory", ["/tmp"])
+    out, err = io.StringIO(), io.StringIO()
+    rc = change.main(["OLD", "HEAD:inventory"], out, err, load=lambda spec: example, run=None)
+    assert rc == 1 and "NEW is the inventory ansible-playbook reads" in err.getvalue()
