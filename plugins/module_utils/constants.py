@@ -21,6 +21,9 @@ ROUTE_PROTOCOL = 211
 """Route protocol number that tags every route this project installs."""
 ROUTE_PROTOCOL_NAME = "ocs"
 ROUTES_PATH = STATE_DIR + "/routes.batch"
+GATEWAY6_LINK_LOCAL = "fe80::1"
+"""The instances' IPv6 router: the same link-local address on every instance tap (what the router
+advertisements come from and what the guests' default route points to)."""
 RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 GENERATION_PATH = STATE_DIR + "/generation"

@@ -36,7 +36,7 @@ from .errors import FabricError
 from .model import (GROUP_OF_ROLE, HOST_KEYS, ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Fabric, Host, Instance, Rack,
                     Uplink, default_ifname, infrastructure)
 from .validate_bgp import BGP_KEYS
-from .validate_hosts import DOWNLINK_KEYS, UPLINK_KEYS, hosts
+from .validate_hosts import DOWNLINK_KEYS, UPLINK_KEYS, hosts, role_groups
 from .validate_instances import FILE_INSTANCE_KEYS, INSTANCE_KEYS, instances
 from .validate_policy import HOST_SERVICE_KEYS, INSTANCE_SERVICE_KEYS, policy
 from .validate_racks import RACK_KEYS, racks
@@ -53,7 +53,9 @@ def build(data):
     hostvars = data.get("hostvars") or {}
     if not isinstance(groups, dict):
         raise FabricError(["groups must be a mapping of group name to host names"])
-    groups = {g: list(groups.get(g) or []) for g in ROLE_GROUPS}
+    if not isinstance(hostvars, dict):
+        raise FabricError(["hostvars must be a mapping of host name to its variables"])
+    groups = role_groups(chk, groups)
     settings(chk, fab, data.get("fabric"), groups)
     racks(chk, fab, data.get("racks"))
     hosts(chk, fab, groups, hostvars)

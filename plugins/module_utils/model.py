@@ -73,6 +73,14 @@ class Rack:
         return None
 
 
+def gateway6_of(net):
+    """The global IPv6 address (int) every tap of an instance in the Net6 ``net`` carries (with
+    ``noprefixroute``): the network's second address (its first is the subnet-router anycast
+    address). dnsmasq serves DHCPv6 on a tap only inside a range built from a global address on
+    it; the guests route through the link-local ``constants.GATEWAY6_LINK_LOCAL``."""
+    return net.first + 1
+
+
 @dataclass(eq=False, **_SLOTS)
 class Uplink:
     """A link to the tier above. ``address`` (int) and ``net`` (the link's

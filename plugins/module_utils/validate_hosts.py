@@ -46,6 +46,24 @@ def hosts(chk, fab, groups, hostvars):
             chk.add(where("ocs_racks", rack.id), "has hypervisors but no ToR in group tors")
 
 
+def role_groups(chk, groups):
+    """{role group: [host name]} of the inventory's groups: a group that is not a list, and a
+    member that is not a string (a number, a list, a mapping), is reported and left out."""
+    out = {}
+    for group in ROLE_GROUPS:
+        members = groups.get(group) or []
+        if not isinstance(members, (list, tuple)):
+            chk.add(group, "must be a list of host names, got %s" % show(members))
+            members = []
+        out[group] = []
+        for i, name in enumerate(members):
+            if isinstance(name, str):
+                out[group].append(name)
+            else:
+                chk.add(where(group, i), "%s must be a host name (a string)" % show(name))
+    return out
+
+
 def _groups(chk, groups):
     """{host name: its group}; a host in two groups keeps the first."""
     role_of = {}
@@ -60,13 +78,16 @@ def _groups(chk, groups):
 
 
 def _host(chk, fab, name, group, hostvars, addresses, ifaddrs):
-    """One host, or None when its name is not valid (reported)."""
+    """One host, or None when its name is not valid or its variables are not a mapping (reported)."""
     role = ROLE_OF_GROUP[group]
     hw = where(group, str(name))
     if not isinstance(name, str) or _HOSTNAME_RE.fullmatch(name) is None:
         chk.add(hw, "host name must be 1-63 characters of letters, digits, '.', '-' and '_'")
         return None
     hv = hostvars.get(name) or {}
+    if not isinstance(hv, dict):
+        chk.add(hw, "host variables must be a mapping, got %s" % show(hv))
+        return None
     host = Host(name, role)
     host.address = ip_field(chk, where(hw, "ocs_address"), hv.get("ocs_address"))
     host.rack = _rack(chk, fab, hw, role, hv.get("ocs_rack"))

@@ -37,6 +37,7 @@ import bisect
 
 from .addr import ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
+from .model import gateway6_of
 
 FABRIC_KEYS6 = {"internal_ranges6"}
 RACK_KEYS6 = {"instance_subnets6", "instance_ip6_from_ip4"}
@@ -200,6 +201,8 @@ def _instance6_problem(seen, rack, ip6):
             rack.id, ", ".join(n.text for n in rack.instance_subnets6))
     if ip6 == subnet.first:
         return "is the subnet-router anycast address of %s (its first address)" % subnet.text
+    if ip6 == gateway6_of(subnet):
+        return "is the gateway address of %s (every tap's, its second address)" % subnet.text
     if ip6 in seen.ips6:
         return "is also the ip6 of %s" % seen.ips6[ip6]
     if ip6 in seen.host_addrs6:

@@ -317,10 +317,25 @@ def render():
     return "".join(line + "\n" for line in out)
 
 
+def _crashes(text):
+    """Each case whose input crashed the validator, with its CRASH line."""
+    label, out = None, []
+    for line in text.splitlines():
+        if line.startswith("== "):
+            label = line[3:]
+        elif "CRASH" in line:
+            out.append("%s: %s" % (label, line.strip()))
+    return out
+
+
 def test_messages_and_renders_match_the_golden_file():
     with open(GOLDEN, encoding="utf-8") as fh:
         golden = fh.read()
     text = render()
+    # The validator never crashes: bad input gets a named problem. A crash is never golden.
+    crashes = _crashes(text)
+    assert not crashes, "the validator crashed on %d case(s):\n%s" % (len(crashes), "\n".join(crashes[:20]))
+    assert not _crashes(golden), "%s records crashes as expected: %s" % (GOLDEN, _crashes(golden)[:5])
     if text != golden:
         import difflib
         diff = difflib.unified_diff(golden.splitlines(), text.splitlines(), "golden", "now", lineterm="", n=1)
@@ -331,5 +346,8 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         raise SystemExit("usage: %s --update  (rewrites %s)" % (sys.argv[0], GOLDEN))
     golden_text = render()
+    if _crashes(golden_text):
+        raise SystemExit("not written: the validator crashed (fix it, do not record it):\n%s"
+                         % "\n".join(_crashes(golden_text)))
     with open(GOLDEN, "w", encoding="utf-8") as fh:
         fh.write(golden_text)

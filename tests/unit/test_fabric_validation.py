@@ -416,6 +416,9 @@ RULES = [
     ("ip6 subnet-router anycast", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::")),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2:: is the subnet-router anycast address of "
      "2001:db8:0:2::/64 (its first address)"),
+    ("ip6 the taps' gateway address", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::1")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::1 is the gateway address of "
+     "2001:db8:0:2::/64 (every tap's, its second address)"),
     ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
     ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(
@@ -443,6 +446,32 @@ RULES = [
 
 @pytest.mark.parametrize("mutate,expected", [r[1:] for r in RULES], ids=[r[0] for r in RULES])
 def test_rule(data, mutate, expected):
+    mutate(data)
+    assert expected in problems_of(data)
+
+
+# Inputs that once crashed the validator (a TypeError instead of a named problem; the corpus of
+# test_corpus_golden recorded them as CRASH). Kept out of RULES, whose cases are also the corpus's.
+TYPE_RULES = [
+    ("group member a number", lambda d: d["groups"]["tors"].__setitem__(1, 4809062995),
+     "tors[1] 4809062995 must be a host name (a string)"),
+    ("group member a bool", lambda d: d["groups"]["tors"].__setitem__(1, True),
+     "tors[1] True must be a host name (a string)"),
+    ("group member a list", lambda d: d["groups"]["tors"].__setitem__(1, []),
+     "tors[1] [] must be a host name (a string)"),
+    ("group member a mapping", lambda d: d["groups"]["tors"].__setitem__(1, {"interface": "eth7"}),
+     "tors[1] {'interface': 'eth7'} must be a host name (a string)"),
+    ("group not a list", lambda d: d["groups"].update(spines=5),
+     "spines must be a list of host names, got 5"),
+    ("host variables not a mapping", lambda d: d["hostvars"].update({"hv-r01-01": ["ocs_address"]}),
+     "hypervisors.hv-r01-01 host variables must be a mapping, got ['ocs_address']"),
+    ("hostvars not a mapping", lambda d: d.update(hostvars=["hv-r01-01"]),
+     "hostvars must be a mapping of host name to its variables"),
+]
+
+
+@pytest.mark.parametrize("mutate,expected", [r[1:] for r in TYPE_RULES], ids=[r[0] for r in TYPE_RULES])
+def test_type_rule(data, mutate, expected):
     mutate(data)
     assert expected in problems_of(data)
 
