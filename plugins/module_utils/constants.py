@@ -98,6 +98,15 @@ FILTER_CONNLIMIT = CHAIN_PREFIX + "CONNLIMIT"
 FILTER_CHAINS = (FILTER_INPUT, FILTER_FORWARD, FILTER_ANTISPOOF, FILTER_DHCP_MAC, FILTER_HOST, FILTER_TENANT,
                  FILTER_CONNLIMIT)
 FILTER_CHAINS6 = (FILTER_INPUT, FILTER_FORWARD, FILTER_HOST)
+FILTER_GUARD6 = CHAIN_PREFIX + "GUARD6"
+"""IPv6 from instance taps that no instance may send (router advertisements, redirects, DHCPv6 server)."""
+FILTER_NA6 = CHAIN_PREFIX + "NA6"
+"""IPv6 neighbour advertisements from instance taps: the target must be the instance's own."""
+FILTER_INBOUND6 = CHAIN_PREFIX + "INBOUND6"
+"""New IPv6 flows to instances (FORWARD -o tap): who may open them (``inbound6``)."""
+FILTER_CHAINS6_HYPERVISOR = FILTER_CHAINS6 + (FILTER_ANTISPOOF, FILTER_GUARD6, FILTER_NA6, FILTER_INBOUND6,
+                                              FILTER_CONNLIMIT)
+"""The IPv6 chains of a hypervisor in a dual-stack fabric (firewall.guard6_lines)."""
 RAW_CHAINS = (RAW_NOTRACK, RAW_EDGE)
 FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD),
                 ("raw", "PREROUTING", RAW_NOTRACK))

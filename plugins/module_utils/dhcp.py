@@ -27,15 +27,51 @@ Files (paths on the hypervisor)
   (option 61) is not, so a neighbour sending another instance's
   ``01:<mac>`` client id with its own chaddr would otherwise find and release
   that instance's lease (issue 18).
-- :data:`HOSTS_PATH`: one ``mac,ip,hostname,lease`` line per local instance.
+- :data:`HOSTS_PATH`: one ``mac,ip,hostname,lease`` line per local instance
+  (``mac,ip,[ip6],hostname,lease`` for one with an IPv6 address).
   dnsmasq re-reads it on SIGHUP (same PID, leases kept). It is not an
   inotify-watched ``dhcp-hostsdir``, so a half-written file is never read.
 - :data:`UNIT_PATH`: the systemd unit, ``dnsmasq -k -C`` on our own file
   (never ``/etc/dnsmasq.conf`` or ``/etc/dnsmasq.d``, which a system
   dnsmasq reads).
+
+IPv6 (a dual-stack fabric, a rack with IPv6 instance subnets)
+-------------------------------------------------------------
+Router advertisements and stateful DHCPv6, both from the same dnsmasq, on
+the instance taps only. Every instance tap carries the link-local router
+address ``constants.GATEWAY6_LINK_LOCAL`` and the global gateway address of
+its subnet (:func:`ocs_l3.model.gateway6_of`, ``noprefixroute``); each
+instance is routed as a /128 on its tap. dnsmasq 2.90 serves DHCPv6 and sends
+RAs on an interface only for a ``dhcp-range`` holding a global address of that
+interface: the gateway address is what ties a tap to its subnet's range.
+The router address goes on a tap with ``nodad`` (usable at once): dnsmasq
+sends a tap's first RA as soon as its global address appears, and from the
+tap's EUI-64 link-local while the router address is still tentative, which
+would then be a guest's default router (seen in the namespace test).
+
+- ``enable-ra`` and one range per IPv6 instance subnet of the rack, tagged
+  ``ocs6_<N>``: ``static`` (only the host file's addresses are handed out),
+  ``off-link`` (the prefix is advertised without the L flag, so a guest adds
+  no on-link route and sends everything to its router); the RA carries the M
+  (and O) flag, not A (no SLAAC address). The guest's default route is the
+  RA's source, the tap's link-local router address. The guest gets its fixed
+  address as a /128 (ISC dhclient) and reaches every other address, in its
+  subnet or not, through the router.
+- ``ra-param=<prefix>*,mtu:<mtu>,0``: the RA carries ``ocs_fabric.mtu``, as
+  the DHCPv4 MTU option does (0: the default RA interval).
+- The range's prefix length is the subnet's, at least 64 (dnsmasq's minimum):
+  in a subnet wider than a /64 only the /64 holding the gateway address (the
+  subnet's first) is served. Addresses derived from the IPv4 address
+  (``instance_ip6_from_ip4``) lie there.
+- A DHCPv6 client is known by the MAC address of its packets (dnsmasq reads it
+  from the neighbour table of the tap), never by its DUID: a DUID-LLT, -EN or
+  -UUID client gets its address all the same.
+- No DNS over IPv6: ``port=0`` keeps dnsmasq from advertising itself (no RDNSS
+  in the RA, no DHCPv6 DNS option), and ``ocs_fabric.dns_servers`` holds IPv4
+  servers only (the DHCPv4 lease carries them).
 """
 
-from .addr import ntoa
+from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
 from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS_PATH, \
     DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ
@@ -44,10 +80,18 @@ from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS
 def host_lines(fab, host):
     """The host file of a hypervisor: ``mac,ip,hostname,lease-seconds`` per
     local instance, sorted by IP (stable, so an unchanged fabric rewrites
-    nothing)."""
+    nothing); ``mac,ip,[ip6],hostname,lease-seconds`` for an instance with an
+    IPv6 address in a dual-stack fabric (one lease time for both)."""
     lease = fab.dhcp_lease_time
-    return ["%s,%s,%s,%d" % (inst.mac, ntoa(inst.ip), inst.name, lease)
+    return ["%s,%s,%s%s,%d" % (inst.mac, ntoa(inst.ip), _ip6_field(fab, inst), inst.name, lease)
             for inst in sorted(host.instances, key=lambda i: i.ip)]
+
+
+def _ip6_field(fab, inst):
+    """``[ip6],`` of an instance's host line, or nothing (IPv4 only)."""
+    if not fab.dual_stack or inst.ip6 is None:
+        return ""
+    return "[%s]," % ntoa6(inst.ip6)
 
 
 def config_lines(fab, host):
@@ -83,6 +127,20 @@ def config_lines(fab, host):
     if fab.domain:
         lines.append("dhcp-option=option:domain-name,%s" % fab.domain)
     lines.append("dhcp-option=option:mtu,%d" % fab.mtu)
+    return lines + config6_lines(fab, host)
+
+
+def config6_lines(fab, host):
+    """Router advertisements and static DHCPv6 (see the module docstring):
+    nothing for an IPv4-only fabric or a rack without IPv6 instance subnets.
+    Like the IPv4 lines they depend on the rack and the fabric only."""
+    subnets = host.rack.instance_subnets6 if fab.dual_stack else []
+    if not subnets:
+        return []
+    lines = ["enable-ra", "ra-param=%s*,mtu:%d,0" % (fab.instance_ifname_prefix, fab.mtu)]
+    for i, net in enumerate(subnets):
+        lines.append("dhcp-range=set:ocs6_%d,%s,static,off-link,%d,%d"
+                     % (i, ntoa6(net.first), max(net.prefixlen, 64), fab.dhcp_lease_time))
     return lines
 
 

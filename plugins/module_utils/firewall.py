@@ -67,12 +67,71 @@ Cost: 2 rules per local instance + 14, plus 2 per instance with a
 rule (interface matches are cheap; an nftables concatenated set would make it
 O(1), see the role README).
 
-The project is IPv4-only: :func:`ipv6_lines` drops every IPv6 packet that
-arrives on an instance tap (INPUT and FORWARD), so an instance cannot reach
-the host's daemons over its link-local address either.
+**IPv6** (``ip6tables``, :func:`ipv6_lines`). An IPv4-only fabric's hypervisors drop every IPv6
+packet that arrives on an instance tap (INPUT and FORWARD: ``ocs-no-ipv6``), so an instance cannot
+reach the host's daemons over its link-local address either. In a dual-stack fabric
+(:func:`guard6_rules_of`) each instance with an ``ip6`` gets a routed /128 on its tap, its router is
+``fe80::1`` on every tap (RAs and DHCPv6 from the hypervisor's dnsmasq), and its IPv6 is guarded
+like its IPv4; an instance without ``ip6`` gets no IPv6 at all (its tap's IPv6 is dropped,
+``ocs-no-ipv6``)::
+
+    INPUT   -> OCS-INPUT    -i tap+                                 -> OCS-ANTISPOOF
+                            -i tap+                                 -> OCS-GUARD6
+                            -i tap+ ESTABLISHED,RELATED             ACCEPT (replies)
+                            -i tap+ icmpv6 2 (packet too big)       ACCEPT
+                            -i tap+ icmpv6 133,135,136 hl 255       ACCEPT (RS, NS, NA)
+                            -i tap+ udp 546->547                    ACCEPT (DHCPv6 client)
+                            -i tap+ ctstate NEW                     -> OCS-CONNLIMIT
+                            -i tap+ icmpv6 128 (echo request)       ACCEPT
+                            -i tap+                                 DROP   (ocs-protect-host: sshd, bgpd, MLD...)
+    FORWARD -> OCS-FORWARD  -i tap+                                 -> OCS-ANTISPOOF
+                            -i tap+                                 -> OCS-GUARD6
+                            -i tap+ ctstate NEW                     -> OCS-CONNLIMIT
+                            -o tap+                                 -> OCS-INBOUND6
+    OCS-ANTISPOOF  -s IP6/128   -i TAP --mac-source MAC            RETURN  (one set per instance with ip6,
+                   -s fe80::/10 -i TAP --mac-source MAC            RETURN   sorted by fixed IPv4)
+                   -s ::/128    -i TAP --mac-source MAC icmpv6 135 RETURN  (DAD neighbour solicitation)
+                   -s ::/128    -i TAP --mac-source MAC icmpv6 143 RETURN  (MLDv2 report before DAD)
+                   -i TAP                                          DROP    (ocs-no-ipv6: an instance without ip6)
+                   DROP                                                    (ocs-spoof6: spoofed, or an unknown tap)
+    OCS-GUARD6     icmpv6 134 (router advertisement)   DROP  (ocs-ra6)
+                   icmpv6 137 (redirect)               DROP  (ocs-redirect6)
+                   icmpv6 138 (router renumbering)     DROP  (ocs-renumbering6)
+                   udp sport 547 (DHCPv6 server)       DROP  (ocs-dhcp6-server)
+                   icmpv6 136 (neighbour advertisement) -> OCS-NA6
+    OCS-NA6        u32 next header 58, target in fe80::/10    RETURN  (ocs-na-link-local)
+                   -i TAP u32 next header 58, target IP6      RETURN  (one per instance with ip6)
+                   DROP                                               (ocs-na-spoof6)
+    OCS-INBOUND6   ctstate RELATED,ESTABLISHED         RETURN  (replies to flows the instance opened)
+                   icmpv6 2 (packet too big)           RETURN
+                   icmpv6 128 (echo request)           RETURN
+                   -s INTERNAL6                        RETURN  (each internal_ranges6: instances, hosts)
+                   -d IP6/128 -o TAP                   RETURN  (each instance open to new flows, inbound6)
+                   DROP                                        (ocs-inbound6)
+    OCS-CONNLIMIT  as IPv4's, per source /128: -s IP6/128 for the instances' own caps, then the default
+
+**Neighbour advertisements**: the source check proves the sender, not the address it advertises;
+ip6tables has no match for the ND target, so ``u32`` reads it where it is when the ICMPv6 header
+follows the IPv6 header directly (next header 58 at byte 6; the target at bytes 48-63): an NA
+passes only for a link-local target (a guest's link-local addresses need not derive from its MAC,
+so any) or the instance's own ip6; an NA with an extension header, or too short to hold a target,
+is dropped. Neighbour solicitations are not checked: they claim nothing (DAD ones, from ``::``,
+only ask), and on a routed point-to-point tap the only neighbour they can reach is the hypervisor.
+
+**Inbound** (``-o tap+``, new flows to an instance's ip6; with IPv6 every instance has a global
+address): ``ocs_fabric.inbound6`` ``floating`` (the default: parity with IPv4, an instance with a
+floating IP is reachable from anywhere, one without only from inside the fabric), ``open`` (every
+instance) or ``closed`` (none from outside the fabric); an instance's own ``inbound6`` (``open``
+or ``closed``) overrides it (:func:`open_inbound6`). Replies, packet-too-big and echo requests
+always pass; sources inside ``internal_ranges6`` always (instances reach each other as on IPv4).
+Packet-too-big passes every policy filter of both directions (never rate limited); the source
+check still applies to what an instance sends.
+
+Cost (IPv6, dual stack): 4 rules per local instance with ip6 (1 without), 1 per NA target, at most
+1 per open instance, plus 2 per own ``conn_limit``, plus 24 and 1 per internal IPv6 range.
 """
 
-from .addr import ntoa
+from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
 from .conntrack import sized_max
 
@@ -81,7 +140,9 @@ from .constants import FILTER_ANTISPOOF as ANTISPOOF, FILTER_CHAINS as CHAINS, F
 from .constants import FILTER_CONNLIMIT as CONNLIMIT, FILTER_DHCP_MAC as DHCP_MAC
 from .constants import FILTER_FORWARD as FORWARD, FILTER_INPUT as INPUT
 from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_CHAINS
-from .host_policy import edge_rules, host_rules, host_rules6, notrack_rules, tenant_rules
+from .constants import FILTER_CHAINS6_HYPERVISOR as CHAINS6_HYPERVISOR, FILTER_GUARD6 as GUARD6
+from .constants import FILTER_INBOUND6 as INBOUND6, FILTER_NA6 as NA6
+from .host_policy import LINK_LOCAL6, edge_rules, host_rules, host_rules6, notrack_rules, tenant_rules
 
 FIXED_RULES = 14
 """Rules that do not depend on the number of instances (with metadata configured)."""
@@ -151,33 +212,36 @@ def conn_limit(fab, inst):
     return fab.conn_limit if inst.conn_limit is None else inst.conn_limit
 
 
-def _cap(limit):
-    return ("-m connlimit --connlimit-above %d --connlimit-mask 32 --connlimit-saddr %s "
-            "-j REJECT --reject-with icmp-admin-prohibited" % (limit, _comment("ocs-connlimit")))
+def _cap(limit, mask=32, reject="icmp-admin-prohibited"):
+    return ("-m connlimit --connlimit-above %d --connlimit-mask %d --connlimit-saddr %s "
+            "-j REJECT --reject-with %s" % (limit, mask, _comment("ocs-connlimit"), reject))
 
 
-def connlimit_rules(fab, host):
+def connlimit_rules(fab, host, six=False):
     """OCS-CONNLIMIT: new connections from a tap beyond the instance's cap are rejected (counted,
     ``ocs-connlimit``). Instances with a limit of their own (sorted by fixed IP) get it and leave;
-    every other source is capped at the fabric's limit by one rule (connlimit counts per source /32)."""
+    every other source is capped at the fabric's limit by one rule (connlimit counts per source /32;
+    ``six``: the IPv6 chain, per source /128, the instances with an ip6)."""
+    mask, reject = (128, "icmp6-adm-prohibited") if six else (32, "icmp-admin-prohibited")
     rules = []
     for inst in sorted(host.instances, key=lambda i: i.ip):
-        if conn_limit(fab, inst) == fab.conn_limit:
+        if conn_limit(fab, inst) == fab.conn_limit or (six and inst.ip6 is None):
             continue
-        match = "-s %s/32 -i %s" % (ntoa(inst.ip), inst.interface)
-        rules.append("-A %s %s %s" % (CONNLIMIT, match, _cap(conn_limit(fab, inst))))
+        match = "-s %s/%d -i %s" % (ntoa6(inst.ip6) if six else ntoa(inst.ip), mask, inst.interface)
+        rules.append("-A %s %s %s" % (CONNLIMIT, match, _cap(conn_limit(fab, inst), mask, reject)))
         rules.append("-A %s %s %s -j RETURN" % (CONNLIMIT, match, _comment(inst.name)))
-    rules.append("-A %s %s" % (CONNLIMIT, _cap(fab.conn_limit)))
+    rules.append("-A %s %s" % (CONNLIMIT, _cap(fab.conn_limit, mask, reject)))
     return rules
 
 
 def conntrack_max(fab, host):
     """The conntrack table a hypervisor needs (the rule of :mod:`conntrack`): a base plus every
-    local instance's cap, so the instances together cannot fill it; None on other hosts (spines
-    and ToRs do not track transit, gateways keep the kernel's size)."""
+    local instance's cap (twice for an instance with an ip6: connlimit counts each family apart),
+    so the instances together cannot fill it; None on other hosts (spines and ToRs do not track
+    transit, gateways keep the kernel's size)."""
     if host.role != "hypervisor":
         return None
-    return sized_max(conn_limit(fab, i) for i in host.instances)
+    return sized_max(conn_limit(fab, i) * (1 if i.ip6 is None else 2) for i in host.instances)
 
 
 def _declare(chains):
@@ -213,12 +277,125 @@ def hypervisor_lines(fab, host):
     return filter_lines(fab, host)
 
 
+def _icmp6(kind):
+    return "-p ipv6-icmp -m icmp6 --icmpv6-type %d" % kind
+
+
+_NEXT_ICMP6 = "0x4>>0x8&0xff=0x3a"
+"""u32 (IPv6): the next header (byte 6) is ICMPv6, no extension header: the ND target is at byte 48."""
+_ND_TARGET = 0x30
+
+
+def target_u32(ip6):
+    """The ``u32`` test that an ICMPv6 neighbour message's target (bytes 48-63 of the IPv6 packet,
+    no extension header) is the IPv6 int ``ip6``, as ``ip6tables-save`` prints it."""
+    words = ["0x%x=0x%x" % (_ND_TARGET + 4 * i, (ip6 >> (96 - 32 * i)) & 0xFFFFFFFF) for i in range(4)]
+    return '"%s&&%s"' % (_NEXT_ICMP6, "&&".join(words))
+
+
+LINK_LOCAL_TARGET_U32 = '"%s&&0x%x>>0x16=0x3fa"' % (_NEXT_ICMP6, _ND_TARGET)
+"""u32: the ND target is in fe80::/10 (its top 10 bits are 1111111010)."""
+
+
+def input6_rules(fab):
+    """Rules of OCS-INPUT (IPv6, dual stack): what an instance may send to its hypervisor."""
+    a = "-A %s -i %s+" % (INPUT, fab.instance_ifname_prefix)
+    rules = ["%s -j %s" % (a, ANTISPOOF), "%s -j %s" % (a, GUARD6),
+             "%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT" % (a, _comment("ocs-replies")),
+             "%s %s %s -j ACCEPT" % (a, _icmp6(2), _comment("ocs-packet-too-big"))]
+    rules += ["%s %s -m hl --hl-eq 255 %s -j ACCEPT" % (a, _icmp6(nd), _comment("ocs-nd")) for nd in (133, 135, 136)]
+    rules += ["%s -p udp -m udp --sport 546 --dport 547 %s -j ACCEPT" % (a, _comment("ocs-dhcp6")),
+              "-A %s %s" % (INPUT, _new(fab)),
+              "%s %s %s -j ACCEPT" % (a, _icmp6(128), _comment("ocs-ping")),
+              "%s %s -j DROP" % (a, _comment("ocs-protect-host"))]
+    return rules
+
+
+def forward6_rules(fab):
+    """Rules of OCS-FORWARD (IPv6, dual stack): guards on what instances send, inbound policy."""
+    prefix = fab.instance_ifname_prefix
+    return ["-A %s -i %s+ -j %s" % (FORWARD, prefix, ANTISPOOF), "-A %s -i %s+ -j %s" % (FORWARD, prefix, GUARD6),
+            "-A %s %s" % (FORWARD, _new(fab)), "-A %s -o %s+ -j %s" % (FORWARD, prefix, INBOUND6)]
+
+
+def antispoof6_rules(host):
+    """OCS-ANTISPOOF (IPv6): per instance (sorted by fixed IPv4), its ip6, any link-local address and
+    ``::`` (DAD solicitations, MLDv2 reports) with its MAC on its tap; an instance without ip6:
+    nothing (``ocs-no-ipv6``); then DROP (``ocs-spoof6``)."""
+    a, rules = "-A %s" % ANTISPOOF, []
+    for inst in sorted(host.instances, key=lambda i: i.ip):
+        if inst.ip6 is None:
+            rules.append("%s -i %s %s -j DROP" % (a, inst.interface, _comment("ocs-no-ipv6")))
+            continue
+        mac, note = "-m mac --mac-source %s" % inst.mac, _comment(inst.name)
+        rules += ["%s -s %s/128 -i %s %s %s -j RETURN" % (a, ntoa6(inst.ip6), inst.interface, mac, note),
+                  "%s -s %s -i %s %s %s -j RETURN" % (a, LINK_LOCAL6, inst.interface, mac, note)]
+        rules += ["%s -s ::/128 -i %s -p ipv6-icmp %s -m icmp6 --icmpv6-type %d %s -j RETURN"
+                  % (a, inst.interface, mac, kind, note) for kind in (135, 143)]
+    rules.append("%s %s -j DROP" % (a, _comment("ocs-spoof6")))
+    return rules
+
+
+def guard6_rules():
+    """OCS-GUARD6: what no instance may send (each counted), and NAs to their target check."""
+    a = "-A %s" % GUARD6
+    rules = ["%s %s %s -j DROP" % (a, _icmp6(kind), _comment(word))
+             for kind, word in ((134, "ocs-ra6"), (137, "ocs-redirect6"), (138, "ocs-renumbering6"))]
+    return rules + ["%s -p udp -m udp --sport 547 %s -j DROP" % (a, _comment("ocs-dhcp6-server")),
+                    "%s %s -j %s" % (a, _icmp6(136), NA6)]
+
+
+def na6_rules(host):
+    """OCS-NA6: a neighbour advertisement's target is a link-local address or the sender's own ip6
+    (one rule per instance with ip6, sorted by ip6); anything else is dropped (``ocs-na-spoof6``)."""
+    a = "-A %s" % NA6
+    rules = ["%s -m u32 --u32 %s %s -j RETURN" % (a, LINK_LOCAL_TARGET_U32, _comment("ocs-na-link-local"))]
+    rules += ["%s -i %s -m u32 --u32 %s %s -j RETURN" % (a, inst.interface, target_u32(inst.ip6), _comment(inst.name))
+              for inst in _with_ip6(host)]
+    return rules + ["%s %s -j DROP" % (a, _comment("ocs-na-spoof6"))]
+
+
+def _with_ip6(host):
+    return sorted((i for i in host.instances if i.ip6 is not None), key=lambda i: i.ip6)
+
+
+def open_inbound6(fab, inst):
+    """Whether anyone may open IPv6 flows to ``inst``: its own ``inbound6``, else the fabric's
+    (``floating``: when it has a floating IP)."""
+    mode = inst.inbound6 or fab.inbound6
+    return mode == "open" or (mode == "floating" and inst.floating_ip is not None)
+
+
+def inbound6_rules(fab, host):
+    """OCS-INBOUND6: new flows to instances (``-o tap``) from outside the fabric reach only the open
+    ones (:func:`open_inbound6`); replies, packet-too-big and echo requests always pass, and every
+    source inside ``internal_ranges6``. The rest is dropped (``ocs-inbound6``)."""
+    a = "-A %s" % INBOUND6
+    rules = ["%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j RETURN" % (a, _comment("ocs-replies")),
+             "%s %s %s -j RETURN" % (a, _icmp6(2), _comment("ocs-packet-too-big")),
+             "%s %s %s -j RETURN" % (a, _icmp6(128), _comment("ocs-ping"))]
+    rules += ["%s -s %s %s -j RETURN" % (a, net.text, _comment("ocs-internal")) for net in fab.internal_ranges6]
+    rules += ["%s -d %s/128 -o %s %s -j RETURN" % (a, ntoa6(i.ip6), i.interface, _comment(i.name))
+              for i in _with_ip6(host) if open_inbound6(fab, i)]
+    return rules + ["%s %s -j DROP" % (a, _comment("ocs-inbound6"))]
+
+
+def guard6_rules_of(fab, host):
+    """Every IPv6 tap rule of a dual-stack hypervisor, chain by chain."""
+    return (input6_rules(fab) + forward6_rules(fab) + antispoof6_rules(host) + guard6_rules() + na6_rules(host)
+            + inbound6_rules(fab, host) + connlimit_rules(fab, host, six=True))
+
+
 def ipv6_lines(fab, host=None):
-    """The ``ip6tables-restore`` lines: no IPv6 from instance taps at all (hypervisors), the host
-    policy (unnumbered BGP runs over link-local IPv6; sshd answers on IPv6 too)."""
+    """The ``ip6tables-restore`` lines: on a dual-stack fabric's hypervisors the IPv6 guards and
+    inbound policy (:func:`guard6_rules_of`), on an IPv4-only one's no IPv6 from instance taps at
+    all; the host policy (unnumbered BGP runs over link-local IPv6; sshd answers on IPv6 too)."""
     tap = "-i %s+" % fab.instance_ifname_prefix
-    lines = ["*filter"] + _declare(CHAINS6)
-    if host is None or host.role == "hypervisor":
+    if host is not None and host.role == "hypervisor" and fab.dual_stack:
+        lines = ["*filter"] + _declare(CHAINS6_HYPERVISOR) + guard6_rules_of(fab, host)
+    else:
+        lines = ["*filter"] + _declare(CHAINS6)
+    if host is None or (host.role == "hypervisor" and not fab.dual_stack):
         lines += [
             "-A %s %s %s -j DROP" % (INPUT, tap, _comment("ocs-no-ipv6")),
             "-A %s %s %s -j DROP" % (FORWARD, tap, _comment("ocs-no-ipv6")),

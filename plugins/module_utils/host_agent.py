@@ -16,9 +16,13 @@ module_utils it imports (``constants.HOST_LIBRARY``).
 When an interface whose name starts with the fabric's instance prefix
 (``agent.conf``) appears UP or comes UP again, the agent applies that tap's
 lines of ``routes.batch`` (those naming ``dev <tap>``: gateway address, the
-instance /32, floating /32s), with the same planner as the ``ocs_route_table``
-module (only what is missing, one ``ip -force -batch`` for every tap of a
-batch), sets ``proxy_arp`` on it, and checks that the jumps from the built-in
+instance /32, floating /32s; on a dual-stack fabric the router's link-local
+``fe80::1/64``, the subnet's IPv6 gateway address and the instance /128 too:
+taking a tap down flushes its IPv6 addresses as well), with the same planner as
+the ``ocs_route_table`` module (only what is missing, one ``ip -force -batch``
+for every tap of a batch), sets ``proxy_arp`` on it (and on a tap with IPv6
+lines, first, ``accept_ra=0``, ``autoconf=0`` and ``disable_ipv6=0``:
+``route_table.tap_ipv6``), and checks that the jumps from the built-in
 chains into ours exist (the filter and NAT rules match taps by name, so they
 apply by themselves). Events are gathered for ``window`` seconds from the
 first one, so 1,000 taps appearing at once cost a few batches, not 1,000.
@@ -299,10 +303,13 @@ class Agent:
 
     def _plan(self, taps):
         desired = [line for tap in taps for line in self.state.taps[tap]]
-        ours, every, addresses, dummy = route_table.kernel_state(self.run, constants.ROUTE_PROTOCOL, links=False)
+        ours, every, addresses, dummy = route_table.kernel_state(self.run, constants.ROUTE_PROTOCOL, links=False,
+                                                                 inet6=route_table.has_inet6(desired))
         return route_table.plan(desired, ours, every, addresses, set(taps), constants.ROUTE_PROTOCOL, prune=False)
 
     def _serve(self, taps, summary):
+        for tap in route_table.ipv6_taps([line for tap in taps for line in self.state.taps[tap]]):
+            self.tap_ipv6(tap)
         try:
             commands, dummy, conflicts, dummy, dummy = self._plan(taps)
         except route_table.KernelError as exc:
@@ -349,6 +356,17 @@ class Agent:
         if problem:
             LOG.error("error: %s", problem)
         return changed
+
+    def tap_ipv6(self, tap):
+        """Make an instance tap with IPv6 lines ignore router advertisements and have IPv6 on, before its
+        batch (route_table.tap_ipv6, as the ocs_route_table module does). [sysctl keys set now]."""
+        changed, problem = route_table.tap_ipv6(self.sysctl, tap)
+        if changed:
+            LOG.info("%s: %s", tap, ", ".join("%s=%s" % (route_table.sysctl_name(key), dict(
+                route_table.IPV6_TAP_SYSCTLS)[key.rsplit("/", 1)[1]]) for key, dummy in changed))
+        if problem:
+            LOG.error("error: %s", problem)
+        return [key for key, dummy in changed]
 
     def jumps(self):
         """Make each jump from a built-in chain into ours exist once (first where required), for the

@@ -18,16 +18,16 @@ import os
 
 from .fabric import HOST_KEYS, ROLE_GROUPS
 
-CSV_FIELDS = ("hypervisor", "name", "mac", "ip", "floating_ip", "interface", "conn_limit", "ip6")
+CSV_FIELDS = ("hypervisor", "name", "mac", "ip", "floating_ip", "interface", "conn_limit", "ip6", "inbound6")
 
 
 def load_instances_file(path):
     """Parse a JSON or CSV instances file into [(where, record)].
 
     JSON: a list of records, or ``{"instances": [...]}``. CSV: a header line
-    naming the columns (``hypervisor,name,mac,ip,floating_ip,interface,conn_limit,ip6``,
-    in any order; the last four may be empty or left out). A record's ``ip6`` (a JSON key,
-    a CSV column) is its optional IPv6 address. ``where`` is ``instances.json[12]`` or
+    naming the columns (``hypervisor,name,mac,ip,floating_ip,interface,conn_limit,ip6,inbound6``,
+    in any order; the last five may be empty or left out). A record's ``ip6`` (a JSON key,
+    a CSV column) is its optional IPv6 address, ``inbound6`` its own IPv6 inbound policy. ``where`` is ``instances.json[12]`` or
     ``instances.csv:13`` (line number), for error messages.
     """
     base = os.path.basename(path)

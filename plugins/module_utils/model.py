@@ -149,6 +149,7 @@ class Instance:
     gateway_ip: int | None
     conn_limit: int | None = None  # its own cap on tracked connections; None: the fabric's ``conn_limit``
     ip6: int | None = None
+    inbound6: str | None = None  # its own ``inbound6`` (open or closed); None: the fabric's
 
 
 def _by_role():
@@ -176,6 +177,7 @@ class Fabric:
     internal_ranges: list = field(default_factory=list)
     internal_ranges6: list = field(default_factory=list)  # [Net6]; empty: the fabric is IPv4-only
     dual_stack: bool = False  # ocs_fabric.internal_ranges6 is set: the IPv6 fields may be used
+    inbound6: str = "floating"  # new IPv6 flows to instances from outside: floating, open or closed (firewall)
     metadata: dict | None = None  # dict(ip, port, target, target_port) or None
     dns_servers: list = field(default_factory=list)
     domain: str | None = None

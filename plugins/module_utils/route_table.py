@@ -19,23 +19,39 @@ The file holds the canonical lines ``module_utils/routes.py`` renders::
     route replace blackhole 198.19.1.0/24 proto 211
     route replace default via 198.18.1.1 proto 211
 
+and, on a dual-stack fabric, their IPv6 forms (addresses ``nodad``: a tenant answering the
+duplicate address detection of the router's own addresses cannot disable them; every route
+at the kernel's default IPv6 metric, written out so that ``ip -6 -j route`` reads back the
+line itself; no IPv6 ``default``: none is rendered)::
+
+    address replace fe80::1/64 dev tap1a2b3c4d5e6 nodad
+    address replace 2001:db8:0:1::1/64 dev tap1a2b3c4d5e6 nodad noprefixroute
+    route replace 2001:db8:0:1::c613:10a/128 dev tap1a2b3c4d5e6 proto 211 metric 1024
+    route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024
+    route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
+
 and its owned ranges, comments to ``ip -batch``: the /32 addresses inside them on
 that interface are ours (``plan`` with ``prune`` deletes those the file does not list,
-as it deletes every other IPv4 address on an instance tap the file names)::
+as it deletes every other IPv4 address on an instance tap the file names, and every IPv6
+address there but the kernel's own link-local ones)::
 
     #owned 203.0.113.0/24 dev lo
 
-The module and the agent share ``proxy_arp`` (instance taps); the agent and the
-restore never prune (they only add: deleting is the converge's ``prune`` step).
+The module and the agent share ``proxy_arp`` (instance taps) and ``tap_ipv6`` (instance taps
+with IPv6 lines: router advertisements ignored, IPv6 enabled); the agent and the restore never
+prune (they only add: deleting is the converge's ``prune`` step).
 """
 
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import os
 import re
 import socket
+
+from .constants import GATEWAY6_LINK_LOCAL
 
 BATCH_ARGV = ["ip", "-force", "-batch", "-"]
 """One call applies a whole list of lines; -force goes on after a failed line."""
@@ -52,6 +68,20 @@ _LINE_RES = (
     re.compile(r"route replace blackhole (?P<dst>%s) proto (?P<proto>\d+)" % _CIDR),
 )
 
+ROUTE6_METRIC = 1024
+"""The kernel's default metric of an IPv6 route, spelled out in every IPv6 route line: ``ip -6 -j route``
+reports it, so the line reads back as itself (IPv4 routes go in at metric 0, never spelled out)."""
+_IP6 = r"[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}"
+_CIDR6 = _IP6 + r"/\d{1,3}"
+_LINE6_RES = (
+    re.compile(r"address replace (?P<cidr>%s) dev (?P<dev>%s) nodad(?: noprefixroute)?" % (_CIDR6, _IF)),
+    re.compile(r"route replace (?P<dst>%s) dev (?P<dev>%s) proto (?P<proto>\d+) metric %d"
+               % (_CIDR6, _IF, ROUTE6_METRIC)),
+    re.compile(r"route replace (?P<dst>%s) via (?P<via>%s) proto (?P<proto>\d+) metric %d"
+               % (_CIDR6, _IP6, ROUTE6_METRIC)),
+    re.compile(r"route replace blackhole (?P<dst>%s) proto (?P<proto>\d+) metric %d" % (_CIDR6, ROUTE6_METRIC)),
+)
+"""The IPv6 lines: one address per ``ip`` spelling (RFC 5952, as :func:`canonical6` prints it)."""
 
 OWNED_MARK = "#owned"
 """Starts a line ``#owned RANGE dev IF``: the /32 addresses inside RANGE on IF are ours."""
@@ -66,7 +96,30 @@ class KernelError(Exception):
 
 
 def _ipkey(addr):
-    return socket.inet_aton(addr)
+    return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+
+
+def is_inet6(text):
+    """Whether an address, prefix or canonical line's destination is IPv6 (IPv4 text has no colon)."""
+    return ":" in text
+
+
+def canonical6(addr):
+    """An IPv6 address as ocs-l3 writes it (RFC 5952, what ``addr.ntoa6`` prints): iproute2 prints
+    ``::c613:10a`` as ``::198.19.1.10``, read back it must still equal the line."""
+    return str(ipaddress.IPv6Address(addr))
+
+
+def _valid_ip6(text):
+    try:
+        return canonical6(text) == text
+    except ValueError:
+        return False
+
+
+def _valid_cidr6(text):
+    ip, dummy, plen = text.partition("/")
+    return _valid_ip6(ip) and 0 <= int(plen) <= 128 and (plen == "0" or not plen.startswith("0"))
 
 
 def _valid_ip(text):
@@ -80,18 +133,19 @@ def _valid_cidr(text):
 
 def line_problem(line, protocol):
     """Why ``line`` is not a line ocs-l3 renders (None when it is one)."""
-    for regex in _LINE_RES:
+    for regex, valid_cidr, valid_ip in ([(r, _valid_cidr, _valid_ip) for r in _LINE_RES]
+                                        + [(r, _valid_cidr6, _valid_ip6) for r in _LINE6_RES]):
         m = regex.fullmatch(line)
         if not m:
             continue
         groups = m.groupdict()
         for key in ("cidr", "dst"):
-            if groups.get(key) not in (None, "default") and not _valid_cidr(groups[key]):
+            if groups.get(key) not in (None, "default") and not valid_cidr(groups[key]):
                 return "bad prefix %s" % groups[key]
         vias = [groups["via"]] if groups.get("via") else []
         vias += (groups.get("hops") or "").split()[2::3]
         for via in vias:
-            if not _valid_ip(via):
+            if not valid_ip(via):
                 return "bad next hop %s" % via
         if groups.get("proto") is not None and int(groups["proto"]) != protocol:
             return "route protocol %s is not %d" % (groups["proto"], protocol)
@@ -148,28 +202,51 @@ def read_lines(path, protocol):
     return read_file(path, protocol).lines
 
 
+INET6 = "inet6"
+"""The ``family`` kernel_state() marks each IPv6 route entry with (``ip -j route`` prints none)."""
+
+
+def route_inet6(entry):
+    """Whether a route entry is IPv6: marked so by kernel_state(), or its destination or gateway says so."""
+    return entry.get("family") == INET6 or is_inet6(entry.get("dst", "") + entry.get("gateway", ""))
+
+
 def _dst(entry):
     dst = entry.get("dst", "")
+    if dst != "default" and route_inet6(entry):
+        ip, dummy, plen = dst.partition("/")
+        return "%s/%s" % (canonical6(ip), plen or "128")
     if dst != "default" and "/" not in dst:
         dst += "/32"
     return dst
 
 
+def _route_key(entry):
+    """A route of ours as plan_routes() keys it: its destination; an IPv6 one at another metric than
+    ROUTE6_METRIC (not one ocs-l3 installed: deleted) ``DST metric M``."""
+    metric = entry.get("metric", ROUTE6_METRIC)
+    if route_inet6(entry) and metric != ROUTE6_METRIC:
+        return "%s metric %s" % (_dst(entry), metric)
+    return _dst(entry)
+
+
 def canonical_route(entry, protocol):
-    """One route of ``ip -j route show`` as the canonical line ocs-l3 renders."""
-    dst = _dst(entry)
+    """One route of ``ip -j route show`` as the canonical line ocs-l3 renders (IPv6: with its metric)."""
+    dst, inet6 = _dst(entry), route_inet6(entry)
+    gw = canonical6 if inet6 else str
+    proto = "proto %d" % protocol + (" metric %s" % entry.get("metric", ROUTE6_METRIC) if inet6 else "")
     if entry.get("type") == "blackhole":
-        return "route replace blackhole %s proto %d" % (dst, protocol)
-    hops = [h["gateway"] for h in entry.get("nexthops", []) if "gateway" in h]
+        return "route replace blackhole %s %s" % (dst, proto)
+    hops = [gw(h["gateway"]) for h in entry.get("nexthops", []) if "gateway" in h]
     if hops:
         hops = sorted(set(hops), key=_ipkey)
         if len(hops) == 1:
-            return "route replace %s via %s proto %d" % (dst, hops[0], protocol)
-        return "route replace %s proto %d %s" % (dst, protocol, " ".join("nexthop via %s" % h for h in hops))
+            return "route replace %s via %s %s" % (dst, hops[0], proto)
+        return "route replace %s %s %s" % (dst, proto, " ".join("nexthop via %s" % h for h in hops))
     if entry.get("gateway"):
-        return "route replace %s via %s proto %d" % (dst, entry["gateway"], protocol)
-    line = "route replace %s dev %s proto %d" % (dst, entry.get("dev"), protocol)
-    if entry.get("scope") == "link":
+        return "route replace %s via %s %s" % (dst, gw(entry["gateway"]), proto)
+    line = "route replace %s dev %s %s" % (dst, entry.get("dev"), proto)
+    if entry.get("scope") == "link" and not inet6:
         line += " scope link"
     return line
 
@@ -202,41 +279,74 @@ def address_of(line):
 
 
 def owned_taps(lines):
-    """Interfaces every IPv4 address of which is ours: those of the file's ``noprefixroute``
-    address lines (instance taps: the gateway address), sorted."""
+    """Interfaces every IPv4 address of which is ours (and every IPv6 one but the kernel's link-local
+    addresses): those of the file's ``noprefixroute`` address lines (instance taps: the gateway
+    address), sorted."""
     return sorted({line_dev(line) for line in lines if line.startswith("address ") and line.endswith(" noprefixroute")})
+
+
+def ipv6_taps(lines):
+    """Instance taps with IPv6 lines (the devices of the file's IPv6 ``noprefixroute`` address
+    lines: the instance has an ``ip6``), sorted: tap_ipv6() makes them ready."""
+    return sorted({line_dev(line) for line in lines if line.startswith("address ") and
+                   line.endswith(" noprefixroute") and is_inet6(line.split()[2])})
+
+
+def has_inet6(lines):
+    """Whether any line is IPv6 (kernel_state() need not read the IPv6 side for a file without one
+    unless it prunes)."""
+    return any(is_inet6(line_dst(line)) for line in lines)
 
 
 def _inside(addr, cidr):
     net, dummy, plen = cidr.partition("/")
-    shift = 32 - int(plen)
+    shift = (128 if is_inet6(addr) else 32) - int(plen)
     return int.from_bytes(_ipkey(addr), "big") >> shift == int.from_bytes(_ipkey(net), "big") >> shift
 
 
 def _same_subnet(a, b):
-    """Whether addresses (interface, a.b.c.d/len) share interface, prefix length and subnet
-    (the kernel's primary and secondaries)."""
+    """Whether IPv4 addresses (interface, a.b.c.d/len) share interface, prefix length and subnet
+    (the kernel's primary and secondaries; IPv6 has neither)."""
+    if is_inet6(a[1]) or is_inet6(b[1]):
+        return False
     return a[0] == b[0] and a[1].partition("/")[2] == b[1].partition("/")[2] and _inside(a[1].partition("/")[0], b[1])
 
 
 def is_owned(dev, cidr, taps, owned):
-    """Whether the address ``cidr`` on ``dev`` is ours: any address on an instance tap of the file
-    (``taps``), or a /32 inside an owned range of its interface (``owned``: [(range, interface)])."""
+    """Whether the address ``cidr`` on ``dev`` is ours: an IPv4 address on an instance tap of the file
+    (``taps``), an IPv6 one there but a link-local one other than the router's (GATEWAY6_LINK_LOCAL:
+    the kernel's own stay), or an IPv4 /32 inside an owned range of its interface (``owned``:
+    [(range, interface)])."""
+    ip, dummy, plen = cidr.partition("/")
+    if is_inet6(ip):
+        return dev in taps and (ip == GATEWAY6_LINK_LOCAL or not ipaddress.IPv6Address(ip).is_link_local)
     if dev in taps:
         return True
-    ip, dummy, plen = cidr.partition("/")
     return plen == "32" and any(odev == dev and _inside(ip, rng) for rng, odev in owned)
 
 
+def _address_line(link, a):
+    """(cidr, canonical line) of one ``addr_info`` entry, or None for another family."""
+    if a.get("family") == "inet":
+        cidr = "%s/%s" % (a["local"], a["prefixlen"])
+        flags = " noprefixroute" if a.get("noprefixroute") else ""
+    elif a.get("family") == INET6:
+        cidr = "%s/%s" % (canonical6(a["local"]), a["prefixlen"])
+        flags = (" nodad" if a.get("nodad") else "") + (" noprefixroute" if a.get("noprefixroute") else "")
+    else:
+        return None
+    return cidr, "address replace %s dev %s%s" % (cidr, link["ifname"], flags)
+
+
 def kernel_addresses(addresses):
-    """{interface: {a.b.c.d/len: canonical address line}} of ``ip -j -4 addr show`` entries."""
+    """{interface: {address/len: canonical address line}} of ``ip -j -4 addr show`` and
+    ``ip -j -6 addr show`` entries."""
     out = {}
     for link in addresses:
         for a in link.get("addr_info", []):
-            if a.get("family") == "inet":
-                cidr = "%s/%s" % (a["local"], a["prefixlen"])
-                flags = " noprefixroute" if a.get("noprefixroute") else ""
-                out.setdefault(link["ifname"], {})[cidr] = "address replace %s dev %s%s" % (cidr, link["ifname"], flags)
+            found = _address_line(link, a)
+            if found is not None:
+                out.setdefault(link["ifname"], {})[found[0]] = found[1]
     return out
 
 
@@ -268,11 +378,20 @@ def plan_addresses(desired, have, links, owned=(), prune=True):
     return commands, missing, sorted(ours.values()), sorted(after.values())
 
 
-def plan_routes(desired, ours, every, links, protocol, prune=True):
-    """The route half of plan(): (commands, missing, conflicts, before, after)."""
-    current = {_dst(entry): canonical_route(entry, protocol) for entry in ours}
-    # Only a route at our metric (0) takes the kernel slot ours would replace.
-    foreign = {_dst(e): e.get("protocol", "?") for e in every if _dst(e) not in current and not e.get("metric")}
+def _delete(key, protocol, inet6):
+    """The command deleting our route keyed ``key`` (an IPv6 default as ``::/0``: ``default`` is IPv4's)."""
+    if inet6 and key.split()[0] == "default":
+        key = "::/0" + key[len("default"):]
+    return "route del %s proto %d" % (key, protocol)
+
+
+def plan_routes(desired, ours, every, links, protocol, prune=True, inet6=False):
+    """The route half of plan(), for one family (``inet6``): (commands, missing, conflicts, before, after)."""
+    current = {_route_key(entry): canonical_route(entry, protocol) for entry in ours}
+    slot = ROUTE6_METRIC if inet6 else 0
+    # Only a route at our metric (IPv4 0, IPv6 ROUTE6_METRIC) takes the kernel slot ours would replace.
+    foreign = {_dst(e): e.get("protocol", "?") for e in every
+               if _dst(e) not in current and e.get("metric", slot) == slot}
     commands, missing, conflicts, want_dsts = [], set(), [], set()
     for line in desired:
         dst, dev = line_dst(line), line_dev(line)
@@ -287,7 +406,7 @@ def plan_routes(desired, ours, every, links, protocol, prune=True):
             continue
         commands.append(line)
     stale = sorted(set(current) - want_dsts) if prune else []
-    commands += ["route del %s proto %d" % (dst, protocol) for dst in stale]
+    commands += [_delete(dst, protocol, inet6) for dst in stale]
     after = {dst: line for dst, line in current.items() if dst not in stale}
     after.update((line_dst(line), line) for line in commands if line.startswith("route replace"))
     return commands, missing, conflicts, sorted(current.values()), sorted(after.values())
@@ -296,23 +415,31 @@ def plan_routes(desired, ours, every, links, protocol, prune=True):
 def plan(desired, ours, every, addresses, links, protocol, prune=True, owned=()):
     """Pure planning step.
 
-    desired: canonical lines; ours: ``ip -j route show proto P`` entries;
-    every: all main-table entries; addresses: ``ip -j addr show`` entries;
-    links: set of existing interface names; prune: delete what is ours and not desired
-    (routes of protocol P; addresses: every other IPv4 address on an instance tap the file
-    names, each /32 inside an ``owned`` range [(range, interface)] of the file).
+    desired: canonical lines; ours: ``ip -j route show proto P`` entries (both families, IPv6
+    ones marked ``family: inet6`` by kernel_state()); every: all main-table entries; addresses:
+    ``ip -j addr show`` entries; links: set of existing interface names; prune: delete what is
+    ours and not desired (routes of protocol P; addresses: every other IPv4 address on an
+    instance tap the file names and every IPv6 one there but the kernel's link-local ones (is_owned),
+    each /32 inside an ``owned`` range [(range, interface)] of the file). Each family's routes are
+    planned apart (an IPv6 ``default`` is not IPv4's).
     Returns (commands, missing_interfaces, conflicts, before, after): address deletions,
     address additions, route additions, route deletions; before/after: the kernel's routes
     of protocol P and our addresses, as canonical lines, now and once applied.
     """
     addr_lines = [line for line in desired if line.startswith("address ")]
-    route_lines = [line for line in desired if not line.startswith("address ")]
     a_cmds, a_missing, a_before, a_after = plan_addresses(addr_lines, kernel_addresses(addresses), links, owned,
                                                           prune)
-    r_cmds, r_missing, conflicts, r_before, r_after = plan_routes(route_lines, ours, every, links, protocol, prune)
+    commands, missing, conflicts, r_before, r_after = a_cmds, set(a_missing), [], [], []
+    for inet6 in (False, True):
+        lines = [line for line in desired if not line.startswith("address ") and is_inet6(line_dst(line)) == inet6]
+        r_cmds, r_missing, r_conflicts, before, after = plan_routes(
+            lines, [e for e in ours if route_inet6(e) == inet6], [e for e in every if route_inet6(e) == inet6],
+            links, protocol, prune, inet6)
+        commands, missing, conflicts = commands + r_cmds, missing | r_missing, conflicts + r_conflicts
+        r_before, r_after = r_before + before, r_after + after
     before = "".join(line + "\n" for line in r_before + a_before)
     after = "".join(line + "\n" for line in r_after + a_after)
-    return a_cmds + r_cmds, sorted(a_missing | r_missing), conflicts, before, after
+    return commands, sorted(missing), conflicts, before, after
 
 
 def ip_json(run, args):
@@ -326,11 +453,31 @@ def ip_json(run, args):
         raise KernelError("ip -j %s printed no JSON: %s" % (" ".join(args), exc))
 
 
-def kernel_state(run, protocol, links=True):
-    """What plan() compares with: (ours, every, addresses, link names or None)."""
+def _ip_json6(run, args):
+    """``ip -j -6 ARGS`` parsed, each entry marked ``family: inet6``; [] where the kernel has no IPv6
+    (booted with ``ipv6.disable=1``: nothing of ours can be there)."""
+    try:
+        entries = ip_json(run, ["-6"] + list(args))
+    except KernelError as exc:
+        if "not supported" in str(exc):
+            return []
+        raise
+    for entry in entries:
+        entry.setdefault("family", INET6)
+    return entries
+
+
+def kernel_state(run, protocol, links=True, inet6=True):
+    """What plan() compares with: (ours, every, addresses, link names or None). IPv4 and, with
+    ``inet6``, IPv6 (routes marked ``family: inet6``); the caller that only adds and has no IPv6
+    line need not read it (has_inet6)."""
     ours = ip_json(run, ["-4", "route", "show", "table", "main", "proto", str(protocol)])
     every = ip_json(run, ["-4", "route", "show", "table", "main"])
     addresses = ip_json(run, ["-4", "addr", "show"])
+    if inet6:
+        ours += _ip_json6(run, ["route", "show", "table", "main", "proto", str(protocol)])
+        every += _ip_json6(run, ["route", "show", "table", "main"])
+        addresses += _ip_json6(run, ["addr", "show"])
     names = {link["ifname"] for link in ip_json(run, ["link", "show"])} if links else None
     return ours, every, addresses, names
 
@@ -378,36 +525,89 @@ def proxy_arp(sysctl, tap, check=False):
                        "where /proc/sys is writable" % (tap, exc.strerror or exc))
 
 
+# --- IPv6 on instance taps (the module and the host agent) -------------------
+
+IPV6_KEY = "net/ipv6/conf/%s/%s"
+IPV6_TAP_SYSCTLS = (("accept_ra", "0"), ("autoconf", "0"), ("disable_ipv6", "0"))
+"""In this order: a tenant's router advertisement never configures the hypervisor (no default route,
+prefix or address from an instance), then IPv6 on (an address cannot be added while it is off)."""
+
+
+def sysctl_name(key):
+    """``net/ipv6/conf/tap1/accept_ra`` as ``net.ipv6.conf.tap1.accept_ra``."""
+    return key.replace("/", ".")
+
+
+def tap_ipv6(sysctl, tap, check=False):
+    """Make an instance tap with IPv6 lines deaf to router advertisements (``accept_ra=0``,
+    ``autoconf=0``) and IPv6-enabled (``disable_ipv6=0``: the file lists IPv6 lines for a tap only
+    when the fabric is dual-stack and the instance has an ``ip6``, so a tap made while
+    ``conf.default.disable_ipv6`` was 1 gets IPv6 back). Returns (changed, problem): changed
+    [(key, old value)] set now (in check mode: would be); problem a message when one cannot be
+    read or set (a read-only /proc/sys; no IPv6 in the kernel), the rest left. ``sysctl``: ProcSys."""
+    changed = []
+    for name, value in IPV6_TAP_SYSCTLS:
+        key = IPV6_KEY % (tap, name)
+        try:
+            old = sysctl.read(key)
+            if old != value:
+                if not check:
+                    sysctl.write(key, value)
+                changed.append((key, old))
+        except OSError as exc:
+            return changed, "%s is not %s and cannot be set (%s)" % (sysctl_name(key), value, exc.strerror or exc)
+    return changed, None
+
+
 # --- the module's whole step ------------------------------------------------
 
+def _ipv6_sysctls(result, sysctl, taps, check):
+    """tap_ipv6() of ``taps`` into the reconcile() result: ``ipv6_sysctls``, diff lines, warnings."""
+    for tap in taps:
+        changed, problem = tap_ipv6(sysctl, tap, check)
+        for key, old in changed:
+            value = dict(IPV6_TAP_SYSCTLS)[key.rsplit("/", 1)[1]]
+            result["ipv6_sysctls"].append("%s=%s" % (sysctl_name(key), value))
+            result["before"] += "%s = %s\n" % (sysctl_name(key), old)
+            result["after"] += "%s = %s\n" % (sysctl_name(key), value)
+        if problem:
+            result["warnings"].append(problem)
+
+
+def _proxy_arp(result, sysctl, taps, check):
+    """proxy_arp() of ``taps`` into the reconcile() result: ``proxy_arp``, diff lines, warnings."""
+    for tap in taps:
+        changed, problem = proxy_arp(sysctl, tap, check)
+        if changed:
+            result["proxy_arp"].append(tap)
+            result["before"] += "%s = 0\n" % sysctl_name(PROXY_ARP_KEY % tap)
+            result["after"] += "%s = 1\n" % sysctl_name(PROXY_ARP_KEY % tap)
+        if problem:
+            result["warnings"].append(problem)
+
+
 def reconcile(run, desired, protocol, prune=True, check=False, sysctl=None):
-    """What ``ocs_route_table`` does, given ``desired`` (a Desired): plan against the kernel, apply
-    the commands in one ``ip -force -batch`` (not in check mode), set proxy ARP on every instance tap
-    the file names that exists. Returns dict(changed, commands, missing_interfaces, conflicts,
-    proxy_arp: [taps set], warnings, before, after, error: None or why the batch failed).
+    """What ``ocs_route_table`` does, given ``desired`` (a Desired): plan against the kernel (both
+    families), make every existing instance tap with IPv6 lines ready (tap_ipv6: before the batch, its
+    IPv6 addresses need IPv6 on), apply the commands in one ``ip -force -batch`` (not in check mode),
+    set proxy ARP on every instance tap the file names that exists. Returns dict(changed, commands,
+    missing_interfaces, conflicts, proxy_arp: [taps set], ipv6_sysctls: [``name=value`` set],
+    warnings, before, after, error: None or why the batch failed).
     KernelError when the kernel's state cannot be read."""
     ours, every, addresses, links = kernel_state(run, protocol)
     commands, missing, conflicts, before, after = plan(desired.lines, ours, every, addresses, links, protocol,
                                                        prune, desired.owned)
     result = dict(commands=commands, missing_interfaces=missing, conflicts=conflicts, proxy_arp=[],
-                  warnings=[], before=before, after=after, error=None)
+                  ipv6_sysctls=[], warnings=[], before=before, after=after, error=None)
     if missing:
         result["warnings"].append("interfaces not present, their lines skipped: %s" % ", ".join(missing))
     result["warnings"].extend(conflicts)
+    sysctl = sysctl or ProcSys()
+    _ipv6_sysctls(result, sysctl, [tap for tap in ipv6_taps(desired.lines) if tap in links], check)
     if commands and not check:
         rc, dummy, err = run(BATCH_ARGV, "\n".join(commands) + "\n")
         if rc != 0:
             result["error"] = "ip -batch failed: %s" % (err or "").strip()
-    sysctl = sysctl or ProcSys()
-    for tap in owned_taps(desired.lines):
-        if tap not in links:
-            continue
-        changed, problem = proxy_arp(sysctl, tap, check)
-        if changed:
-            result["proxy_arp"].append(tap)
-            result["before"] += "%s = 0\n" % (PROXY_ARP_KEY % tap).replace("/", ".")
-            result["after"] += "%s = 1\n" % (PROXY_ARP_KEY % tap).replace("/", ".")
-        if problem:
-            result["warnings"].append(problem)
-    result["changed"] = bool(commands or result["proxy_arp"])
+    _proxy_arp(result, sysctl, [tap for tap in owned_taps(desired.lines) if tap in links], check)
+    result["changed"] = bool(commands or result["proxy_arp"] or result["ipv6_sysctls"])
     return result

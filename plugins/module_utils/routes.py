@@ -15,13 +15,23 @@ Canonical lines (sorted by destination)::
     route replace 198.19.1.10/32 proto 211 nexthop via 198.18.1.21 nexthop via 198.18.1.121
     route replace blackhole 198.19.1.0/24 proto 211
     route replace default via 198.18.1.1 proto 211
+
+and, for an instance with an ``ip6`` (dual-stack fabric), after the IPv4 lines (sorted by
+family, then destination)::
+
+    address replace 2001:db8:0:1::1/64 dev tap1a2b3c4d5e6 nodad noprefixroute
+    address replace fe80::1/64 dev tap1a2b3c4d5e6 nodad
+    route replace 2001:db8:0:1::c613:10a/128 dev tap1a2b3c4d5e6 proto 211 metric 1024
+    route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024
+    route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
 """
 
-from .addr import ntoa
+from .addr import aton6, ntoa, ntoa6
 from .announce import loopback
 from .artifact import Artifact, text
-from .constants import ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
-from .route_table import owned_line
+from .constants import GATEWAY6_LINK_LOCAL, ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
+from .model import gateway6_of
+from .route_table import ROUTE6_METRIC, owned_line
 
 OWNED_COMMENT = "# /32 addresses on lo inside these ranges are ocs-l3's: removed when not listed below"
 
@@ -38,22 +48,49 @@ def _dev(dst, dev):
     return "route replace %s dev %s proto %d scope link" % (dst, dev, ROUTE_PROTOCOL)
 
 
+def _proto6():
+    return "proto %d metric %d" % (ROUTE_PROTOCOL, ROUTE6_METRIC)
+
+
 def _sort_key(line):
     parts = line.split()
-    # ("address"|"route", destination as int tuple) keeps output stable.
+    # ("address"|"route", family and destination as int tuple) keeps output stable:
+    # IPv4 (then an IPv4 default) first, exactly as before IPv6, then IPv6.
     dst = parts[3] if parts[2] == "blackhole" else parts[2]
     if dst == "default":
         return (parts[0], 1, 0, 0, line)
     ip, dummy, plen = dst.partition("/")
+    if ":" in ip:
+        return (parts[0], 2, aton6(ip), int(plen or 128), line)
     a, b, c, d = (int(x) for x in ip.split("."))
     return (parts[0], 0, (a << 24) | (b << 16) | (c << 8) | d, int(plen or 32), line)
+
+
+def instance6_lines(inst):
+    """An instance's IPv6 port, when it has an ``ip6`` in an IPv6 subnet of its hypervisor's rack:
+    the router's link-local address (the same on every tap; without ``noprefixroute``: it carries
+    fe80::/64 to the tap even where the kernel made no link-local address of its own), the
+    subnet's IPv6 gateway address (``noprefixroute``: dnsmasq builds the tap's DHCPv6 range from
+    it, no subnet route), both ``nodad`` (the instance cannot disable them by answering duplicate
+    address detection), and the instance /128 on its tap."""
+    rack = inst.hypervisor.rack
+    net = rack.subnet6_of(inst.ip6) if inst.ip6 is not None and rack is not None else None
+    if net is None:
+        return []
+    tap = inst.interface
+    return [
+        "address replace %s/64 dev %s nodad" % (GATEWAY6_LINK_LOCAL, tap),
+        "address replace %s/%d dev %s nodad noprefixroute" % (ntoa6(gateway6_of(net)), net.prefixlen, tap),
+        "route replace %s/128 dev %s %s" % (ntoa6(inst.ip6), tap, _proto6()),
+    ]
 
 
 def hypervisor_lines(fab, host):
     """Instance ports of a hypervisor: the gateway IP on each tap
     (noprefixroute), each instance /32 on its tap, in host NAT mode each
     floating /32 on its tap too; in static routing mode a default route via
-    the uplink peers (ECMP when dual-homed)."""
+    the uplink peers (ECMP when dual-homed). An instance with an ``ip6``: its
+    IPv6 port too (instance6_lines)."""
     lines = []
     for inst in host.instances:
         lines.append("address replace %s/%d dev %s noprefixroute"
@@ -61,6 +98,7 @@ def hypervisor_lines(fab, host):
         lines.append(_dev("%s/32" % ntoa(inst.ip), inst.interface))
         if inst.floating_ip is not None and fab.nat_mode == "host":
             lines.append(_dev("%s/32" % ntoa(inst.floating_ip), inst.interface))
+        lines += instance6_lines(inst)
     if host.public_address is not None and fab.nat_mode == "host":
         lines.append(public_address_line(host))
     if fab.routing_mode == "static":
@@ -95,9 +133,13 @@ def tor_lines(fab, host):
     (what the ToR announces to the spines; unassigned addresses go nowhere,
     never back up a default route), and in static routing mode every instance
     /32 (and host-NAT floating /32 and public address, and a hypervisor's
-    loopback address) via its hypervisor."""
+    loopback address) via its hypervisor. IPv6 likewise: a blackhole per IPv6
+    instance subnet and, in static mode, each instance /128 via its
+    hypervisor's ``ocs_address6`` (a hypervisor without one: none; BGP carries
+    IPv6 across the fabric)."""
     rack = host.rack
     lines = ["route replace blackhole %s proto %d" % (net.text, ROUTE_PROTOCOL) for net in rack.instance_subnets]
+    lines += ["route replace blackhole %s %s" % (net.text, _proto6()) for net in rack.instance_subnets6]
     if fab.routing_mode == "static":
         for hv in rack.hypervisors:
             hops = next_hops(hv, host)
@@ -110,7 +152,17 @@ def tor_lines(fab, host):
             lo = loopback(hv)
             if lo is not None:  # a hypervisor address on no link: routed like its instances
                 lines.append(_via(lo.text, hops))
+            lines += static6_lines(hv)
     return sorted(set(lines), key=_sort_key)
+
+
+def static6_lines(hv):
+    """A ToR's static IPv6 routes to hypervisor ``hv``'s instances: each /128 via its ``ocs_address6``
+    (none without one: the ToR has no IPv6 next hop for it)."""
+    if hv.address6 is None:
+        return []
+    return ["route replace %s/128 via %s %s" % (ntoa6(inst.ip6), ntoa6(hv.address6), _proto6())
+            for inst in hv.instances if inst.ip6 is not None]
 
 
 def host_lines(fab, host):

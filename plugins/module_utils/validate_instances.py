@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .addr import ntoa, parse_mac, valid_ifname
 from .check import LABEL_RE, conn_limit_field, ip_field, named, show, unknown_keys, where
 from .model import Instance, default_ifname
-from .validate_ip6 import INSTANCE_KEYS6, instance_ip6, listed
+from .validate_ip6 import INSTANCE_KEYS6, instance_inbound6, instance_ip6, listed
 
 INSTANCE_KEYS = {"name", "mac", "ip", "floating_ip", "interface", "conn_limit"} | INSTANCE_KEYS6
 FILE_INSTANCE_KEYS = INSTANCE_KEYS | {"hypervisor"}
@@ -125,13 +125,14 @@ def _instance(chk, fab, seen, label, host, rec):
     mac, mac_ok = _mac(chk, seen, label, rec.get("mac"))
     ip, subnet, gateway_ip, ip_ok = _ip(chk, seen, label, host, rec.get("ip"))
     ip6, ip6_ok = instance_ip6(chk, seen, label, host, rec.get("ip6"), ip if ip_ok else None)
+    inbound6, in6_ok = instance_inbound6(chk, fab, label, rec.get("inbound6"), ip6 is not None or not ip6_ok)
     fip, fip_ok = _floating_ip(chk, fab, seen, label, rec.get("floating_ip"))
     conn_limit = conn_limit_field(chk, where(label, "conn_limit"), rec.get("conn_limit"))
-    ok = ok and mac_ok and ip_ok and ip6_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
+    ok = ok and mac_ok and ip_ok and ip6_ok and in6_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
     ifname, ok = _interface(chk, fab, seen, label, host, name, rec.get("interface"), ok)
     if not ok:
         return None
-    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip, conn_limit, ip6)
+    return Instance(name, mac, ip, fip, ifname, host, subnet, gateway_ip, conn_limit, ip6, inbound6)
 
 
 def _name(chk, seen, label, name):

@@ -2,8 +2,8 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the IPv6 side of a dual-stack fabric, every field of it optional:
-``ocs_fabric.internal_ranges6``, a rack's ``instance_subnets6`` and
-``instance_ip6_from_ip4``, a host's ``ocs_address6``, an instance's ``ip6``.
+``ocs_fabric.internal_ranges6`` and ``inbound6``, a rack's ``instance_subnets6`` and
+``instance_ip6_from_ip4``, a host's ``ocs_address6``, an instance's ``ip6`` and ``inbound6``.
 The validators of each object kind call in here; see docs/ipv6.md.
 
 A fabric without ``internal_ranges6`` is IPv4-only (``Fabric.dual_stack``
@@ -39,14 +39,18 @@ from .addr import ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
 from .model import gateway6_of
 
-FABRIC_KEYS6 = {"internal_ranges6"}
+FABRIC_KEYS6 = {"internal_ranges6", "inbound6"}
 RACK_KEYS6 = {"instance_subnets6", "instance_ip6_from_ip4"}
-INSTANCE_KEYS6 = {"ip6"}
+INSTANCE_KEYS6 = {"ip6", "inbound6"}
 SUBNET6_WIDEST, SUBNET6_NARROWEST = 48, 120
 """The prefix lengths a rack's IPv6 instance subnet may have (see above)."""
 DERIVE_NARROWEST = 96
 """With ``instance_ip6_from_ip4``, the first IPv6 instance subnet is a /96 or shorter."""
 _REQUIRES = "requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"
+INBOUND6 = ("floating", "open", "closed")
+"""``ocs_fabric.inbound6``: who may open IPv6 flows to instances from outside the fabric (firewall.py)."""
+INBOUND6_INSTANCE = ("open", "closed")
+"""An instance's own ``inbound6``: it overrides the fabric's."""
 
 
 def listed(known, keys6, dual_stack):
@@ -145,8 +149,8 @@ def host_addresses6(chk, fab, hostvars):
         if problem is None:
             i = bisect.bisect_right(firsts, host.address6) - 1
             if i >= 0 and host.address6 <= rack_nets[i][1]:
-                problem = "lies in rack %s instance_subnets6 %s (instance addresses)" % (rack_nets[i][3],
-                                                                                        rack_nets[i][2])
+                problem = "lies in rack %s instance_subnets6 %s (instance addresses)" % (
+                    rack_nets[i][3], rack_nets[i][2])
         if problem is not None:
             chk.add(place, "%s %s" % (ntoa6(host.address6), problem))
 
@@ -208,3 +212,37 @@ def _instance6_problem(seen, rack, ip6):
     if ip6 in seen.host_addrs6:
         return "is also the ocs_address6 of host %s" % seen.host_addrs6[ip6].name
     return None
+
+
+def inbound6(chk, fab, data):
+    """ocs_fabric.inbound6 (``Fabric.inbound6``): floating (the default: an instance with a floating
+    IP is reachable from outside the fabric on its ip6 as on its floating IP, the others only on
+    flows they opened), open (every instance) or closed (none); only in a dual-stack fabric."""
+    place = where("ocs_fabric", "inbound6")
+    value = data.get("inbound6")
+    if value is None:
+        return
+    if not fab.dual_stack:
+        chk.add(place, _REQUIRES)
+    elif value not in INBOUND6:
+        chk.add(place, "%s must be floating, open or closed" % show(value))
+    else:
+        fab.inbound6 = value
+
+
+def instance_inbound6(chk, fab, label, value, has_ip6):
+    """(inbound6 or None, ok): an instance's own inbound6, open or closed (it overrides the
+    fabric's); only in a dual-stack fabric, on an instance with an ip6 (``has_ip6``: false only
+    when it has none, not when its ip6 has a problem of its own)."""
+    if value is None:
+        return None, True
+    place = where(label, "inbound6")
+    if not fab.dual_stack:
+        chk.add(place, _REQUIRES)
+    elif value not in INBOUND6_INSTANCE:
+        chk.add(place, "%s must be open or closed (or left out: ocs_fabric.inbound6 decides)" % show(value))
+    elif not has_ip6:
+        chk.add(place, "is %s, but the instance has no ip6" % value)
+    else:
+        return value, True
+    return None, False

@@ -13,8 +13,14 @@ version_added: 0.4.0
 short_description: Make the kernel's ocs-l3 routes equal a desired ip-batch file
 description:
   - Reads the desired routes (canonical C(ip -batch) lines rendered by ocs-l3) from O(src).
-  - Reads the kernel's IPv4 routes of protocol O(protocol) from the main table, and the addresses
-    on the interfaces the file names.
+  - Reads the kernel's IPv4 and IPv6 routes of protocol O(protocol) from the main table, and the
+    addresses on the interfaces the file names.
+  - >-
+    IPv6 lines (a dual-stack fabric's instance ports: C(address replace fe80::1/64 dev TAP nodad),
+    C(address replace GATEWAY6/LEN dev TAP nodad noprefixroute), C(route replace IP6/128 dev TAP proto 211
+    metric 1024); a ToR's C(route replace blackhole NET6 proto 211 metric 1024)) are planned like IPv4
+    ones; an IPv6 route goes in at the kernel's default IPv6 metric 1024, written in the line, so a
+    route of another protocol for the same prefix at metric 1024 is reported and skipped.
   - >-
     Adds or replaces what differs and (with O(prune)) deletes routes of O(protocol) that the file
     no longer lists, in one C(ip -force -batch) call. Routes of any other protocol are never
@@ -29,7 +35,8 @@ description:
   - >-
     Addresses ocs-l3 owns that the file no longer lists are deleted with O(prune): every other IPv4
     address on an instance tap the file names (the devices of its C(address replace ... noprefixroute)
-    lines, e.g. the old gateway address after a rack's C(instance_gateway) changed), and each /32 inside
+    lines, e.g. the old gateway address after a rack's C(instance_gateway) changed), every IPv6 address
+    there but the kernel's own link-local ones (C(fe80::1) is ours), and each /32 inside
     a range the file declares owned (C(#owned RANGE dev lo): the fabric's C(floating_ranges), so a
     hypervisor's public address goes when C(nat_mode) becomes C(gateway)). Any other address (an
     operator's own loopbacks) is never touched.
@@ -37,6 +44,11 @@ description:
     Sets C(net.ipv4.conf.<tap>.proxy_arp=1) on every instance tap the file names that exists (taps
     made before C(conf.default.proxy_arp) was set never inherited it); reports a change only when it
     set one. Where C(/proc/sys) is read-only it only checks (the tap's value or C(conf.all)) and warns.
+  - >-
+    On every instance tap with IPv6 lines that exists, before the batch, sets C(net.ipv6.conf.<tap>.accept_ra=0)
+    and C(autoconf=0) (a tenant's router advertisement never configures the hypervisor), then
+    C(disable_ipv6=0) (an IPv6 address cannot be added while IPv6 is off on the tap); reports a change
+    only when it set one, warns when one cannot be set.
   - Supports check mode and diff mode.
 options:
   src:
@@ -81,6 +93,10 @@ proxy_arp:
   description: Instance taps whose proxy_arp was set (in check mode, would be).
   type: list
   returned: always
+ipv6_sysctls:
+  description: IPv6 settings of instance taps set (in check mode, would be), as C(net.ipv6.conf.TAP.NAME=VALUE).
+  type: list
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -111,7 +127,7 @@ def main():
     before, after, error = res.pop("before"), res.pop("after"), res.pop("error")
     if module._diff:
         res["diff"] = dict(before=before, after=after, after_header=src,
-                           before_header="kernel routes (proto %d), our addresses, proxy_arp" % protocol)
+                           before_header="kernel routes (proto %d), our addresses, tap sysctls" % protocol)
     if error:
         module.fail_json(msg=error, **res)
     module.exit_json(**res)

@@ -1,6 +1,9 @@
 """DHCP computation: host file, dnsmasq directives, and the lease release plan."""
 
 
+import copy
+
+from fabric_data import BASE, dual_stack
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.modules import ocs_dhcp_release as release
@@ -98,6 +101,95 @@ def test_only_hypervisors_get_dhcp_files(data):
         (UNIT_PATH, "systemd", "ocs_dhcp")]
     for name in ("tor-r01", "spine1", "gw-01"):
         assert artifacts(fab, fab.hosts[name]) == []
+
+
+# --- IPv6: router advertisements and static DHCPv6 (dual-stack fabrics) -----
+
+V6_LINES = [
+    "enable-ra",
+    "ra-param=tap*,mtu:1450,0",
+    "dhcp-range=set:ocs6_0,2001:db8:0:2::,static,off-link,64,43200",
+]
+
+
+def test_dual_stack_host_file_carries_each_ip6(data):
+    """vm-a and vm-c derive theirs from the IPv4 address, vm-b and vm-d have their own."""
+    fab = build(dual_stack(data))
+    assert host_lines(fab, fab.hosts["hv-r01-01"]) == [
+        "02:00:00:00:01:0a,198.19.1.10,[2001:db8:0:1::c613:10a],vm-a,43200",
+        "02:00:00:00:01:0b,198.19.1.11,[2001:db8:0:1::b],vm-b,43200",
+    ]
+    assert host_lines(fab, fab.hosts["hv-r01-02"]) == [
+        "02:00:00:00:01:0c,198.19.1.12,[2001:db8:0:1::c613:10c],vm-c,43200"]
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == ["02:00:00:00:02:0d,198.19.2.13,[2001:db8:0:2::d],vm-d,43200"]
+
+
+def test_dual_stack_instance_without_ip6_keeps_its_ipv4_line(data):
+    dual_stack(data)
+    data["hostvars"]["hv-r02-01"]["ocs_instances"][0].pop("ip6")
+    data["hostvars"]["hv-r02-01"]["ocs_instances"].append(
+        {"name": "vm-e", "mac": "02:00:00:00:02:0e", "ip": "198.19.2.14", "ip6": "2001:db8:0:2::e"})
+    data["fabric"]["dhcp_lease_time"] = "1h"
+    fab = build(data)
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == [
+        "02:00:00:00:02:0d,198.19.2.13,vm-d,3600",
+        "02:00:00:00:02:0e,198.19.2.14,[2001:db8:0:2::e],vm-e,3600",
+    ]
+
+
+def test_dual_stack_config_appends_ra_and_a_static_range_per_rack_subnet6(data):
+    v4 = build(copy.deepcopy(data))
+    fab = build(dual_stack(data))
+    assert config_lines(fab, fab.hosts["hv-r02-01"]) == config_lines(v4, v4.hosts["hv-r02-01"]) + V6_LINES
+    assert config_lines(fab, fab.hosts["hv-r01-01"])[-1] == \
+        "dhcp-range=set:ocs6_0,2001:db8:0:1::,static,off-link,64,43200"
+
+
+def test_ipv6_range_per_subnet_prefix_length_at_least_64(data):
+    """dnsmasq refuses a range prefix under 64: a wider subnet is served in its first /64 (where the
+    gateway address is); a narrower one with its own length. Lease time and MTU follow the fabric."""
+    dual_stack(data)
+    data["racks"]["r02"]["instance_subnets6"] = ["2001:db8:0:2::/64", "2001:db8:2::/48", "2001:db8:0:3::100/120"]
+    data["fabric"].update(dhcp_lease_time="2h", mtu=9000, instance_ifname_prefix="vif")
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["interface"] = "vif-b"
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r02-01"])[-5:] == [
+        "enable-ra",
+        "ra-param=vif*,mtu:9000,0",
+        "dhcp-range=set:ocs6_0,2001:db8:0:2::,static,off-link,64,7200",
+        "dhcp-range=set:ocs6_1,2001:db8:2::,static,off-link,64,7200",
+        "dhcp-range=set:ocs6_2,2001:db8:0:3::100,static,off-link,120,7200",
+    ]
+
+
+def test_ipv6_config_does_not_depend_on_instances(data):
+    """A rack with IPv6 subnets gets the IPv6 lines on every hypervisor, with or without IPv6
+    instances: adding the first one is a reload (host file), not a restart."""
+    dual_stack(data)
+    data["hostvars"]["hv-r02-01"]["ocs_instances"] = []
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r02-01"])[-3:] == V6_LINES
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == []
+
+
+def test_no_ipv6_lines_without_rack_subnets6_or_in_an_ipv4_fabric(data):
+    v4 = build(copy.deepcopy(data))
+    for host in ("hv-r01-01", "hv-r02-01"):
+        lines = config_lines(v4, v4.hosts[host])
+        assert not [ln for ln in lines if ln == "enable-ra" or ln.startswith("ra-") or "::" in ln]
+        assert not [ln for ln in host_lines(v4, v4.hosts[host]) if "[" in ln]
+    dual_stack(data)
+    data["racks"]["r02"].pop("instance_subnets6")
+    data["hostvars"]["hv-r02-01"]["ocs_instances"][0].pop("ip6")
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r02-01"]) == config_lines(v4, v4.hosts["hv-r02-01"])
+    assert host_lines(fab, fab.hosts["hv-r02-01"]) == host_lines(v4, v4.hosts["hv-r02-01"])
+
+
+def test_release_ignores_the_ip6_of_a_host_line(data):
+    fab = build(dual_stack(data))
+    content = "\n".join(host_lines(fab, fab.hosts["hv-r02-01"]))
+    assert release.desired_pairs(content) == {("02:00:00:00:02:0d", "198.19.2.13")}
 
 
 # --- ocs_dhcp_release: which leases go --------------------------------------

@@ -435,11 +435,12 @@ RULES = [
      "instance_ip6_from_ip4, instance_subnets, instance_subnets6)"),
     ("unknown instance field, dual stack", lambda d: (dual_stack(d), inst(d, "hv-r01-02", 0).update(ipv6="::")),
      "hypervisors.hv-r01-02.ocs_instances[0] (vm-c).ipv6 is not a known field (known: conn_limit, floating_ip, "
-     "interface, ip, ip6, mac, name)"),
+     "inbound6, interface, ip, ip6, mac, name)"),
     ("unknown fabric field, dual stack", lambda d: (dual_stack(d), d["fabric"].update(internal_range6=[])),
      "ocs_fabric.internal_range6 is not a known field (known: bgp, border, border_peers, conn_limit, "
      "dhcp_lease_time, dns_servers, domain, edge_mtu, floating_ranges, gateway_asn, host_policy, host_services, "
-     "hypervisor_asn, instance_ifname_prefix, instance_services, instances_file, internal_ranges, internal_ranges6, "
+     "hypervisor_asn, inbound6, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
+     "internal_ranges6, "
      "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),
 ]
 

@@ -1,5 +1,6 @@
 """Tenant-isolation rule computation (table filter) and its planning by ocs_iptables_chains."""
 
+import copy
 import os
 
 
@@ -465,3 +466,186 @@ def test_conntrack_read_only_is_checked_not_set(tmp_path):
     missing = conntrack.read(str(tmp_path / "none"))
     assert missing["nf_conntrack_max"] == {"value": None, "writable": False}
     assert conntrack.shortfall(missing, conntrack.wanted(1))[0] == ("nf_conntrack_max", None, 1)
+
+
+# --- IPv6 guards and inbound policy (issue 20, dual stack) -----------------------------------
+
+DECLARE6 = [":%s - [0:0]" % c for c in ("OCS-INPUT", "OCS-FORWARD", "OCS-HOST", "OCS-ANTISPOOF", "OCS-GUARD6",
+                                        "OCS-NA6", "OCS-INBOUND6", "OCS-CONNLIMIT")]
+ICMP6 = "-p ipv6-icmp -m icmp6 --icmpv6-type %d"
+INPUT6 = [
+    "-A OCS-INPUT -i tap+ -j OCS-ANTISPOOF",
+    "-A OCS-INPUT -i tap+ -j OCS-GUARD6",
+    "-A OCS-INPUT -i tap+ -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j ACCEPT",
+    "-A OCS-INPUT -i tap+ %s -m comment --comment ocs-packet-too-big -j ACCEPT" % (ICMP6 % 2),
+] + ["-A OCS-INPUT -i tap+ %s -m hl --hl-eq 255 -m comment --comment ocs-nd -j ACCEPT" % (ICMP6 % t)
+     for t in (133, 135, 136)] + [
+    "-A OCS-INPUT -i tap+ -p udp -m udp --sport 546 --dport 547 -m comment --comment ocs-dhcp6 -j ACCEPT",
+    "-A OCS-INPUT -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT",
+    "-A OCS-INPUT -i tap+ %s -m comment --comment ocs-ping -j ACCEPT" % (ICMP6 % 128),
+    "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP",
+]
+FORWARD6 = [
+    "-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF",
+    "-A OCS-FORWARD -i tap+ -j OCS-GUARD6",
+    "-A OCS-FORWARD -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT",
+    "-A OCS-FORWARD -o tap+ -j OCS-INBOUND6",
+]
+IP6_A, IP6_B = "2001:db8:0:1::c613:10a", "2001:db8:0:1::b"  # vm-a derived, vm-b its own (fabric_data.dual_stack)
+
+
+def _spoof6(name, tap, mac, ip6):
+    mac = "-m mac --mac-source %s" % mac
+    note = "-m comment --comment %s -j RETURN" % name
+    return ["-A OCS-ANTISPOOF -s %s/128 -i %s %s %s" % (ip6, tap, mac, note),
+            "-A OCS-ANTISPOOF -s fe80::/10 -i %s %s %s" % (tap, mac, note),
+            "-A OCS-ANTISPOOF -s ::/128 -i %s -p ipv6-icmp %s -m icmp6 --icmpv6-type 135 %s" % (tap, mac, note),
+            "-A OCS-ANTISPOOF -s ::/128 -i %s -p ipv6-icmp %s -m icmp6 --icmpv6-type 143 %s" % (tap, mac, note)]
+
+
+GUARD6 = [
+    "-A OCS-GUARD6 %s -m comment --comment ocs-ra6 -j DROP" % (ICMP6 % 134),
+    "-A OCS-GUARD6 %s -m comment --comment ocs-redirect6 -j DROP" % (ICMP6 % 137),
+    "-A OCS-GUARD6 %s -m comment --comment ocs-renumbering6 -j DROP" % (ICMP6 % 138),
+    "-A OCS-GUARD6 -p udp -m udp --sport 547 -m comment --comment ocs-dhcp6-server -j DROP",
+    "-A OCS-GUARD6 %s -j OCS-NA6" % (ICMP6 % 136),
+]
+NA_LL = ('-A OCS-NA6 -m u32 --u32 "0x4>>0x8&0xff=0x3a&&0x30>>0x16=0x3fa" -m comment --comment ocs-na-link-local '
+         '-j RETURN')
+INBOUND6_HEAD = [
+    "-A OCS-INBOUND6 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j RETURN",
+    "-A OCS-INBOUND6 %s -m comment --comment ocs-packet-too-big -j RETURN" % (ICMP6 % 2),
+    "-A OCS-INBOUND6 %s -m comment --comment ocs-ping -j RETURN" % (ICMP6 % 128),
+    "-A OCS-INBOUND6 -s 2001:db8::/32 -m comment --comment ocs-internal -j RETURN",
+]
+INBOUND6_DROP = "-A OCS-INBOUND6 -m comment --comment ocs-inbound6 -j DROP"
+CAP6 = ("-A OCS-CONNLIMIT %s-m connlimit --connlimit-above %d --connlimit-mask 128 --connlimit-saddr "
+        "-m comment --comment ocs-connlimit -j REJECT --reject-with icmp6-adm-prohibited")
+
+
+def _dual(data):
+    from fabric_data import dual_stack
+    return build(dual_stack(data))
+
+
+def _inbound(lines):
+    return [ln for ln in lines if ln.startswith("-A OCS-INBOUND6 -d ")]
+
+
+def test_ipv6_guards_of_a_dual_stack_hypervisor(data):
+    fab = _dual(data)
+    lines = firewall.ipv6_lines(fab, fab.hosts["hv-r01-01"])
+    end = lines.index("-A OCS-INPUT -j OCS-HOST")
+    assert lines[:end] == ["*filter"] + DECLARE6 + INPUT6 + FORWARD6 + (
+        _spoof6("vm-a", TAP_A, "02:00:00:00:01:0a", IP6_A) + _spoof6("vm-b", "tap-b", "02:00:00:00:01:0b", IP6_B)
+        + ["-A OCS-ANTISPOOF -m comment --comment ocs-spoof6 -j DROP"]) + GUARD6 + [
+        NA_LL,  # sorted by ip6: vm-b (::b) before vm-a (::c613:10a)
+        '-A OCS-NA6 -i tap-b -m u32 --u32 "0x4>>0x8&0xff=0x3a&&0x30=0x20010db8&&0x34=0x1&&0x38=0x0&&0x3c=0xb" '
+        '-m comment --comment vm-b -j RETURN',
+        '-A OCS-NA6 -i %s -m u32 --u32 "0x4>>0x8&0xff=0x3a&&0x30=0x20010db8&&0x34=0x1&&0x38=0x0&&0x3c=0xc613010a" '
+        '-m comment --comment vm-a -j RETURN' % TAP_A,
+        "-A OCS-NA6 -m comment --comment ocs-na-spoof6 -j DROP"] + INBOUND6_HEAD + [
+        # vm-a has a floating IP (the default inbound6 floating): reachable; vm-b only from inside the fabric
+        "-A OCS-INBOUND6 -d %s/128 -o %s -m comment --comment vm-a -j RETURN" % (IP6_A, TAP_A),
+        INBOUND6_DROP, CAP6 % ("", 8192)]
+    assert lines[end:end + 2] == ["-A OCS-INPUT -j OCS-HOST", "-A OCS-HOST -i lo -j ACCEPT"]
+    assert lines[-5:] == ["COMMIT"] + RAW_EMPTY
+
+
+def test_target_u32_reads_the_nd_target_words():
+    from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6
+    assert firewall.target_u32(aton6("2001:db8:0:1::c613:10a")) == (
+        '"0x4>>0x8&0xff=0x3a&&0x30=0x20010db8&&0x34=0x1&&0x38=0x0&&0x3c=0xc613010a"')
+    assert firewall.target_u32(aton6("fd00:1:2:3:4:5:6:7")) == (
+        '"0x4>>0x8&0xff=0x3a&&0x30=0xfd000001&&0x34=0x20003&&0x38=0x40005&&0x3c=0x60007"')
+    assert firewall.LINK_LOCAL_TARGET_U32 == '"0x4>>0x8&0xff=0x3a&&0x30>>0x16=0x3fa"'
+    for ll in ("fe80::1", "febf:ffff::"):  # the top 10 bits of fe80::/10, as the kernel reads the word
+        assert aton6(ll) >> (128 - 10) == 0x3fa
+    assert aton6("fec0::1") >> (128 - 10) != 0x3fa
+
+
+def test_an_instance_without_ip6_gets_no_ipv6(data):
+    from fabric_data import dual_stack
+    dual_stack(data)
+    data["racks"]["r01"]["instance_ip6_from_ip4"] = False  # vm-a has no ip6 now, vm-b keeps its own
+    fab = build(data)
+    lines = firewall.ipv6_lines(fab, fab.hosts["hv-r01-01"])
+    spoof = [ln for ln in lines if ln.startswith("-A OCS-ANTISPOOF")]
+    assert spoof == ["-A OCS-ANTISPOOF -i %s -m comment --comment ocs-no-ipv6 -j DROP" % TAP_A] + _spoof6(
+        "vm-b", "tap-b", "02:00:00:00:01:0b", IP6_B) + ["-A OCS-ANTISPOOF -m comment --comment ocs-spoof6 -j DROP"]
+    assert not [ln for ln in lines if TAP_A in ln and not ln.startswith("-A OCS-ANTISPOOF")]
+    assert _inbound(lines) == []  # vm-a's floating IP opens nothing: it has no IPv6 address
+
+
+@pytest.mark.parametrize("fabric,own,opened", [
+    (None, {}, ["vm-a"]),  # floating, the default: the instances with a floating IP
+    ("floating", {"vm-b": "open"}, ["vm-b", "vm-a"]),
+    ("floating", {"vm-a": "closed"}, []),
+    ("open", {}, ["vm-b", "vm-a"]),
+    ("open", {"vm-b": "closed"}, ["vm-a"]),
+    ("closed", {}, []),
+    ("closed", {"vm-b": "open"}, ["vm-b"]),
+])
+def test_inbound6_fabric_setting_and_instance_override(data, fabric, own, opened):
+    from fabric_data import dual_stack
+    dual_stack(data)
+    if fabric is not None:
+        data["fabric"]["inbound6"] = fabric
+    for rec in data["hostvars"]["hv-r01-01"]["ocs_instances"]:
+        if rec["name"] in own:
+            rec["inbound6"] = own[rec["name"]]
+    fab = build(data)
+    lines = firewall.ipv6_lines(fab, fab.hosts["hv-r01-01"])
+    taps = {"vm-a": (IP6_A, TAP_A), "vm-b": (IP6_B, "tap-b")}
+    assert _inbound(lines) == ["-A OCS-INBOUND6 -d %s/128 -o %s -m comment --comment %s -j RETURN"
+                               % (taps[n] + (n,)) for n in opened]
+    start = lines.index(INBOUND6_HEAD[0])
+    assert lines[start:start + 4] == INBOUND6_HEAD and lines[start + 4 + len(opened)] == INBOUND6_DROP
+    assert [firewall.open_inbound6(fab, i) for i in fab.hosts["hv-r01-01"].instances] == [
+        n in opened for n in ("vm-a", "vm-b")]
+
+
+def test_ipv6_connection_caps_per_source_128(data):
+    from fabric_data import dual_stack
+    dual_stack(data)
+    data["fabric"]["conn_limit"] = 500
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["conn_limit"] = 40  # vm-b
+    fab = build(data)
+    lines = firewall.ipv6_lines(fab, fab.hosts["hv-r01-01"])
+    assert [ln for ln in lines if ln.startswith("-A OCS-CONNLIMIT")] == [
+        CAP6 % ("-s %s/128 -i tap-b " % IP6_B, 40),
+        "-A OCS-CONNLIMIT -s %s/128 -i tap-b -m comment --comment vm-b -j RETURN" % IP6_B,
+        CAP6 % ("", 500)]
+    v4 = firewall.connlimit_rules(fab, fab.hosts["hv-r01-01"])  # the IPv4 chain is unchanged
+    assert v4[0] == CAP % ("-s 198.19.1.11/32 -i tap-b ", 40)
+    # connlimit counts each family apart: an instance with an ip6 may hold its cap twice
+    assert firewall.conntrack_max(fab, fab.hosts["hv-r01-01"]) == conntrack.sized_max([500 * 2, 40 * 2])
+    assert firewall.conntrack_max(fab, fab.hosts["hv-r01-02"]) == conntrack.sized_max([500 * 2])
+
+
+def test_dual_stack_changes_no_ipv4_file_and_no_router_file(data):
+    v4 = build(copy.deepcopy(data))
+    fab = _dual(data)
+    for name, host in fab.hosts.items():
+        assert firewall.filter_lines(fab, host) == firewall.filter_lines(v4, v4.hosts[name])
+        if host.role != "hypervisor":
+            assert firewall.ipv6_lines(fab, host) == firewall.ipv6_lines(v4, v4.hosts[name])
+    assert firewall.ipv6_lines(fab) == firewall.ipv6_lines(v4)  # no host: the IPv4-only drop
+
+
+def test_every_ipv6_entry_rule_matches_instance_taps(data):
+    """The IPv6 tap rules never touch the host's other traffic: every rule of OCS-INPUT before the
+    jump to OCS-HOST matches -i vnet+, every rule of OCS-FORWARD -i or -o vnet+."""
+    data["fabric"]["instance_ifname_prefix"] = "vnet"
+    for hv in data["hostvars"].values():
+        for inst in hv.get("ocs_instances", []):
+            inst.pop("interface", None)
+    fab = _dual(data)
+    for name in ("hv-r01-01", "hv-r01-02", "hv-r02-01"):
+        lines = firewall.ipv6_lines(fab, fab.hosts[name])
+        entry = [ln for ln in lines if ln.split()[:2] in (["-A", "OCS-INPUT"], ["-A", "OCS-FORWARD"])
+                 and ln != "-A OCS-INPUT -j OCS-HOST"]
+        assert len(entry) == len(INPUT6) + len(FORWARD6)
+        assert all(" -i vnet+ " in ln or " -o vnet+ " in ln for ln in entry), entry
+        assert all(" -i vnet" in ln for ln in lines if "--mac-source" in ln or "--comment vm-" in ln
+                   and not ln.startswith("-A OCS-INBOUND6"))

@@ -133,13 +133,15 @@ class FakeKernel:
         self.calls.append(list(argv))
         if argv[:2] == ["ip", "-j"]:
             args = argv[2:]
-            if args[:2] == ["-4", "route"]:
-                entries = list(self.routes.values())
+            family = {"-4": "inet", "-6": "inet6"}.get(args[0])
+            if args[1:2] == ["route"]:
+                entries = [e for e in self.routes.values() if (":" in e["dst"]) == (family == "inet6")]
                 if "proto" in args:
                     entries = [e for e in entries if e["protocol"] == args[args.index("proto") + 1]]
                 return 0, json.dumps(entries), ""
-            if args[:2] == ["-4", "addr"]:
-                return 0, json.dumps([{"ifname": k, "addr_info": v} for k, v in self.addrs.items()]), ""
+            if args[1:2] == ["addr"]:
+                return 0, json.dumps([{"ifname": k, "addr_info": [a for a in v if a["family"] == family]}
+                                      for k, v in self.addrs.items()]), ""
             raise AssertionError(argv)
         if argv == ["ip", "-force", "-batch", "-"]:
             self.batches.append(data.splitlines())
@@ -153,7 +155,11 @@ class FakeKernel:
                 if p[0] == "address":
                     ip, plen = p[2].split("/")
                     self.addrs.setdefault(dev, []).append(
-                        {"family": "inet", "local": ip, "prefixlen": int(plen), "noprefixroute": "noprefixroute" in p})
+                        {"family": "inet6" if ":" in ip else "inet", "local": ip, "prefixlen": int(plen),
+                         "noprefixroute": "noprefixroute" in p, "nodad": "nodad" in p})
+                elif ":" in p[2]:  # IPv6: the kernel prints a /128 without its length, its metric always
+                    self.routes[p[2]] = {"dst": p[2].replace("/128", ""), "dev": dev, "protocol": p[6],
+                                         "metric": int(p[8])}
                 else:
                     self.routes[p[2]] = {"dst": p[2].replace("/32", ""), "dev": dev, "protocol": p[5],
                                          "scope": "link"}
@@ -171,8 +177,10 @@ class FakeKernel:
 
 
 class Sysctl:
-    def __init__(self, read_only=False, every="0"):
+    def __init__(self, read_only=False, every="0", values=None):
         self.values, self.read_only = {"net/ipv4/conf/all/proxy_arp": every}, read_only
+        self.values.update(values or {})
+        self.writes = []
 
     def read(self, key):
         return self.values.get(key, "0")
@@ -181,6 +189,7 @@ class Sysctl:
         if self.read_only:
             raise OSError(errno.EROFS, "Read-only file system")
         self.values[key] = value
+        self.writes.append(key)
 
 
 ROUTES = """# Managed by ocs-l3
@@ -529,3 +538,62 @@ def test_agent_config_is_rendered_for_hypervisors_and_read_back(data):
     assert art.path == constants.AGENT_CONFIG_PATH and art.role == "ocs_agent"
     text = "#\n# Managed by ocs-l3\n#\n" + art.vars["_ocs_agent_config_text"]
     assert parse_config(text, "agent.conf") == {"instance_ifname_prefix": "vnet"}
+
+
+# --- IPv6 (a dual-stack fabric's instance taps) ----------------------------------
+
+ROUTES6 = ROUTES + """address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute
+address replace fe80::1/64 dev tap-a nodad
+route replace 2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024
+route replace blackhole 2001:db8:0:9::/64 proto 211 metric 1024
+"""
+V6KEYS = ["net/ipv6/conf/tap-a/%s" % k for k in ("accept_ra", "autoconf", "disable_ipv6")]
+
+
+def test_a_taps_ipv6_lines_are_served_with_its_ipv4_ones(lab, caplog):
+    caplog.set_level(logging.INFO)
+    install(lab.state, ROUTES6)
+    sysctl = Sysctl(values={V6KEYS[0]: "1", V6KEYS[1]: "1", V6KEYS[2]: "1"})
+    agent, source, kernel = lab(check_jumps=False, sysctl=sysctl)
+    agent.start()
+    assert agent.state.taps["tap-a"][-3:] == [
+        "address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute",
+        "address replace fe80::1/64 dev tap-a nodad",
+        "route replace 2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024"]  # the blackhole is no tap's
+    source.push(link_msg(5, "tap-a", True))
+    summary = drain(agent, source)
+    assert summary["served"] == ["tap-a"] and summary["lines"] == 6
+    assert kernel.routes["2001:db8:0:1::a/128"] == {"dst": "2001:db8:0:1::a", "dev": "tap-a", "protocol": "211",
+                                                    "metric": 1024}
+    assert {(a["local"], a["nodad"]) for a in kernel.addrs["tap-a"] if a["family"] == "inet6"} == {
+        ("2001:db8:0:1::1", True), ("fe80::1", True)}
+    # RA off first, IPv6 on last: all three before the batch (an address needs IPv6 on)
+    assert sysctl.writes[:3] == V6KEYS and all(sysctl.values[k] == "0" for k in V6KEYS)
+    assert "tap-a: net.ipv6.conf.tap-a.accept_ra=0, net.ipv6.conf.tap-a.autoconf=0, " \
+           "net.ipv6.conf.tap-a.disable_ipv6=0" in caplog.messages
+    # down flushes IPv6 addresses as well as routes: up brings all of them back, nothing twice
+    kernel.drop_dev("tap-a")
+    kernel.addrs["tap-a"] = [a for a in kernel.addrs["tap-a"] if a["family"] == "inet"]
+    source.push(link_msg(5, "tap-a", False))
+    source.push(link_msg(5, "tap-a", True))
+    assert drain(agent, source)["lines"] == 5  # the IPv4 address stayed
+    assert len(sysctl.writes) == 4  # proxy_arp once, the IPv6 settings once: already right the second time
+
+
+def test_an_ipv4_only_file_never_reads_ipv6_nor_touches_its_settings(lab):
+    agent, source, kernel = lab(check_jumps=False)
+    agent.start()
+    source.push(link_msg(5, "tap-a", True))
+    drain(agent, source)
+    assert not [c for c in kernel.calls if "-6" in c]
+    assert agent.sysctl.writes == ["net/ipv4/conf/tap-a/proxy_arp"]
+
+
+def test_ipv6_settings_that_cannot_be_set_are_logged_and_the_tap_still_served(lab, caplog):
+    install(lab.state, ROUTES6)
+    agent, source, kernel = lab(check_jumps=False, sysctl=Sysctl(read_only=True, values={V6KEYS[0]: "1"}))
+    agent.start()
+    source.push(link_msg(5, "tap-a", True))
+    assert drain(agent, source)["served"] == ["tap-a"]
+    assert any(m.startswith("error: net.ipv6.conf.tap-a.accept_ra is not 0 and cannot be set (Read-only")
+               for m in caplog.messages)

@@ -82,5 +82,5 @@ def test_csv_ip6_errors_named_by_line(data):
 
 
 def test_csv_unknown_column_names_ip6():
-    with pytest.raises(ValueError, match=r"unknown column\(s\) ipv6 \(known: .*conn_limit, ip6\)"):
+    with pytest.raises(ValueError, match=r"unknown column\(s\) ipv6 \(known: .*conn_limit, ip6, inbound6\)"):
         parse_instances("hypervisor,name,ipv6\n", "instances.csv", csv_format=True)

@@ -15,6 +15,10 @@ from ansible_collections.ocs.l3.plugins.module_utils.addr import (Net, Net6, ato
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, build
+from ansible_collections.ocs.l3.plugins.module_utils.constants import FILTER6_PATH, FILTER_PATH
+from ansible_collections.ocs.l3.plugins.module_utils.conntrack import sized_max
+from ansible_collections.ocs.l3.plugins.module_utils.firewall import conntrack_max
+from ansible_collections.ocs.l3.plugins.module_utils.inventory import parse_instances
 from ansible_collections.ocs.l3.plugins.module_utils.validate_ip6 import SUBNET6_NARROWEST, SUBNET6_WIDEST, derived
 
 
@@ -120,12 +124,23 @@ def test_ipv4_only_fabric_has_no_ipv6_anywhere(data):
     assert all(i.ip6 is None for i in fab.instances())
 
 
-def test_ipv6_is_validated_but_not_rendered(data):
-    """Part 1: a dual-stack fabric renders exactly the files of its IPv4 side."""
+def test_ipv6_filter_files_change_only_on_hypervisors(data):
+    """Of the firewall's files (the other IPv6 parts render their own), a dual-stack fabric changes
+    only the hypervisors' IPv6 filter rules (the guards and inbound policy, test_firewall); their
+    conntrack table grows (an instance with an ip6 may hold its cap in each family)."""
     def files(fab):
-        return {host: [(a.path, a.kind, a.role, a.template, a.mode, sorted((k, str(v)) for k, v in a.vars.items()))
-                       for a in arts] for host, arts in fabric_artifacts(fab).items()}
-    assert files(build(_dual())) == files(build(data))
+        return {(host, a.path): sorted((k, str(v)) for k, v in a.vars.items())
+                for host, arts in fabric_artifacts(fab).items() for a in arts
+                if a.path in (FILTER_PATH, FILTER6_PATH)}
+    dual, v4 = files(build(_dual())), files(build(data))
+    assert set(dual) == set(v4)
+    changed = {key for key in dual if dual[key] != v4[key]}
+    hypervisors = {"hv-r01-01", "hv-r01-02", "hv-r02-01"}
+    assert changed == {(h, FILTER6_PATH) for h in hypervisors}
+    dual_fab = build(_dual())
+    for h in hypervisors:
+        assert conntrack_max(dual_fab, dual_fab.hosts[h]) == sized_max(
+            dual_fab.conn_limit * (1 if i.ip6 is None else 2) for i in dual_fab.hosts[h].instances)
 
 
 def test_ipv4_and_ipv6_ints_are_kept_apart():
@@ -211,3 +226,82 @@ def test_random_ipv6_input_fails_clearly_or_builds(changes):
         if instance.ip6 is not None:
             assert instance.hypervisor.rack.subnet6_of(instance.ip6) is not None
             assert special6(instance.ip6) is None
+
+
+# --- inbound6: who may open IPv6 flows to instances (firewall.open_inbound6) -----------------
+
+def test_inbound6_defaults_to_floating_and_instances_to_the_fabric():
+    fab = build(_dual())
+    assert fab.inbound6 == "floating"
+    assert {i.name: i.inbound6 for i in fab.instances()} == {n: None for n in ("vm-a", "vm-b", "vm-c", "vm-d")}
+
+
+@pytest.mark.parametrize("value", ["floating", "open", "closed"])
+def test_inbound6_fabric_values(value):
+    data = _dual()
+    data["fabric"]["inbound6"] = value
+    assert build(data).inbound6 == value
+
+
+@pytest.mark.parametrize("value,shown", [("Open", "Open"), ("none", "none"), (True, "True"), ("", "''"),
+                                         (["open"], "['open']"), ("open\n", "'open\\n'")])
+def test_inbound6_fabric_bad_values(value, shown):
+    data = _dual()
+    data["fabric"]["inbound6"] = value
+    assert problems_of(data) == ["ocs_fabric.inbound6 %s must be floating, open or closed" % shown]
+
+
+def test_inbound6_requires_a_dual_stack_fabric(data):
+    data["fabric"]["inbound6"] = "open"
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][0]["inbound6"] = "closed"
+    assert problems_of(data) == [
+        "ocs_fabric.inbound6 requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)",
+        "hypervisors.hv-r01-01.ocs_instances[0] (vm-a).inbound6 requires ocs_fabric.internal_ranges6 (the fabric's "
+        "IPv6 ranges)"]
+
+
+def test_inbound6_of_an_instance():
+    data = _dual()
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][0]["inbound6"] = "closed"
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["inbound6"] = "open"
+    assert {i.name: i.inbound6 for i in build(data).instances()} == {
+        "vm-a": "closed", "vm-b": "open", "vm-c": None, "vm-d": None}
+
+
+@pytest.mark.parametrize("value,problem", [
+    ("floating", "floating must be open or closed (or left out: ocs_fabric.inbound6 decides)"),
+    ("OPEN", "OPEN must be open or closed (or left out: ocs_fabric.inbound6 decides)"),
+    (1, "1 must be open or closed (or left out: ocs_fabric.inbound6 decides)"),
+])
+def test_inbound6_of_an_instance_bad_values(value, problem):
+    data = _dual()
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["inbound6"] = value
+    assert problems_of(data) == ["hypervisors.hv-r01-01.ocs_instances[1] (vm-b).inbound6 " + problem]
+
+
+def test_inbound6_of_an_instance_without_ip6():
+    data = _dual()
+    data["racks"]["r01"]["instance_ip6_from_ip4"] = False  # vm-a: no ip6
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][0]["inbound6"] = "open"
+    assert problems_of(data) == ["hypervisors.hv-r01-01.ocs_instances[0] (vm-a).inbound6 is open, but the instance "
+                                 "has no ip6"]
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][0]["ip6"] = "ff02::1"  # a bad ip6: one problem, not two
+    assert problems_of(data) == ["hypervisors.hv-r01-01.ocs_instances[0] (vm-a).ip6 ff02::1 is a multicast "
+                                 "address (ff00::/8)"]
+
+
+def test_inbound6_in_an_instances_csv_file():
+    data = _dual()
+    for hv in data["hostvars"].values():
+        hv.pop("ocs_instances", None)
+    data["instances_records"] = parse_instances(
+        "hypervisor,name,mac,ip,floating_ip,ip6,inbound6\n"
+        "hv-r01-01,vm-x,02:00:00:00:09:01,198.19.1.40,,,open\n"
+        "hv-r01-01,vm-y,02:00:00:00:09:02,198.19.1.41,203.0.113.141,,closed\n"
+        "hv-r01-01,vm-z,02:00:00:00:09:03,198.19.1.42,,,\n", "instances.csv", True)
+    data["fabric"]["instances_file"] = "instances.csv"
+    fab = build(data)
+    assert [(i.name, i.inbound6) for i in fab.instances()] == [("vm-x", "open"), ("vm-y", "closed"), ("vm-z", None)]
+    data["instances_records"][0][1]["inbound6"] = "maybe"
+    assert problems_of(data) == ["instances.csv:2 (vm-x on hv-r01-01).inbound6 maybe must be open or closed (or "
+                                 "left out: ocs_fabric.inbound6 decides)"]

@@ -1,9 +1,11 @@
 """Route computation: hypervisor ports, ToR rack tables, static mode."""
 
 
+import json
+
 import pytest
 
-from fabric_data import gateway_mode
+from fabric_data import dual_stack, gateway_mode
 
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
@@ -182,3 +184,313 @@ def test_by_device_groups_the_lines_of_each_interface():
              "route replace 198.19.1.10/32 dev tap-a proto 211 scope link",
              "route replace blackhole 198.19.1.0/24 proto 211"]
     assert route_table.by_device(lines) == {"tap-a": [lines[0], lines[2]], "lo": [lines[1]]}
+
+
+# --- IPv6 (issue 20): a dual-stack hypervisor's instance ports, a ToR's blackholes ----------
+
+TAP_A = default_ifname("vm-a", "tap")
+V6_HV = [  # hv-r01-01 of the dual-stack example: vm-a's ip6 derived from 198.19.1.10, vm-b its own
+    "address replace 2001:db8:0:1::1/64 dev tap-b nodad noprefixroute",
+    "address replace 2001:db8:0:1::1/64 dev %s nodad noprefixroute" % TAP_A,
+    "address replace fe80::1/64 dev tap-b nodad",
+    "address replace fe80::1/64 dev %s nodad" % TAP_A,
+    "route replace 2001:db8:0:1::b/128 dev tap-b proto 211 metric 1024",
+    "route replace 2001:db8:0:1::c613:10a/128 dev %s proto 211 metric 1024" % TAP_A,
+]
+
+
+def _v4(lines):
+    return [ln for ln in lines if ":" not in ln.split()[3 if ln.split()[2] == "blackhole" else 2]]
+
+
+def test_dual_stack_hypervisor_ports_follow_the_ipv4_lines_unchanged(data):
+    v4 = {name: host_lines(build(data), build(data).hosts[name]) for name in ("hv-r01-01", "tor-r01", "tor-r02")}
+    fab = build(dual_stack(data))
+    lines = host_lines(fab, fab.hosts["hv-r01-01"])
+    assert lines == v4["hv-r01-01"][:3] + V6_HV[:4] + v4["hv-r01-01"][3:] + V6_HV[4:]
+    assert _v4(lines) == v4["hv-r01-01"]  # the IPv4 lines: same text, same order
+    assert route_table.parse_lines("\n".join(lines), "f", 211) == lines  # every one reads as valid
+    assert host_lines(fab, fab.hosts["tor-r01"]) == v4["tor-r01"] + [
+        "route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024"]
+    assert host_lines(fab, fab.hosts["tor-r02"])[-1] == \
+        "route replace blackhole 2001:db8:0:2::/64 proto 211 metric 1024"
+
+
+def test_an_instance_without_ip6_has_no_ipv6_port(data):
+    dual_stack(data)
+    data["racks"]["r01"]["instance_ip6_from_ip4"] = False  # vm-a: no ip6 now; vm-b keeps its own
+    fab = build(data)
+    lines = host_lines(fab, fab.hosts["hv-r01-01"])
+    assert [ln for ln in lines if TAP_A in ln and ":" in ln] == []
+    assert [ln for ln in lines if "tap-b" in ln and ":" in ln] == [V6_HV[0], V6_HV[2], V6_HV[4]]
+    assert route_table.ipv6_taps(lines) == ["tap-b"] and route_table.owned_taps(lines) == ["tap-b", TAP_A]
+
+
+def test_the_ipv6_gateway_is_the_subnets_second_address_with_its_prefix_length(data):
+    dual_stack(data)
+    data["racks"]["r02"]["instance_subnets6"] = ["2001:db8:0:2::/120"]
+    data["hostvars"]["hv-r02-01"]["ocs_instances"][0]["ip6"] = "2001:db8:0:2::d"
+    fab = build(data)
+    assert "address replace 2001:db8:0:2::1/120 dev %s nodad noprefixroute" % default_ifname("vm-d", "tap") \
+        in host_lines(fab, fab.hosts["hv-r02-01"])
+
+
+def test_static_mode_routes_ipv6_instances_only_via_a_hypervisor_ocs_address6(data):
+    dual_stack(data)
+    data["fabric"]["routing_mode"] = "static"
+    data["hostvars"]["hv-r01-01"]["ocs_address6"] = "2001:db8:ffff::21"
+    fab = build(data)
+    tor = host_lines(fab, fab.hosts["tor-r01"])
+    assert [ln for ln in tor if ":" in ln] == [
+        "route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024",
+        "route replace 2001:db8:0:1::b/128 via 2001:db8:ffff::21 proto 211 metric 1024",
+        "route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024",
+    ]  # vm-c's hypervisor hv-r01-02 has no ocs_address6: no IPv6 next hop, no line
+    assert route_table.parse_lines("\n".join(tor), "f", 211) == tor
+
+
+def test_an_ipv4_only_fabric_renders_no_ipv6_line(data):
+    fab = build(data)
+    for host in fab.hosts.values():
+        assert not route_table.has_inet6(host_lines(fab, host))
+
+
+@pytest.mark.parametrize("line", V6_HV + [
+    "route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024",
+    "route replace 2001:db8::b/128 via 2001:db8:ffff::21 proto 211 metric 1024",
+    "route replace ::c613:10a/128 dev tap-a proto 211 metric 1024",
+])
+def test_ipv6_lines_are_valid(line):
+    assert route_table.line_problem(line, 211) is None
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("address replace 2001:DB8::1/64 dev tap-a nodad noprefixroute", "not an address or route line"),
+    ("address replace 2001:db8:0:0::1/64 dev tap-a nodad noprefixroute", "bad prefix 2001:db8:0:0::1/64"),
+    ("address replace fe80::1/64 dev tap-a", "not an address or route line"),  # without nodad
+    ("address replace fe80::1/129 dev tap-a nodad", "bad prefix fe80::1/129"),
+    ("address replace fe80::1/064 dev tap-a nodad", "bad prefix fe80::1/064"),
+    ("address replace fe80:::1/64 dev tap-a nodad", "bad prefix fe80:::1/64"),
+    ("route replace 2001:db8::b/128 dev tap-a proto 211", "not an address or route line"),  # no metric
+    ("route replace 2001:db8::b/128 dev tap-a proto 211 metric 20", "not an address or route line"),
+    ("route replace 2001:db8::b/128 dev tap-a proto 211 scope link", "not an address or route line"),
+    ("route replace 2001:db8::b/128 dev tap-a proto 99 metric 1024", "route protocol 99 is not 211"),
+    ("route replace 2001:db8::b/128 via 2001:db8::0:1 proto 211 metric 1024", "bad next hop 2001:db8::0:1"),
+    ("route replace default via fe80::1 proto 211 metric 1024", "not an address or route line"),
+    ("route replace blackhole 2001:db8::/64 proto 211 metric 1024 dev lo", "not an address or route line"),
+    ("address replace 198.19.1.1/24 dev tap-a nodad noprefixroute", "not an address or route line"),
+])
+def test_a_bad_ipv6_line_is_named(line, problem):
+    with pytest.raises(ValueError) as err:
+        route_table.parse_lines("%s\n" % line, "/x/routes.batch", 211)
+    assert str(err.value).startswith("/x/routes.batch:1: %s" % problem), str(err.value)
+
+
+@pytest.mark.parametrize("entry, line", [
+    ({"dst": "2001:db8:0:1::b", "dev": "tap-b", "metric": 1024, "flags": [], "pref": "medium", "family": "inet6"},
+     "route replace 2001:db8:0:1::b/128 dev tap-b proto 211 metric 1024"),
+    ({"type": "blackhole", "dst": "2001:db8:0:2::/64", "dev": "lo", "metric": 1024, "family": "inet6"},
+     "route replace blackhole 2001:db8:0:2::/64 proto 211 metric 1024"),
+    ({"dst": "::198.19.1.10", "dev": "tap-a", "metric": 1024, "family": "inet6"},  # iproute2's spelling
+     "route replace ::c613:10a/128 dev tap-a proto 211 metric 1024"),
+    ({"dst": "2001:db8::b", "gateway": "2001:db8:ffff::21", "dev": "eth0", "metric": 1024},  # no family mark
+     "route replace 2001:db8::b/128 via 2001:db8:ffff::21 proto 211 metric 1024"),
+    ({"dst": "2001:db8::b", "metric": 1024, "family": "inet6",
+      "nexthops": [{"gateway": "fe80::2", "dev": "eth1"}, {"gateway": "fe80::1", "dev": "eth0"}]},
+     "route replace 2001:db8::b/128 proto 211 metric 1024 nexthop via fe80::1 nexthop via fe80::2"),
+    ({"dst": "2001:db8::b", "dev": "tap-b", "metric": 5, "family": "inet6"},
+     "route replace 2001:db8::b/128 dev tap-b proto 211 metric 5"),
+])
+def test_kernel_ipv6_routes_read_back_canonically(entry, line):
+    assert route_table.canonical_route(entry, 211) == line
+
+
+def test_kernel_ipv6_addresses_read_back_canonically_and_which_are_ours():
+    addrs = [{"ifname": "tap-a", "addr_info": [
+        {"family": "inet6", "local": "2001:db8:0:1::1", "prefixlen": 64, "nodad": True, "noprefixroute": True},
+        {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "nodad": True},
+        {"family": "inet6", "local": "fe80::74e7:78ff:feeb:c148", "prefixlen": 64, "tentative": True},
+        {"family": "inet", "local": "198.19.1.1", "prefixlen": 24, "noprefixroute": True}]}]
+    assert route_table.kernel_addresses(addrs) == {"tap-a": {
+        "2001:db8:0:1::1/64": "address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute",
+        "fe80::1/64": "address replace fe80::1/64 dev tap-a nodad",
+        "fe80::74e7:78ff:feeb:c148/64": "address replace fe80::74e7:78ff:feeb:c148/64 dev tap-a",
+        "198.19.1.1/24": "address replace 198.19.1.1/24 dev tap-a noprefixroute"}}
+    taps, owned = {"tap-a"}, [("203.0.113.0/24", "lo")]
+    assert route_table.is_owned("tap-a", "2001:db8:0:7::1/64", taps, owned)  # an old IPv6 gateway
+    assert route_table.is_owned("tap-a", "fe80::1/64", taps, owned)  # the router's link-local
+    assert not route_table.is_owned("tap-a", "fe80::74e7:78ff:feeb:c148/64", taps, owned)  # the kernel's
+    assert not route_table.is_owned("lo", "2001:db8::1/128", taps, owned)
+    assert not route_table.is_owned("eth0", "2001:db8::1/64", taps, owned)
+
+
+def _plan6(desired, ours=(), every=(), addrs=(), links=("tap-a", "tap-b", "eth0"), prune=True):
+    ours = [dict(e, family="inet6") for e in ours]
+    return route_table.plan(desired, ours, ours + [dict(e, family="inet6") for e in every], list(addrs),
+                            set(links), 211, prune)
+
+
+def _in_kernel6(line):
+    """The ``ip -6 -j route show`` entry of an IPv6 route line as the kernel prints it."""
+    p = line.split()
+    if p[2] == "blackhole":
+        return {"type": "blackhole", "dst": p[3], "dev": "lo", "metric": 1024}
+    return {"dst": p[2].replace("/128", ""), "dev": p[4], "metric": 1024}
+
+
+def _addr_json6(lines):
+    out = {}
+    for line in lines:
+        p = line.split()
+        ip, plen = p[2].split("/")
+        out.setdefault(p[4], []).append(dict(family="inet6", local=ip, prefixlen=int(plen), nodad="nodad" in p,
+                                             noprefixroute="noprefixroute" in p))
+    return [{"ifname": dev, "addr_info": lst} for dev, lst in out.items()]
+
+
+def test_plan_ipv6_identical_is_a_no_op():
+    routes = [_in_kernel6(ln) for ln in V6_HV[4:]]
+    addrs = _addr_json6(V6_HV[:4])
+    addrs[0]["addr_info"].append(dict(family="inet6", local="fe80::ff:fe00:1", prefixlen=64))  # the kernel's
+    commands, missing, conflicts, before, after = _plan6(V6_HV, routes, (), addrs, links=("tap-b", TAP_A))
+    assert (commands, missing, conflicts) == ([], [], [])
+    assert before == after and "fe80::ff:fe00:1" not in before
+
+
+def test_plan_ipv6_adds_what_is_missing_and_prunes_what_is_ours_only():
+    ours = [{"dst": "2001:db8:0:1::99", "dev": "tap-a", "metric": 1024},  # stale
+            {"dst": "2001:db8:0:1::a", "dev": "tap-a", "metric": 5},  # ours at a metric we never use
+            {"dst": "default", "gateway": "fe80::9", "dev": "eth0", "metric": 1024}]  # a stale IPv6 default
+    foreign = [{"dst": "2001:db8:0:1::c", "dev": "eth0", "protocol": "static", "metric": 1024},
+               {"dst": "2001:db8:0:1::d", "gateway": "fe80::2", "protocol": "bgp", "metric": 20}]
+    addrs = _addr_json6(["address replace 2001:db8:0:7::1/64 dev tap-a nodad noprefixroute",
+                         "address replace fe80::1/64 dev tap-a nodad", "address replace fe80::5/64 dev tap-a",
+                         "address replace 2001:db8:ffff::1/64 dev eth0"])
+    desired = ["address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute",
+               "address replace fe80::1/64 dev tap-a nodad",
+               "route replace 2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024",
+               "route replace 2001:db8:0:1::c/128 dev tap-a proto 211 metric 1024",
+               "route replace 2001:db8:0:1::d/128 dev tap-a proto 211 metric 1024",
+               "route replace 2001:db8:0:1::e/128 dev tap-gone proto 211 metric 1024"]
+    commands, missing, conflicts, dummy, after = _plan6(desired, ours, foreign, addrs)
+    assert commands == [
+        "address del 2001:db8:0:7::1/64 dev tap-a",  # an old gateway: ours; fe80::5 (not ours) stays
+        "address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute",
+        "route replace 2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024",
+        "route replace 2001:db8:0:1::d/128 dev tap-a proto 211 metric 1024",  # beside BGP's metric 20
+        "route del 2001:db8:0:1::99/128 proto 211",
+        "route del 2001:db8:0:1::a/128 metric 5 proto 211",
+        "route del ::/0 proto 211",  # never "default": that is IPv4's
+    ]
+    assert missing == ["tap-gone"]
+    assert conflicts == ["2001:db8:0:1::c/128 is held by a route of protocol static"]
+    assert "2001:db8:0:1::99" not in after and "2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024" in after
+    no_prune = _plan6(desired, ours, foreign, addrs, prune=False)[0]
+    assert not [c for c in no_prune if " del " in " %s " % c]
+
+
+def test_plan_ipv4_is_unchanged_beside_ipv6_and_an_ipv6_default_never_meets_the_ipv4_one():
+    v4 = ["route replace default via 198.18.1.1 proto 211", "address replace 198.19.1.1/24 dev tap-a noprefixroute"]
+    ours4 = [{"dst": "default", "gateway": "198.18.1.1", "protocol": "211"}]
+    ours6 = [{"dst": "default", "gateway": "fe80::9", "dev": "eth0", "metric": 1024, "family": "inet6"}]
+    addrs4 = [{"ifname": "tap-a", "addr_info": [{"family": "inet", "local": "198.19.1.1", "prefixlen": 24,
+                                                 "noprefixroute": True}]}]
+    alone = route_table.plan(v4, ours4, ours4, addrs4, {"tap-a"}, 211)
+    assert alone[0] == []
+    both = route_table.plan(v4, ours4 + ours6, ours4 + ours6, addrs4, {"tap-a"}, 211)
+    assert both[0] == ["route del ::/0 proto 211"]
+
+
+class _Sysctl:
+    def __init__(self, values, read_only=False):
+        self.values, self.read_only, self.writes = dict(values), read_only, []
+
+    def read(self, key):
+        if key not in self.values:
+            raise OSError(2, "No such file or directory")
+        return self.values[key]
+
+    def write(self, key, value):
+        if self.read_only:
+            raise OSError(30, "Read-only file system")
+        self.values[key] = value
+        self.writes.append(key)
+
+
+KEYS6 = ["net/ipv6/conf/tap-a/%s" % k for k in ("accept_ra", "autoconf", "disable_ipv6")]
+
+
+def test_tap_ipv6_turns_router_advertisements_off_then_ipv6_on():
+    sysctl = _Sysctl(dict.fromkeys(KEYS6, "1"))
+    assert route_table.tap_ipv6(sysctl, "tap-a", check=True) == ([(k, "1") for k in KEYS6], None)
+    assert sysctl.writes == []
+    assert route_table.tap_ipv6(sysctl, "tap-a") == ([(k, "1") for k in KEYS6], None)
+    assert sysctl.writes == KEYS6 and set(sysctl.values.values()) == {"0"}
+    assert route_table.tap_ipv6(sysctl, "tap-a") == ([], None)
+    ro = _Sysctl({KEYS6[0]: "0", KEYS6[1]: "1", KEYS6[2]: "0"}, read_only=True)
+    assert route_table.tap_ipv6(ro, "tap-a") == (
+        [], "net.ipv6.conf.tap-a.autoconf is not 0 and cannot be set (Read-only file system)")
+    assert route_table.tap_ipv6(_Sysctl({}), "tap-a")[1].startswith("net.ipv6.conf.tap-a.accept_ra is not 0")
+
+
+class _Kernel6:
+    """ip -j reads of both families and ip -batch: enough for reconcile() (IPv6 routes with their metric)."""
+
+    def __init__(self):
+        self.routes, self.addrs, self.calls = {}, {}, []
+
+    def __call__(self, argv, data=None):
+        self.calls.append((list(argv), data))
+        if argv[:3] == ["ip", "-j", "link"]:
+            return 0, json.dumps([{"ifname": n} for n in ("lo", "tap-a")]), ""
+        if argv[:2] == ["ip", "-j"]:
+            six = argv[2] == "-6"
+            if argv[3] == "route":
+                return 0, json.dumps([e for e in self.routes.values() if (":" in e["dst"]) == six]), ""
+            return 0, json.dumps([{"ifname": d, "addr_info": [a for a in lst if (a["family"] == "inet6") == six]}
+                                  for d, lst in self.addrs.items()]), ""
+        assert argv == route_table.BATCH_ARGV
+        for line in data.splitlines():
+            p = line.split()
+            if p[0] == "route":
+                self.routes[p[2]] = dict(dst=p[2].replace("/128", ""), dev=p[4], metric=1024)
+            else:
+                ip, plen = p[2].split("/")
+                self.addrs.setdefault(p[4], []).append(dict(family="inet6", local=ip, prefixlen=int(plen),
+                                                            nodad="nodad" in p, noprefixroute="noprefixroute" in p))
+        return 0, "", ""
+
+
+def test_reconcile_sets_the_ipv6_settings_before_the_batch_and_converges_in_one_run():
+    lines = [ln.replace(TAP_A, "tap-a") for ln in V6_HV if "tap-b" not in ln]
+    kernel, sysctl = _Kernel6(), _Sysctl(dict.fromkeys(KEYS6 + ["net/ipv4/conf/tap-a/proxy_arp"], "1"))
+    desired = route_table.Desired(lines, [])
+    dry = route_table.reconcile(kernel, desired, 211, check=True, sysctl=sysctl)
+    assert dry["changed"] and dry["commands"] == lines and sysctl.writes == [] and kernel.routes == {}
+    assert "net.ipv6.conf.tap-a.accept_ra = 1\n" in dry["before"]
+    assert "net.ipv6.conf.tap-a.accept_ra = 0\n" in dry["after"]
+    first = route_table.reconcile(kernel, desired, 211, sysctl=sysctl)
+    assert first["ipv6_sysctls"] == ["net.ipv6.conf.tap-a.accept_ra=0", "net.ipv6.conf.tap-a.autoconf=0",
+                                     "net.ipv6.conf.tap-a.disable_ipv6=0"]
+    assert first["changed"] and first["commands"] == lines and first["error"] is None
+    second = route_table.reconcile(kernel, desired, 211, sysctl=sysctl)
+    assert not second["changed"] and second["commands"] == [] and second["before"] == second["after"]
+
+
+def test_kernel_state_reads_ipv6_only_when_asked_and_a_kernel_without_it_is_empty():
+    calls = []
+
+    def run(argv, data=None):
+        calls.append(argv)
+        if "-6" in argv:
+            return 1, "", "Error: Address family not supported by protocol."
+        return 0, "[]", ""
+    assert route_table.kernel_state(run, 211, links=False, inet6=False) == ([], [], [], None)
+    assert not [c for c in calls if "-6" in c]
+    assert route_table.kernel_state(run, 211, links=False) == ([], [], [], None)
+    assert len([c for c in calls if "-6" in c]) == 3
+
+    def broken(argv, data=None):
+        return (1, "", "Cannot open netlink socket") if "-6" in argv else (0, "[]", "")
+    with pytest.raises(route_table.KernelError):
+        route_table.kernel_state(broken, 211, links=False)
