@@ -111,3 +111,17 @@ def dual_stack(data):
     data["hostvars"]["spine1"]["ocs_address6"] = "2001:db8:ffff::1"
     data["hostvars"]["tor-r01"]["ocs_address6"] = "2001:db8:ffff::11"
     return data
+
+
+def set_at(data, path, value):
+    """Replace the value at ``path`` (keys and list indexes; an index one past a list appends), or do nothing when an earlier change left no such place."""
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node or isinstance(node, list) and key < len(node):
+            node = node[key]
+        else:
+            return
+    if isinstance(node, list) and path[-1] >= len(node):
+        node.append(value)
+    elif isinstance(node, (dict, list)):
+        node[path[-1]] = value

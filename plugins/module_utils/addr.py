@@ -38,16 +38,23 @@ _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")  # what ipaddress may see: no zone
 _ALL6 = (1 << 128) - 1
 
 
-class Net:
-    """An IPv4 network as integers: ``first``, ``last``, ``prefixlen``."""
+class _Network:
+    """A network of one family as integers: ``first``, ``last``, ``prefixlen`` and its ``text``.
+    A subclass gives its address width (``BITS``) and printer (``show``); networks of different
+    families never compare equal."""
 
     __slots__ = ("first", "last", "prefixlen", "text")
+    BITS = 0
 
     def __init__(self, first, prefixlen):
         self.first = first
         self.prefixlen = prefixlen
-        self.last = first | ((1 << (32 - prefixlen)) - 1)
-        self.text = "%s/%d" % (ntoa(first), prefixlen)
+        self.last = first | ((1 << (self.BITS - prefixlen)) - 1)
+        self.text = "%s/%d" % (self.show(first), prefixlen)
+
+    @staticmethod
+    def show(ip):
+        raise NotImplementedError
 
     def __contains__(self, ip):
         return self.first <= ip <= self.last
@@ -58,6 +65,29 @@ class Net:
     def within(self, other):
         return other.first <= self.first and self.last <= other.last
 
+    def __eq__(self, other):
+        return type(other) is type(self) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
+
+    def __hash__(self):
+        return hash((self.first, self.prefixlen))
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, self.text)
+
+    def __str__(self):
+        return self.text
+
+
+class Net(_Network):
+    """An IPv4 network as integers: ``first``, ``last``, ``prefixlen``."""
+
+    __slots__ = ()
+    BITS = 32
+
+    @staticmethod
+    def show(ip):
+        return ntoa(ip)
+
     @property
     def netmask(self):
         return ntoa((0xFFFFFFFF << (32 - self.prefixlen)) & 0xFFFFFFFF)
@@ -65,18 +95,6 @@ class Net:
     def is_unusable_host(self, ip):
         """Network or broadcast address (only for prefixes shorter than /31)."""
         return self.prefixlen < 31 and (ip == self.first or ip == self.last)
-
-    def __eq__(self, other):
-        return isinstance(other, Net) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
-
-    def __hash__(self):
-        return hash((self.first, self.prefixlen))
-
-    def __repr__(self):
-        return "Net(%s)" % self.text
-
-    def __str__(self):
-        return self.text
 
 
 def aton(value):
@@ -121,37 +139,15 @@ def _netaddr():
     return netaddr
 
 
-class Net6:
+class Net6(_Network):
     """An IPv6 network as integers: ``first``, ``last``, ``prefixlen`` (never equal to a :class:`Net`)."""
 
-    __slots__ = ("first", "last", "prefixlen", "text")
+    __slots__ = ()
+    BITS = 128
 
-    def __init__(self, first, prefixlen):
-        self.first = first
-        self.prefixlen = prefixlen
-        self.last = first | ((1 << (128 - prefixlen)) - 1)
-        self.text = "%s/%d" % (ntoa6(first), prefixlen)
-
-    def __contains__(self, ip):
-        return self.first <= ip <= self.last
-
-    def overlaps(self, other):
-        return self.first <= other.last and other.first <= self.last
-
-    def within(self, other):
-        return other.first <= self.first and self.last <= other.last
-
-    def __eq__(self, other):
-        return isinstance(other, Net6) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
-
-    def __hash__(self):
-        return hash((6, self.first, self.prefixlen))
-
-    def __repr__(self):
-        return "Net6(%s)" % self.text
-
-    def __str__(self):
-        return self.text
+    @staticmethod
+    def show(ip):
+        return ntoa6(ip)
 
 
 def aton6(value):

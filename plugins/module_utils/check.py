@@ -118,15 +118,16 @@ def ip6_field(chk, place, value, required=False):
     return ip
 
 
-def _net_item(chk, place, item):
-    """One IPv4 network of a list (0.0.0.0/0 refused), or None."""
+def _net_item(chk, place, item, parse=parse_net, everything="0.0.0.0/0"):
+    """One network of a list, read by ``parse`` (IPv4 by default; ``everything``, the /0 of its
+    family, refused), or None."""
     try:
-        net = parse_net(item)
+        net = parse(item)
     except ValueError as exc:
         chk.add(place, "%s %s" % (show(item), exc))
         return None
     if net.prefixlen == 0:
-        chk.add(place, "%s covers every address (0.0.0.0/0 is not allowed)" % net.text)
+        chk.add(place, "%s covers every address (%s is not allowed)" % (net.text, everything))
         return None
     return net
 
@@ -146,13 +147,8 @@ def net_list_field(chk, place, value, required):
 
 def _net6_strict(chk, place, item):
     """One IPv6 network of a list as a Net6 (::/0 and the non-global ranges refused), or None."""
-    try:
-        net = parse_net6(item)
-    except ValueError as exc:
-        chk.add(place, "%s %s" % (show(item), exc))
-        return None
-    if net.prefixlen == 0:
-        chk.add(place, "%s covers every address (::/0 is not allowed)" % net.text)
+    net = _net_item(chk, place, item, parse_net6, "::/0")
+    if net is None:
         return None
     special = special6_net(net)
     if special is not None:

@@ -6,6 +6,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 
 import pytest
@@ -182,3 +184,92 @@ def stop_daemonized(pidfile, name="dhclient"):
                 os.kill(pid, signal.SIGTERM)
     except FileNotFoundError:
         pass  # already gone
+
+
+class DnsmasqLab:
+    """A hypervisor namespace running the real dnsmasq on files from a scratch directory (the DHCP
+    labs, IPv4 and IPv6). A subclass says where a configuration and host file come from:
+    ``files(source)`` -> (dnsmasq.conf text, host file text); their production paths are moved to
+    the scratch directory. ``close()`` stops dnsmasq and removes every namespace and directory."""
+
+    def __init__(self, prefix, hv_name, client_files):
+        self.id = uuid.uuid4().hex[:6]
+        # dnsmasq drops root for nobody and re-reads the host file on SIGHUP: a world-readable directory.
+        self.dir = tempfile.mkdtemp(prefix=prefix + "-")
+        os.chmod(self.dir, 0o755)
+        self.stage = tempfile.mkdtemp(prefix=prefix + "-stage-")  # atomic writes: temp file elsewhere, rename
+        self.hv = hv_name % self.id
+        self.namespaces = [self.hv]
+        self.dnsmasq = None
+        sh("ip", "netns", "add", self.hv)
+        sh("ip", "-n", self.hv, "link", "set", "lo", "up")
+        for name, content, mode in client_files:
+            self.path(name, content, mode)
+
+    def files(self, source):
+        raise NotImplementedError
+
+    def path(self, name, content=None, mode=0o644):
+        full = os.path.join(self.dir, name)
+        if content is not None:
+            with open(full, "w") as fh:
+                fh.write(content)
+            os.chmod(full, mode)
+        return full
+
+    def install_hosts(self, source):
+        """Replace the host file atomically (temp file outside its directory, then rename)."""
+        tmp = os.path.join(self.stage, "dhcp-hosts")
+        with open(tmp, "w") as fh:
+            fh.write(self.files(source)[1])
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path("dhcp-hosts"))
+
+    def start_dnsmasq(self, source):
+        from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
+        conf = self.files(source)[0]
+        for prod, here in ((HOSTS_PATH, self.path("dhcp-hosts")), (LEASE_PATH, self.path("leases"))):
+            assert conf.count(prod) == 1
+            conf = conf.replace(prod, here)
+        path = self.path("dnsmasq.conf", conf)
+        test = sh("dnsmasq", "--test", "-C", path, check=False)
+        assert test.returncode == 0, test.stderr
+        self.install_hosts(source)
+        self.dnsmasq = subprocess.Popen(
+            ["ip", "netns", "exec", self.hv, "dnsmasq", "-k", "-C", path, "--log-dhcp",
+             "--log-facility=" + self.path("dnsmasq.log")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.wait_log("read %s" % self.path("dhcp-hosts"), 1)
+        return self.dnsmasq.pid
+
+    def log(self):
+        try:
+            with open(self.path("dnsmasq.log")) as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, needle, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.log().count(needle) < count:
+            assert self.dnsmasq.poll() is None, "dnsmasq exited: %s" % self.dnsmasq.stderr.read().decode()
+            assert time.monotonic() < deadline, "no %r in the dnsmasq log:\n%s" % (needle, self.log())
+            time.sleep(0.05)
+
+    def sighup(self, source):
+        reads = self.log().count("read %s" % self.path("dhcp-hosts"))
+        self.install_hosts(source)
+        os.kill(self.dnsmasq.pid, signal.SIGHUP)
+        self.wait_log("read %s" % self.path("dhcp-hosts"), reads + 1)
+
+    def close(self):
+        if self.dnsmasq is not None and self.dnsmasq.poll() is None:
+            self.dnsmasq.terminate()
+            try:
+                self.dnsmasq.wait(5)
+            except subprocess.TimeoutExpired:
+                self.dnsmasq.kill()
+                self.dnsmasq.wait()
+        for ns in reversed(self.namespaces):
+            sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.stage, ignore_errors=True)

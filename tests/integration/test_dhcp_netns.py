@@ -12,16 +12,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
-import time
-import uuid
 
 import pytest
 
-from helpers import inventory_copy, render, run_module, sh, stop_daemonized
-from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH
+from helpers import DnsmasqLab, inventory_copy, render, run_module, sh, stop_daemonized
+from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH
 
 HV = "hv-r01-01"
 DHCLIENT_CONF = """timeout 5;
@@ -64,72 +59,15 @@ def _ifnames(build):
     return dict(re.findall(r"route replace ([0-9.]+)/32 dev (\S+) proto", text))
 
 
-class Lab:
-    """A hypervisor namespace with dnsmasq, instance namespaces, dhclients; all torn down by close()."""
+class Lab(DnsmasqLab):
+    """The hypervisor namespace with dnsmasq on a rendered build, instance namespaces, dhclients."""
 
     def __init__(self):
-        self.id = uuid.uuid4().hex[:6]
-        # dnsmasq drops root for nobody and re-reads the host file on SIGHUP: a world-readable directory.
-        self.dir = tempfile.mkdtemp(prefix="ocs-dhcp-")
-        os.chmod(self.dir, 0o755)
-        self.stage = tempfile.mkdtemp(prefix="ocs-dhcp-stage-")  # atomic writes: temp file elsewhere, rename
-        self.hv = "ocs-dh-%s" % self.id
-        self.namespaces = [self.hv]
-        self.dnsmasq = None
-        sh("ip", "netns", "add", self.hv)
-        sh("ip", "-n", self.hv, "link", "set", "lo", "up")
-        self.path("dhclient.conf", DHCLIENT_CONF)
-        self.path("hook.sh", HOOK, mode=0o755)
+        super().__init__("ocs-dhcp", "ocs-dh-%s", [("dhclient.conf", DHCLIENT_CONF, 0o644),
+                                                   ("hook.sh", HOOK, 0o755)])
 
-    def path(self, name, text=None, mode=0o644):
-        full = os.path.join(self.dir, name)
-        if text is not None:
-            with open(full, "w") as fh:
-                fh.write(text)
-            os.chmod(full, mode)
-        return full
-
-    def install_hosts(self, build):
-        """Replace the host file atomically (temp file outside its directory, then rename)."""
-        tmp = os.path.join(self.stage, "dhcp-hosts")
-        shutil.copyfile(build / HOSTS_PATH.lstrip("/"), tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path("dhcp-hosts"))
-
-    def start_dnsmasq(self, build):
-        conf = (build / "etc/ocs-l3/dnsmasq.conf").read_text()
-        for prod, here in ((HOSTS_PATH, self.path("dhcp-hosts")), (LEASE_PATH, self.path("leases"))):
-            assert conf.count(prod) == 1
-            conf = conf.replace(prod, here)
-        path = self.path("dnsmasq.conf", conf)
-        test = sh("dnsmasq", "--test", "-C", path, check=False)
-        assert test.returncode == 0, test.stderr
-        self.install_hosts(build)
-        self.dnsmasq = subprocess.Popen(
-            ["ip", "netns", "exec", self.hv, "dnsmasq", "-k", "-C", path, "--log-dhcp",
-             "--log-facility=" + self.path("dnsmasq.log")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.wait_log("read %s" % self.path("dhcp-hosts"), 1)
-        return self.dnsmasq.pid
-
-    def log(self):
-        try:
-            with open(self.path("dnsmasq.log")) as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, text, count, timeout=10):
-        deadline = time.monotonic() + timeout
-        while self.log().count(text) < count:
-            assert self.dnsmasq.poll() is None, "dnsmasq exited: %s" % self.dnsmasq.stderr.read().decode()
-            assert time.monotonic() < deadline, "no %r in the dnsmasq log:\n%s" % (text, self.log())
-            time.sleep(0.05)
-
-    def sighup(self, build):
-        reads = self.log().count("read %s" % self.path("dhcp-hosts"))
-        self.install_hosts(build)
-        os.kill(self.dnsmasq.pid, signal.SIGHUP)
-        self.wait_log("read %s" % self.path("dhcp-hosts"), reads + 1)
+    def files(self, build):
+        return ((build / "etc/ocs-l3/dnsmasq.conf").read_text(), (build / HOSTS_PATH.lstrip("/")).read_text())
 
     def leases(self):
         """{mac: ip} of dnsmasq's lease file."""
@@ -179,17 +117,7 @@ class Lab:
     def close(self):
         for ns in list(self.namespaces[1:]):
             self.kill_dhclient(ns)
-        if self.dnsmasq is not None and self.dnsmasq.poll() is None:
-            self.dnsmasq.terminate()
-            try:
-                self.dnsmasq.wait(5)
-            except subprocess.TimeoutExpired:
-                self.dnsmasq.kill()
-                self.dnsmasq.wait()
-        for ns in reversed(self.namespaces):
-            sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(self.stage, ignore_errors=True)
+        super().close()
 
 
 @pytest.fixture

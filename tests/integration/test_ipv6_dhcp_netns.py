@@ -14,20 +14,17 @@ in the root namespace.
 import copy
 import os
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
 from fabric_data import BASE, dual_stack
-from helpers import sh, stop_daemonized
+from helpers import DnsmasqLab, sh, stop_daemonized
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
 from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL
-from ansible_collections.ocs.l3.plugins.module_utils.dhcp import HOSTS_PATH, LEASE_PATH, config_lines, host_lines
+from ansible_collections.ocs.l3.plugins.module_utils.dhcp import config_lines, host_lines
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.model import gateway6_of
 
@@ -63,79 +60,21 @@ def _duid_line(mac):
     return 'default-duid "%s";\n' % "".join("\\%03o" % b for b in duid), ":".join("%02x" % b for b in duid)
 
 
-class Lab:
-    """A hypervisor namespace with dnsmasq, instance namespaces, dhclients; all torn down by close()."""
+class Lab(DnsmasqLab):
+    """The hypervisor namespace (forwarding IPv6) with dnsmasq on dhcp.py's files of a fabric,
+    instance namespaces, dhclients."""
 
     def __init__(self):
-        self.id = uuid.uuid4().hex[:6]
-        # dnsmasq drops root for nobody and re-reads the host file on SIGHUP: a world-readable directory.
-        self.dir = tempfile.mkdtemp(prefix="o6d-")
-        os.chmod(self.dir, 0o755)
-        self.stage = tempfile.mkdtemp(prefix="o6d-stage-")  # atomic writes: temp file elsewhere, rename
-        self.hv = "o6d%s-hv" % self.id
-        self.namespaces = [self.hv]
+        super().__init__("o6d", "o6d%s-hv", [("dhclient.conf", DHCLIENT_CONF, 0o644), ("hook.sh", HOOK, 0o755)])
         self.clients = []  # pid files of dhclients that may still run
-        self.dnsmasq = None
-        sh("ip", "netns", "add", self.hv)
-        sh("ip", "-n", self.hv, "link", "set", "lo", "up")
         self.x(self.hv, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-        self.path("dhclient.conf", DHCLIENT_CONF)
-        self.path("hook.sh", HOOK, mode=0o755)
 
-    def path(self, name, content=None, mode=0o644):
-        full = os.path.join(self.dir, name)
-        if content is not None:
-            with open(full, "w") as fh:
-                fh.write(content)
-            os.chmod(full, mode)
-        return full
+    def files(self, fab):
+        return text(config_lines(fab, fab.hosts[HV])), text(host_lines(fab, fab.hosts[HV]))
 
     @staticmethod
     def x(ns, *cmd, **kw):
         return sh("ip", "netns", "exec", ns, *cmd, **kw)
-
-    def install_hosts(self, fab):
-        """Replace the host file atomically (temp file outside its directory, then rename)."""
-        tmp = os.path.join(self.stage, "dhcp-hosts")
-        with open(tmp, "w") as fh:
-            fh.write(text(host_lines(fab, fab.hosts[HV])))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path("dhcp-hosts"))
-
-    def start_dnsmasq(self, fab):
-        conf = text(config_lines(fab, fab.hosts[HV]))
-        for prod, here in ((HOSTS_PATH, self.path("dhcp-hosts")), (LEASE_PATH, self.path("leases"))):
-            assert conf.count(prod) == 1
-            conf = conf.replace(prod, here)
-        path = self.path("dnsmasq.conf", conf)
-        test = sh("dnsmasq", "--test", "-C", path, check=False)
-        assert test.returncode == 0, test.stderr
-        self.install_hosts(fab)
-        self.dnsmasq = subprocess.Popen(
-            ["ip", "netns", "exec", self.hv, "dnsmasq", "-k", "-C", path, "--log-dhcp",
-             "--log-facility=" + self.path("dnsmasq.log")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.wait_log("read %s" % self.path("dhcp-hosts"), 1)
-        return self.dnsmasq.pid
-
-    def log(self):
-        try:
-            with open(self.path("dnsmasq.log")) as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, needle, count, timeout=10):
-        deadline = time.monotonic() + timeout
-        while self.log().count(needle) < count:
-            assert self.dnsmasq.poll() is None, "dnsmasq exited: %s" % self.dnsmasq.stderr.read().decode()
-            assert time.monotonic() < deadline, "no %r in the dnsmasq log:\n%s" % (needle, self.log())
-            time.sleep(0.05)
-
-    def sighup(self, fab):
-        reads = self.log().count("read %s" % self.path("dhcp-hosts"))
-        self.install_hosts(fab)
-        os.kill(self.dnsmasq.pid, signal.SIGHUP)
-        self.wait_log("read %s" % self.path("dhcp-hosts"), reads + 1)
 
     def add_instance(self, key, ifname, mac, ip, ip6, gateway_ip, net6):
         """An instance namespace behind tap ``ifname``, the tap set up as routes.batch will."""
@@ -192,17 +131,7 @@ class Lab:
     def close(self):
         for pid in self.clients:
             stop_daemonized(pid)
-        if self.dnsmasq is not None and self.dnsmasq.poll() is None:
-            self.dnsmasq.terminate()
-            try:
-                self.dnsmasq.wait(5)
-            except subprocess.TimeoutExpired:
-                self.dnsmasq.kill()
-                self.dnsmasq.wait()
-        for ns in reversed(self.namespaces):
-            sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(self.stage, ignore_errors=True)
+        super().close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import test_bgp_sessions  # noqa: E402
 import test_fabric_validation  # noqa: E402
 import test_frr  # noqa: E402
-from fabric_data import BASE, dual_stack, gateway_mode  # noqa: E402
+from fabric_data import BASE, dual_stack, gateway_mode, set_at  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
@@ -140,20 +140,6 @@ def _value(rng):
     return rng.randrange(-5, 2 ** 33)
 
 
-def _set(data, path, value):
-    """Replace the value at ``path``, or do nothing when an earlier change left no such place."""
-    node = data
-    for key in path[:-1]:
-        if isinstance(node, dict) and key in node or isinstance(node, list) and key < len(node):
-            node = node[key]
-        else:
-            return
-    if isinstance(node, list) and path[-1] >= len(node):
-        node.append(value)
-    elif isinstance(node, (dict, list)):
-        node[path[-1]] = value
-
-
 def _valid_leaning(rng):
     """In the manner of tests/integration/test_property_validators: mostly valid
     fabrics (more instances, both NAT placements, both routing modes, BGP knobs)."""
@@ -220,7 +206,7 @@ def _corpus6():
     for n in range(RANDOM6_EXAMPLES):
         data = dual_stack(copy.deepcopy(BASE))
         for dummy in range(rng.randint(1, 4)):
-            _set(data, rng.choice(PATHS6), copy.deepcopy(_value6(rng)))
+            set_at(data, rng.choice(PATHS6), copy.deepcopy(_value6(rng)))
         yield "random6 %d" % n, data
 
 
@@ -278,7 +264,7 @@ def corpus(tmp):
     for n in range(RANDOM_EXAMPLES):
         data = copy.deepcopy(BASE)
         for dummy in range(rng.randint(1, 4)):
-            _set(data, rng.choice(PATHS), copy.deepcopy(_value(rng)))
+            set_at(data, rng.choice(PATHS), copy.deepcopy(_value(rng)))
         yield "random %d" % n, data
     for n in range(VALID_LEANING_EXAMPLES):
         yield "valid-leaning %d" % n, _valid_leaning(rng)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fabric_data import BASE, dual_stack, problems_of
+from fabric_data import BASE, dual_stack, problems_of, set_at
 from ansible_collections.ocs.l3.plugins.module_utils.addr import (Net, Net6, aton, aton6, ntoa6, parse_net6,
                                                                   special6)
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
@@ -193,26 +193,12 @@ nasty6 = st.sampled_from(["", " ", "2001:db8::1\n", " 2001:db8::1", "x\ny", "$(i
 values6 = st.one_of(ipv6, near6, nasty6, st.text(alphabet="0123456789abcdefABCDEF:./% \n", max_size=24))
 
 
-def _put(data, path, value):
-    """Replace the value at ``path``, or do nothing when an earlier change left no such place."""
-    node = data
-    for key in path[:-1]:
-        if isinstance(node, dict) and key in node or isinstance(node, list) and key < len(node):
-            node = node[key]
-        else:
-            return
-    if isinstance(node, list) and path[-1] >= len(node):
-        node.append(value)
-    elif isinstance(node, (dict, list)):
-        node[path[-1]] = value
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(PATHS6), values6), min_size=1, max_size=4))
 def test_random_ipv6_input_fails_clearly_or_builds(changes):
     data = _dual()
     for path, value in changes:
-        _put(data, path, copy.deepcopy(value))
+        set_at(data, path, copy.deepcopy(value))
     try:
         fab = build(data)
     except FabricError as exc:
