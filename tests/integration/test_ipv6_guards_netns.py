@@ -12,7 +12,7 @@ outside its internal_ranges6. The IPv6 addresses and routes are set by hand (wha
 DHCP parts of issue 20 install); the hypervisor's IPv6 filter rules are the rendered ones
 (firewall.ipv6_lines), applied by the real ocs_iptables_chains module. Each instance's inner veth
 end carries its inventory MAC. Forged packets are whole Ethernet frames sent from an instance's
-eth0 with a raw AF_PACKET socket (Ethernet source: the instance's own MAC unless said otherwise);
+eth0 with a raw AF_PACKET socket (tests/frames6.py; Ethernet source: the instance's own MAC unless said otherwise);
 receivers count them in raw PREROUTING, before anything could drop them; each guard's counter is
 read from its rule (comments as in firewall.py).
 """
@@ -21,13 +21,13 @@ import copy
 import ipaddress
 import json
 import os
-import struct
 import sys
 import time
 
 import pytest
 
 from fabric_data import BASE, dual_stack
+from frames6 import ALL_NODES, ALL_ROUTERS, BAD_PREFIX, SEND, frame, icmp6, na, ns, ptb, ra, udp
 from helpers import NetnsLab, run_module, sh
 from ansible_collections.ocs.l3.plugins.module_utils import constants, firewall
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
@@ -41,8 +41,6 @@ VMS = {  # key: (name, tap, ip6, mac)
     "vm-b": ("vm-b", "tap-b", "2001:db8:0:1::b", "02:00:00:00:01:0b"),
 }
 IP6_A, IP6_B = VMS["vm-a"][2], VMS["vm-b"][2]
-ALL_NODES, ALL_ROUTERS = ("ff02::1", "33:33:00:00:00:01"), ("ff02::2", "33:33:00:00:00:02")
-BAD_PREFIX = "2001:db8:bad::"
 
 
 def _drop(word, chain):
@@ -58,63 +56,8 @@ NA_SPOOF6 = _drop("ocs-na-spoof6", "OCS-NA6")
 NA_LL = "-m comment --comment ocs-na-link-local -j RETURN"
 INBOUND_DROP = _drop("ocs-inbound6", "OCS-INBOUND6")
 PROTECT = "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP"
-SEND = "import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\n" \
-       "s.send(bytes.fromhex(sys.argv[1]))\n"
 COUNT_UDP = ["-p", "udp", "--dport", "7002"]
 COUNT_PTB = ["-p", "ipv6-icmp", "--icmpv6-type", "2"]
-
-
-# --- frames ----------------------------------------------------------------------------------
-
-def _mac(text):
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def _sum16(data):
-    data += b"\0" * (len(data) % 2)
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def frame(eth_src, eth_dst, src, dst, nh, payload, hl=64):
-    """An Ethernet frame with an IPv6 packet; the ICMPv6 (58) or UDP (17) checksum filled in."""
-    s, d = ipaddress.IPv6Address(src).packed, ipaddress.IPv6Address(dst).packed
-    at = {58: 2, 17: 6}[nh]
-    pseudo = s + d + struct.pack("!IxxxB", len(payload), nh)
-    payload = payload[:at] + struct.pack("!H", _sum16(pseudo + payload)) + payload[at + 2:]
-    head = struct.pack("!IHBB", 0x60000000, len(payload), nh, hl) + s + d
-    return _mac(eth_dst) + _mac(eth_src) + b"\x86\xdd" + head + payload
-
-
-def icmp6(kind, body, code=0):
-    return struct.pack("!BBH", kind, code, 0) + body
-
-
-def udp(sport, dport, data=b"x"):
-    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-
-
-def ra(mac):
-    """A router advertisement: default router for 1800 s, on-link and SLAAC prefix BAD_PREFIX/64."""
-    prefix = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + ipaddress.IPv6Address(BAD_PREFIX).packed
-    return icmp6(134, struct.pack("!BBHII", 64, 0, 1800, 0, 0) + prefix + bytes([1, 1]) + _mac(mac))
-
-
-def na(target, mac):
-    """A neighbour advertisement (override) of ``target`` at ``mac``."""
-    return icmp6(136, struct.pack("!I", 0x20000000) + ipaddress.IPv6Address(target).packed + bytes([2, 1]) + _mac(mac))
-
-
-def ns(target):
-    return icmp6(135, bytes(4) + ipaddress.IPv6Address(target).packed)
-
-
-def ptb(inner_src, inner_dst, mtu=1280):
-    inner = struct.pack("!IHBB", 0x60000000, 1400, 17, 64) + ipaddress.IPv6Address(inner_src).packed \
-        + ipaddress.IPv6Address(inner_dst).packed + udp(7000, 7002)
-    return icmp6(2, struct.pack("!I", mtu) + inner)
 
 
 # --- the lab ---------------------------------------------------------------------------------
