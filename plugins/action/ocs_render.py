@@ -99,6 +99,7 @@ class ActionModule(ActionBase):
             changed=bool(changed) and not self._task.check_mode, changed_files=changed[:50],
             changed_count=len(changed),
             hosts=len(plans), files=sum(len(v) for v in rendered.values()), instances=fab.instance_count,
+            dual_stack=fab.dual_stack,  # IPv6 is routed too (ocs_routes' sysctls)
             build_dir=build_dir, manifest=os.path.join(build_dir, "manifest.json"),
             # The names and paths the roles apply (the shared library's constants): no role copies them.
             contract=contract(),

@@ -60,6 +60,10 @@ build_dir:
   description: Where the files were written.
   returned: success
   type: str
+dual_stack:
+  description: The fabric routes IPv6 too (C(ocs_fabric.internal_ranges6) is set); ocs_routes then sets IPv6 forwarding.
+  returned: success
+  type: bool
 contract:
   description: The shared library's names and paths the roles apply (route protocol, paths, jumps, nft table).
   returned: success

@@ -48,9 +48,10 @@ def _swap(insts):
 
 
 def _instances(build):
-    """[(name, mac, ip)] of the rendered host file."""
+    """[(name, mac, ip)] of the rendered host file (``mac,ip,[ip6],name,lease``: the IPv6 field skipped)."""
     lines = (build / HOSTS_PATH.lstrip("/")).read_text().splitlines()
-    return [tuple(ln.split(",")[i] for i in (2, 0, 1)) for ln in lines if ln and not ln.startswith("#")]
+    fields = ([f for f in ln.split(",") if not f.startswith("[")] for ln in lines if ln and not ln.startswith("#"))
+    return [(f[2], f[0], f[1]) for f in fields]
 
 
 def _ifnames(build):

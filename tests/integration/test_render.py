@@ -40,7 +40,8 @@ def test_routes_file_matches_the_inventory(rendered):
     for inst in hv["ocs_instances"]:
         assert " %s/32 dev tap" % inst["ip"] in text
     assert (rendered / "tor-r02/etc/ocs-l3/routes.batch").read_text().endswith(
-        "route replace blackhole 198.19.2.0/24 proto 211\n")
+        "route replace blackhole 198.19.2.0/24 proto 211\n"
+        "route replace blackhole 2001:db8:0:2::/64 proto 211 metric 1024\n")  # the example is dual-stack
 
 
 def test_second_render_changes_nothing(tmp_path):

@@ -132,7 +132,7 @@ def test_a_move_within_a_rack_affects_both_hypervisors_and_the_racks_tors_only(e
         ("tor-r01", FRR_CONF), ("tor-r01b", FRR_CONF), ("tor-r01", EXPECTED), ("tor-r01b", EXPECTED)}
     assert doc["summary"]["sessions"] == {"added": [], "removed": []}
     dhcp = next(f for f in doc["files"] if f["host"] == "hv-r01-02" and f["path"] == "/etc/ocs-l3/dhcp-hosts")
-    assert "+02:00:c6:13:01:21,198.19.1.33,vm-r01-01-d," in dhcp["diff"]
+    assert "+02:00:c6:13:01:21,198.19.1.33,[2001:db8:0:1::c613:121],vm-r01-01-d," in dhcp["diff"]  # IPv6 moves too
 
 
 def test_a_new_floating_ip_affects_its_hypervisor_its_tor_and_the_spine(example):

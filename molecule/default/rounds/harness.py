@@ -289,12 +289,12 @@ class Vm:
         """Start it (netns, tap, dhclient, probe); ``fresh``: delete it first, lease file too."""
         if fresh:
             self.down()
-            ok(self.hv, "rm -f /var/lib/dhcp/%s.leases" % self.name)
+            ok(self.hv, "rm -f /var/lib/dhcp/{0}.leases /var/lib/dhcp/{0}.leases6".format(self.name))
         return ok(self.hv, "/usr/local/sbin/ocs-instance-up", self.name, self.interface, self.mac, ECHO_PORT)
 
     def down(self):
         """Delete it: its units, netns and tap (as when a VM is deleted)."""
-        run(self.hv, "systemctl stop ocs-dhc-%s ocs-probe-%s" % (self.name, self.name))
+        run(self.hv, "systemctl stop ocs-dhc-{0} ocs-dhc6-{0} ocs-probe-{0} ocs-probe6-{0}".format(self.name))
         run(self.hv, "ip link del %s" % shlex.quote(self.interface))
         run(self.hv, "ip netns del %s" % shlex.quote(self.name))
 
