@@ -18,7 +18,7 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 
-from .addr import Net, collapse
+from .addr import Net, Net6, collapse, collapse6
 
 ROLE_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
 ROLE_OF_GROUP = {"spines": "spine", "tors": "tor", "hypervisors": "hypervisor", "nat_gateways": "nat_gateway"}
@@ -200,7 +200,9 @@ class Fabric:
     monitoring_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR
     host_services: list = field(default_factory=list)  # [dict(proto, port, sources, sources6, roles (set))]
     instance_services: list = field(default_factory=list)  # [(address int, proto, port)]: metadata, DNS included
+    instance_services6: list = field(default_factory=list)  # [(IPv6 int, proto, port)]: IPv6 instance_services
     infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks
+    infrastructure6: list = field(default_factory=list)  # [Net6], collapsed: its own IPv6 addresses (ocs_address6)
 
     def instances(self):
         for host in self.by_role["hypervisor"]:
@@ -225,3 +227,10 @@ def infrastructure(fab):
             if link.net is not None:
                 nets.append(link.net)
     return collapse(nets)
+
+
+def infrastructure6(fab):
+    """The IPv6 side of :func:`infrastructure`, collapsed: every host's ``ocs_address6`` (the only
+    IPv6 addresses of the fabric itself the inventory names: links and rack host subnets are
+    IPv4; unnumbered sessions use link-local addresses, never forwarded)."""
+    return collapse6([Net6(h.address6, 128) for h in fab.hosts.values() if h.address6 is not None])

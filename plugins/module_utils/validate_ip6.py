@@ -167,6 +167,19 @@ def _host6_problem(fab, ip6, hw, owners):
     return None
 
 
+def address6(chk, place, value):
+    """A global IPv6 address of a dual-stack fabric's setting (an IPv6 instance service, a DNS
+    server) as an int, or None (reported: not an address, or not a global one)."""
+    ip6 = ip6_field(chk, place, value, required=True)
+    if ip6 is None:
+        return None
+    special = special6(ip6)
+    if special is not None:
+        chk.add(place, "%s is %s" % (ntoa6(ip6), special))
+        return None
+    return ip6
+
+
 def instance_ip6(chk, seen, label, host, value, ip):
     """(ip6 or None, ok): the instance's IPv6 address, ``value`` or, when that is absent and its
     rack has instance_ip6_from_ip4, derived from its IPv4 address ``ip`` (None when that one is

@@ -9,6 +9,7 @@ and the racks first (the tenant networks)."""
 from .check import (mixed_net_list_field, port_field, proto_field, ip_field, show, unknown_keys,
                     where)
 from .model import GROUP_OF_ROLE
+from .validate_ip6 import address6
 
 HOST_SERVICE_KEYS = {"proto", "port", "from", "roles"}
 INSTANCE_SERVICE_KEYS = {"address", "proto", "port"}
@@ -31,6 +32,7 @@ def policy(chk, fab, data):
         fab.instance_services += [(dns, "udp", 53), (dns, "tcp", 53)]
     _instance_services(chk, fab, data.get("instance_services", []))
     fab.instance_services = sorted(set(fab.instance_services))
+    fab.instance_services6 = sorted(set(fab.instance_services6))
 
 
 def _management_ranges(chk, fab, value):
@@ -98,8 +100,10 @@ def _instance_services(chk, fab, value):
             chk.add(sw, "must be a mapping {address, proto, port}, got %s" % show(svc))
             continue
         unknown_keys(chk, sw, svc, INSTANCE_SERVICE_KEYS)
-        ip = ip_field(chk, where(sw, "address"), svc.get("address"))
+        address = svc.get("address")
+        six = fab.dual_stack and isinstance(address, str) and ":" in address  # IPv4-only: its message as before
+        ip = address6(chk, where(sw, "address"), address) if six else ip_field(chk, where(sw, "address"), address)
         proto = proto_field(chk, where(sw, "proto"), svc.get("proto"))
         port = port_field(chk, where(sw, "port"), svc.get("port"))
         if None not in (ip, proto, port):
-            fab.instance_services.append((ip, proto, port))
+            (fab.instance_services6 if six else fab.instance_services).append((ip, proto, port))

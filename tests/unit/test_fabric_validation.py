@@ -419,6 +419,15 @@ RULES = [
     ("ip6 the taps' gateway address", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::1")),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::1 is the gateway address of "
      "2001:db8:0:2::/64 (every tap's, its second address)"),
+    ("IPv6 instance service link-local", lambda d: (dual_stack(d), d["fabric"].update(instance_services=[
+        {"address": "fe80::53", "proto": "udp", "port": 53}])),
+     "ocs_fabric.instance_services[0].address fe80::53 is a link-local address (fe80::/10)"),
+    ("IPv6 instance service not an address", lambda d: (dual_stack(d), d["fabric"].update(instance_services=[
+        {"address": "2001:db8::53::1", "proto": "udp", "port": 53}])),
+     "ocs_fabric.instance_services[0].address 2001:db8::53::1 is not an IPv6 address"),
+    ("IPv6 instance service in an IPv4-only fabric", lambda d: d["fabric"].update(instance_services=[
+        {"address": "2001:db8::53", "proto": "udp", "port": 53}]),
+     "ocs_fabric.instance_services[0].address 2001:db8::53 is not an IPv4 address"),
     ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
     ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(
