@@ -62,7 +62,7 @@ would then be a guest's default router (seen in the namespace test).
 - The range's prefix length is the subnet's, at least 64 (dnsmasq's minimum):
   in a subnet wider than a /64 only the /64 holding the gateway address (the
   subnet's first) is served. Addresses derived from the IPv4 address
-  (``instance_ip6_from_ip4``) lie there.
+  (``instance_ip6_from_ip4``) lie there; an explicit ``ip6`` outside it is a validation error.
 - A DHCPv6 client is known by the MAC address of its packets (dnsmasq reads it
   from the neighbour table of the tap), never by its DUID: a DUID-LLT, -EN or
   -UUID client gets its address all the same.
@@ -73,6 +73,7 @@ would then be a guest's default router (seen in the namespace test).
 
 from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
+from .model import SERVED6_PLEN
 from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS_PATH, \
     DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ
 
@@ -140,7 +141,7 @@ def config6_lines(fab, host):
     lines = ["enable-ra", "ra-param=%s*,mtu:%d,0" % (fab.instance_ifname_prefix, fab.mtu)]
     for i, net in enumerate(subnets):
         lines.append("dhcp-range=set:ocs6_%d,%s,static,off-link,%d,%d"
-                     % (i, ntoa6(net.first), max(net.prefixlen, 64), fab.dhcp_lease_time))
+                     % (i, ntoa6(net.first), max(net.prefixlen, SERVED6_PLEN), fab.dhcp_lease_time))
     return lines
 
 

@@ -73,6 +73,11 @@ class Rack:
         return None
 
 
+SERVED6_PLEN = 64
+"""DHCPv6 serves a subnet wider than a /64 in its first /64 only (dnsmasq's ranges are /64 or
+longer: dhcp.config6_lines); an instance's ip6 lies there (derived addresses always do)."""
+
+
 def gateway6_of(net):
     """The global IPv6 address (int) every tap of an instance in the Net6 ``net`` carries (with
     ``noprefixroute``): the network's second address (its first is the subnet-router anycast

@@ -37,7 +37,7 @@ import bisect
 
 from .addr import ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
-from .model import gateway6_of
+from .model import SERVED6_PLEN, gateway6_of
 
 FABRIC_KEYS6 = {"internal_ranges6", "inbound6"}
 RACK_KEYS6 = {"instance_subnets6", "instance_ip6_from_ip4"}
@@ -45,6 +45,7 @@ INSTANCE_KEYS6 = {"ip6", "inbound6"}
 SUBNET6_WIDEST, SUBNET6_NARROWEST = 48, 120
 """The prefix lengths a rack's IPv6 instance subnet may have (see above)."""
 DERIVE_NARROWEST = 96
+SERVED_BITS = 128 - SERVED6_PLEN
 """With ``instance_ip6_from_ip4``, the first IPv6 instance subnet is a /96 or shorter."""
 _REQUIRES = "requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"
 INBOUND6 = ("floating", "open", "closed")
@@ -220,6 +221,9 @@ def _instance6_problem(seen, rack, ip6):
         return "is the subnet-router anycast address of %s (its first address)" % subnet.text
     if ip6 == gateway6_of(subnet):
         return "is the gateway address of %s (every tap's, its second address)" % subnet.text
+    if ip6 >> SERVED_BITS != subnet.first >> SERVED_BITS:
+        return "is outside %s/%d, the first /%d of %s (DHCPv6 serves a subnet wider than a /%d in its first only)" % (
+            ntoa6(subnet.first), SERVED6_PLEN, SERVED6_PLEN, subnet.text, SERVED6_PLEN)
     if ip6 in seen.ips6:
         return "is also the ip6 of %s" % seen.ips6[ip6]
     if ip6 in seen.host_addrs6:

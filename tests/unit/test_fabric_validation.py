@@ -428,6 +428,10 @@ RULES = [
     ("IPv6 instance service in an IPv4-only fabric", lambda d: d["fabric"].update(instance_services=[
         {"address": "2001:db8::53", "proto": "udp", "port": 53}]),
      "ocs_fabric.instance_services[0].address 2001:db8::53 is not an IPv4 address"),
+    ("ip6 beyond the first /64 of a wider subnet", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["2001:db8:0:200::/56"]), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:201::d")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:201::d is outside 2001:db8:0:200::/64, the first "
+     "/64 of 2001:db8:0:200::/56 (DHCPv6 serves a subnet wider than a /64 in its first only)"),
     ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
     ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(
