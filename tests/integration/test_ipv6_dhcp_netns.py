@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from fabric_data import BASE, dual_stack
-from helpers import DnsmasqLab, sh, stop_daemonized
+from helpers import DnsmasqLab, run_module, sh, stop_daemonized
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
 from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL
@@ -248,3 +248,50 @@ def test_dhcpv6_and_ra_give_each_instance_its_address_and_route(lab):
         leases = fh.read()
     for inst in (a, b, new):
         assert " %s %s " % (ntoa6(inst.ip6), inst.name) in leases, leases
+
+
+def _lease_lines6(lab):
+    """The DHCPv6 lease lines of dnsmasq's lease file (``expiry iaid ip6 name duid``), by ip6."""
+    with open(lab.path("leases")) as fh:
+        lines = [ln.split() for ln in fh if ln.strip()]
+    return {parts[2]: parts for parts in lines if len(parts) == 5 and ":" in parts[2]}
+
+
+def test_a_removed_instances_dhcpv6_lease_is_released(lab):
+    """ocs_dhcp_release with dhcp_release6: after the host file loses vm-b (and its tap), its DHCPv6
+    lease leaves dnsmasq's lease file; vm-a's stays; a second run changes nothing."""
+    fab = _fabric()
+    hv = fab.hosts[HV]
+    net6 = hv.rack.instance_subnets6[0]
+    (a, b) = sorted(hv.instances, key=lambda i: i.ip)
+    ns_a, duid_a = _start_instance(lab, "a", a, net6)
+    ns_b, duid_b = _start_instance(lab, "b", b, net6)
+    lab.start_dnsmasq(fab)
+    for ns, inst, duid in ((ns_a, a, duid_a), (ns_b, b, duid_b)):
+        _assert_v6(lab, ns, inst, duid)
+    leases = _lease_lines6(lab)
+    assert set(leases) == {ntoa6(a.ip6), ntoa6(b.ip6)}, leases
+    assert leases[ntoa6(b.ip6)][3:] == [b.name, duid_b], leases  # the lease names the client's DUID
+
+    removed = build(_without(b.name))
+    content = text(host_lines(removed, removed.hosts[HV]))
+    sh("ip", "netns", "del", ns_b)  # the instance is gone, its tap with it: released on vm-a's tap
+    lab.namespaces.remove(ns_b)
+    lab.sighup(removed)
+    args = {"content": content, "leasefile": lab.path("leases"), "prefix": "tap"}
+    dry = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args, check=True)
+    assert dry["changed"] and dry["released"] == ["%s %s %s" % (ntoa6(b.ip6), leases[ntoa6(b.ip6)][1], a.interface)]
+    assert ntoa6(b.ip6) in _lease_lines6(lab)  # check mode released nothing
+    res = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)
+    assert res["changed"] and res["released"] == dry["released"] and res["not_released"] == [], res
+    assert set(_lease_lines6(lab)) == {ntoa6(a.ip6)}, _lease_lines6(lab)
+    assert "DHCPRELEASE(%s) %s" % (a.interface, duid_b) in lab.log() and "release received" in lab.log(), lab.log()
+    again = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)
+    assert not again["changed"] and again["unreachable"] == [], again
+
+
+def _without(name):
+    data = dual_stack(copy.deepcopy(BASE))
+    insts = data["hostvars"][HV]["ocs_instances"]
+    data["hostvars"][HV]["ocs_instances"] = [i for i in insts if i["name"] != name]
+    return data
