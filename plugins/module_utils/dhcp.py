@@ -66,9 +66,12 @@ would then be a guest's default router (seen in the namespace test).
 - A DHCPv6 client is known by the MAC address of its packets (dnsmasq reads it
   from the neighbour table of the tap), never by its DUID: a DUID-LLT, -EN or
   -UUID client gets its address all the same.
-- No DNS over IPv6: ``port=0`` keeps dnsmasq from advertising itself (no RDNSS
-  in the RA, no DHCPv6 DNS option), and ``ocs_fabric.dns_servers`` holds IPv4
-  servers only (the DHCPv4 lease carries them).
+- DNS over IPv6: ``ocs_fabric.dns_servers6`` (IPv6 resolvers) go out as the
+  DHCPv6 DNS option (23) and, from the same option, as the RAs' RDNSS; with
+  them ``ocs_fabric.domain`` as the DHCPv6 domain search list (24) and the RAs'
+  DNSSL. ``port=0`` keeps dnsmasq from advertising itself. Without
+  ``dns_servers6`` nothing DNS goes out over IPv6 (the DHCPv4 lease carries
+  ``dns_servers``). No metadata over IPv6 (docs/ipv6.md says why).
 """
 
 from .addr import ntoa, ntoa6
@@ -142,6 +145,10 @@ def config6_lines(fab, host):
     for i, net in enumerate(subnets):
         lines.append("dhcp-range=set:ocs6_%d,%s,static,off-link,%d,%d"
                      % (i, ntoa6(net.first), max(net.prefixlen, SERVED6_PLEN), fab.dhcp_lease_time))
+    if fab.dns_servers6:
+        lines.append("dhcp-option=option6:dns-server,%s" % ",".join("[%s]" % ntoa6(ip) for ip in fab.dns_servers6))
+        if fab.domain:
+            lines.append("dhcp-option=option6:domain-search,%s" % fab.domain)
     return lines
 
 

@@ -185,6 +185,7 @@ class Fabric:
     inbound6: str = "floating"  # new IPv6 flows to instances from outside: floating, open or closed (firewall)
     metadata: dict | None = None  # dict(ip, port, target, target_port) or None
     dns_servers: list = field(default_factory=list)
+    dns_servers6: list = field(default_factory=list)  # [IPv6 int]: given to instances by DHCPv6 and the RAs (RDNSS)
     domain: str | None = None
     mtu: int = 1500
     # The smallest path MTU beyond the border that TCP through the NAT tier must survive:
@@ -205,7 +206,7 @@ class Fabric:
     monitoring_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR
     host_services: list = field(default_factory=list)  # [dict(proto, port, sources, sources6, roles (set))]
     instance_services: list = field(default_factory=list)  # [(address int, proto, port)]: metadata, DNS included
-    instance_services6: list = field(default_factory=list)  # [(IPv6 int, proto, port)]: IPv6 instance_services
+    instance_services6: list = field(default_factory=list)  # [(IPv6 int, proto, port)]: dns_servers6 included
     infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks
     infrastructure6: list = field(default_factory=list)  # [Net6], collapsed: its own IPv6 addresses (ocs_address6)
 

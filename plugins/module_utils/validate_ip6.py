@@ -2,7 +2,7 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the IPv6 side of a dual-stack fabric, every field of it optional:
-``ocs_fabric.internal_ranges6`` and ``inbound6``, a rack's ``instance_subnets6`` and
+``ocs_fabric.internal_ranges6``, ``inbound6`` and ``dns_servers6``, a rack's ``instance_subnets6`` and
 ``instance_ip6_from_ip4``, a host's ``ocs_address6``, an instance's ``ip6`` and ``inbound6``.
 The validators of each object kind call in here; see docs/ipv6.md.
 
@@ -39,7 +39,7 @@ from .addr import ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
 from .model import SERVED6_PLEN, gateway6_of
 
-FABRIC_KEYS6 = {"internal_ranges6", "inbound6"}
+FABRIC_KEYS6 = {"internal_ranges6", "inbound6", "dns_servers6"}
 RACK_KEYS6 = {"instance_subnets6", "instance_ip6_from_ip4"}
 INSTANCE_KEYS6 = {"ip6", "inbound6"}
 SUBNET6_WIDEST, SUBNET6_NARROWEST = 48, 120
@@ -179,6 +179,22 @@ def address6(chk, place, value):
         chk.add(place, "%s is %s" % (ntoa6(ip6), special))
         return None
     return ip6
+
+
+def dns_servers6(chk, fab, data):
+    """ocs_fabric.dns_servers6 (``Fabric.dns_servers6``): the instances' IPv6 resolvers, global IPv6
+    addresses (DHCPv6 option 23 and the RAs' RDNSS, dhcp.py); only in a dual-stack fabric."""
+    value = data.get("dns_servers6")
+    place = where("ocs_fabric", "dns_servers6")
+    if value is None:
+        return
+    if not fab.dual_stack:
+        chk.add(place, _REQUIRES)
+    elif not isinstance(value, list):
+        chk.add(place, "must be a list of IPv6 addresses, got %s" % show(value))
+    else:
+        found = (address6(chk, where(place, i), item) for i, item in enumerate(value))
+        fab.dns_servers6 = [ip6 for ip6 in found if ip6 is not None]
 
 
 def instance_ip6(chk, seen, label, host, value, ip):

@@ -30,6 +30,7 @@ def policy(chk, fab, data):
         fab.instance_services.append((fab.metadata["target"], "tcp", fab.metadata["target_port"]))
     for dns in fab.dns_servers:
         fab.instance_services += [(dns, "udp", 53), (dns, "tcp", 53)]
+    fab.instance_services6 += [(dns, proto, 53) for dns in fab.dns_servers6 for proto in ("udp", "tcp")]
     _instance_services(chk, fab, data.get("instance_services", []))
     fab.instance_services = sorted(set(fab.instance_services))
     fab.instance_services6 = sorted(set(fab.instance_services6))

@@ -5,7 +5,7 @@ import copy
 
 from fabric_data import BASE, dual_stack
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
-from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa6
+from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.modules import ocs_dhcp_release as release
 
@@ -299,3 +299,22 @@ def test_release_plan6_stale_leases_on_a_tap_of_their_subnet():
 def test_release_plan6_nothing_to_do_and_the_ipv4_plan_unchanged():
     assert release.plan6(HOSTS6, "", ADDRS6, "tap") == ([], [], None)
     assert release.plan(HOSTS6, LEASES6, ADDRS6, "tap") == ([], [])  # the IPv4 lease of vm-a is wanted
+
+
+def test_ipv6_dns_servers_and_domain_go_out_over_dhcpv6_and_ra(data):
+    dual_stack(data)
+    fab = build(copy.deepcopy(data))
+    assert not [ln for ln in config_lines(fab, fab.hosts["hv-r01-01"]) if "option6" in ln]  # none set: nothing
+    data["fabric"]["dns_servers6"] = ["2001:db8:ffff::53", "2001:DB8::35"]
+    fab = build(data)
+    assert fab.dns_servers6 == [aton6("2001:db8:ffff::53"), aton6("2001:db8::35")]
+    lines = config_lines(fab, fab.hosts["hv-r01-01"])
+    assert lines[-2:] == ["dhcp-option=option6:dns-server,[2001:db8:ffff::53],[2001:db8::35]",
+                          "dhcp-option=option6:domain-search,cloud.ocs.example"]
+    assert "port=0" in lines  # dnsmasq never advertises itself
+    del data["fabric"]["domain"]
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r01-01"])[-1] == "dhcp-option=option6:dns-server,[2001:db8:ffff::53],[2001:db8::35]"
+    # the IPv6 resolvers are instance services (udp and tcp 53), like the IPv4 ones
+    assert (aton6("2001:db8:ffff::53"), "udp", 53) in fab.instance_services6
+    assert (aton6("2001:db8::35"), "tcp", 53) in fab.instance_services6
