@@ -444,6 +444,18 @@ RULES = [
      "ocs_fabric.dns_servers6 must be a list of IPv6 addresses, got 2001:db8::53"),
     ("dns_servers6 in an IPv4-only fabric", lambda d: d["fabric"].update(dns_servers6=["2001:db8::53"]),
      "ocs_fabric.dns_servers6 requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"),
+    ("IPv6 management range over an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        management_ranges=["192.0.2.0/24", "2001:db8::/56"])),
+     "ocs_fabric.management_ranges[1] 2001:db8::/56 overlaps rack r01 instance subnet 2001:db8:0:1::/64 "
+     "(tenants would be management)"),
+    ("IPv6 management range inside an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        management_ranges=["2001:DB8:0:2::100/120", "192.0.2.0/24"])),
+     "ocs_fabric.management_ranges[0] 2001:db8:0:2::100/120 overlaps rack r02 instance subnet 2001:db8:0:2::/64 "
+     "(tenants would be management)"),
+    ("IPv6 monitoring range over an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        monitoring_ranges=["2001:db8::/32"])),
+     "ocs_fabric.monitoring_ranges[0] 2001:db8::/32 overlaps rack r01 instance subnet 2001:db8:0:1::/64 "
+     "(tenants would be monitoring)"),
     ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
     ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(

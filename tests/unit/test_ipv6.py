@@ -321,3 +321,21 @@ def test_derived_addresses_always_lie_in_the_first_64():
     fab = build(data)  # valid: no derived address is refused
     derived_ = [i for i in fab.instances() if i.name in ("vm-a", "vm-c")]
     assert [ntoa6(i.ip6) for i in derived_] == ["2001:db8:100::c613:10a", "2001:db8:100::c613:10c"]
+
+
+def test_ipv6_management_and_monitoring_ranges_beside_the_instance_subnets6():
+    data = _dual()
+    data["fabric"]["management_ranges"] = ["192.0.2.0/24", "2001:db8:ffff::/48"]  # the hosts' side: fine
+    data["fabric"]["monitoring_ranges"] = ["2001:db8:0:3::/64", "198.18.0.0/24"]
+    assert problems_of(data) == []
+    data["fabric"]["monitoring_ranges"] = ["2001:db8:0:1::/64", "2001:db8:0:2:1::/80", "2001:db8::/63"]
+    assert problems_of(data) == [
+        "ocs_fabric.monitoring_ranges[%d] %s overlaps rack %s instance subnet %s (tenants would be monitoring)" % case
+        for case in ((0, "2001:db8:0:1::/64", "r01", "2001:db8:0:1::/64"),
+                     (1, "2001:db8:0:2:1::/80", "r02", "2001:db8:0:2::/64"),
+                     (2, "2001:db8::/63", "r01", "2001:db8:0:1::/64"))]
+
+
+def test_ipv4_only_fabric_ignores_ipv6_management_ranges_as_before(data):
+    data["fabric"]["management_ranges"] = ["192.0.2.0/24", "2001:db8:0:1::/64"]
+    assert problems_of(data) == []
