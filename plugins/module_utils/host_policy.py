@@ -187,13 +187,13 @@ def tenant_rules(fab, six=False):
     """Rules of OCS-TENANT: of the infrastructure, instances reach only their services (``six``: the
     IPv6 chain, ``Fabric.infrastructure6`` and ``instance_services6``)."""
     a = "-A %s" % TENANT
-    infra, services, show, host = ((fab.infrastructure6, fab.instance_services6, ntoa6, 128) if six
-                                   else (fab.infrastructure, fab.instance_services, ntoa, 32))
+    infra, services, printed, width = ((fab.infrastructure6, fab.instance_services6, ntoa6, 128) if six
+                                       else (fab.infrastructure, fab.instance_services, ntoa, 32))
     rules = ["%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j RETURN" % (a, _c("ocs-replies"))]
     for ip, proto, port in services:
         if any(ip in net for net in infra):
             rules.append("%s -d %s/%d -p %s -m %s --dport %d %s -j RETURN"
-                         % (a, show(ip), host, proto, proto, port, _c("ocs-instance-service")))
+                         % (a, printed(ip), width, proto, proto, port, _c("ocs-instance-service")))
     for net in infra:
         rules.append("%s -d %s %s -j DROP" % (a, net.text, _c("ocs-infra")))
     return rules

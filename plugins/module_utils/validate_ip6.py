@@ -45,8 +45,9 @@ INSTANCE_KEYS6 = {"ip6", "inbound6"}
 SUBNET6_WIDEST, SUBNET6_NARROWEST = 48, 120
 """The prefix lengths a rack's IPv6 instance subnet may have (see above)."""
 DERIVE_NARROWEST = 96
-SERVED_BITS = 128 - SERVED6_PLEN
 """With ``instance_ip6_from_ip4``, the first IPv6 instance subnet is a /96 or shorter."""
+SERVED_BITS = 128 - SERVED6_PLEN
+"""The host bits of the /64 a wider subnet is served in (``model.SERVED6_PLEN``): an ip6 shares the rest with its subnet."""
 _REQUIRES = "requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"
 INBOUND6 = ("floating", "open", "closed")
 """``ocs_fabric.inbound6``: who may open IPv6 flows to instances from outside the fabric (firewall.py)."""
