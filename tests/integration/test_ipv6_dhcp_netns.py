@@ -293,7 +293,8 @@ def test_a_removed_instances_dhcpv6_lease_is_released(lab):
 
     removed = build(_without(b.name))
     content = text(host_lines(removed, removed.hosts[HV]))
-    sh("ip", "netns", "del", ns_b)  # the instance is gone, its tap with it: released on vm-a's tap
+    sh("ip", "-n", lab.hv, "link", "del", b.interface)  # the instance is gone, its tap with it: released on
+    sh("ip", "netns", "del", ns_b)  # vm-a's tap (deleted here: a namespace's veth goes only once it is freed)
     lab.namespaces.remove(ns_b)
     lab.sighup(removed)
     args = {"content": content, "leasefile": lab.path("leases"), "prefix": "tap"}
