@@ -248,10 +248,16 @@ def valid_ifname(value):
     return isinstance(value, str) and _IFNAME_RE.fullmatch(value) is not None and value not in (".", "..")
 
 
-def collapse(nets):
-    """Sorted list of Net, adjacent/overlapping ones merged (via netaddr)."""
+def collapse(nets, parse=parse_net):
+    """Sorted list of Net, adjacent/overlapping ones merged (via netaddr); ``parse``: the family's
+    reader (:func:`collapse6` for Net6)."""
     merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
-    return [parse_net(str(n)) for n in merged]
+    return [parse(str(n)) for n in merged]
+
+
+def collapse6(nets):
+    """Sorted list of Net6, adjacent/overlapping ones merged."""
+    return collapse(nets, parse_net6)
 
 
 def host_blocks(ips):

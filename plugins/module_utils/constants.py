@@ -105,7 +105,7 @@ FILTER_NA6 = CHAIN_PREFIX + "NA6"
 FILTER_INBOUND6 = CHAIN_PREFIX + "INBOUND6"
 """New IPv6 flows to instances (FORWARD -o tap): who may open them (``inbound6``)."""
 FILTER_CHAINS6_HYPERVISOR = FILTER_CHAINS6 + (FILTER_ANTISPOOF, FILTER_GUARD6, FILTER_NA6, FILTER_INBOUND6,
-                                              FILTER_CONNLIMIT)
+                                              FILTER_TENANT, FILTER_CONNLIMIT)
 """The IPv6 chains of a hypervisor in a dual-stack fabric (firewall.guard6_lines)."""
 RAW_CHAINS = (RAW_NOTRACK, RAW_EDGE)
 FILTER_JUMPS = (("filter", "INPUT", FILTER_INPUT), ("filter", "FORWARD", FILTER_FORWARD),

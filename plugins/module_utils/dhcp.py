@@ -62,17 +62,21 @@ would then be a guest's default router (seen in the namespace test).
 - The range's prefix length is the subnet's, at least 64 (dnsmasq's minimum):
   in a subnet wider than a /64 only the /64 holding the gateway address (the
   subnet's first) is served. Addresses derived from the IPv4 address
-  (``instance_ip6_from_ip4``) lie there.
+  (``instance_ip6_from_ip4``) lie there; an explicit ``ip6`` outside it is a validation error.
 - A DHCPv6 client is known by the MAC address of its packets (dnsmasq reads it
   from the neighbour table of the tap), never by its DUID: a DUID-LLT, -EN or
   -UUID client gets its address all the same.
-- No DNS over IPv6: ``port=0`` keeps dnsmasq from advertising itself (no RDNSS
-  in the RA, no DHCPv6 DNS option), and ``ocs_fabric.dns_servers`` holds IPv4
-  servers only (the DHCPv4 lease carries them).
+- DNS over IPv6: ``ocs_fabric.dns_servers6`` (IPv6 resolvers) go out as the
+  DHCPv6 DNS option (23) and, from the same option, as the RAs' RDNSS; with
+  them ``ocs_fabric.domain`` as the DHCPv6 domain search list (24) and the RAs'
+  DNSSL. ``port=0`` keeps dnsmasq from advertising itself. Without
+  ``dns_servers6`` nothing DNS goes out over IPv6 (the DHCPv4 lease carries
+  ``dns_servers``). No metadata over IPv6 (docs/ipv6.md says why).
 """
 
 from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
+from .model import SERVED6_PLEN
 from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS_PATH, \
     DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ
 
@@ -140,7 +144,11 @@ def config6_lines(fab, host):
     lines = ["enable-ra", "ra-param=%s*,mtu:%d,0" % (fab.instance_ifname_prefix, fab.mtu)]
     for i, net in enumerate(subnets):
         lines.append("dhcp-range=set:ocs6_%d,%s,static,off-link,%d,%d"
-                     % (i, ntoa6(net.first), max(net.prefixlen, 64), fab.dhcp_lease_time))
+                     % (i, ntoa6(net.first), max(net.prefixlen, SERVED6_PLEN), fab.dhcp_lease_time))
+    if fab.dns_servers6:
+        lines.append("dhcp-option=option6:dns-server,%s" % ",".join("[%s]" % ntoa6(ip) for ip in fab.dns_servers6))
+        if fab.domain:
+            lines.append("dhcp-option=option6:domain-search,%s" % fab.domain)
     return lines
 
 

@@ -34,7 +34,7 @@ from .check import LABEL_RE as _LABEL_RE
 from .check import Checker
 from .errors import FabricError
 from .model import (GROUP_OF_ROLE, HOST_KEYS, ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Fabric, Host, Instance, Rack,
-                    Uplink, default_ifname, infrastructure)
+                    Uplink, default_ifname, infrastructure, infrastructure6)
 from .validate_bgp import BGP_KEYS
 from .validate_hosts import DOWNLINK_KEYS, UPLINK_KEYS, hosts, role_groups
 from .validate_instances import FILE_INSTANCE_KEYS, INSTANCE_KEYS, instances
@@ -62,6 +62,7 @@ def build(data):
     instances(chk, fab, hostvars, data.get("instances_records"))
     policy(chk, fab, data.get("fabric"))
     fab.infrastructure = infrastructure(fab)
+    fab.infrastructure6 = infrastructure6(fab)
     validate_bgp.unnumbered(chk, fab)
     validate_bgp.link_passwords(chk, fab)
     validate_topology.rack_tors(chk, fab)

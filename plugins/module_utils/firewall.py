@@ -86,6 +86,7 @@ like its IPv4; an instance without ``ip6`` gets no IPv6 at all (its tap's IPv6 i
                             -i tap+                                 DROP   (ocs-protect-host: sshd, bgpd, MLD...)
     FORWARD -> OCS-FORWARD  -i tap+                                 -> OCS-ANTISPOOF
                             -i tap+                                 -> OCS-GUARD6
+                            -i tap+                                 -> OCS-TENANT (as IPv4's: infrastructure6)
                             -i tap+ ctstate NEW                     -> OCS-CONNLIMIT
                             -o tap+                                 -> OCS-INBOUND6
     OCS-ANTISPOOF  -s IP6/128   -i TAP --mac-source MAC            RETURN  (one set per instance with ip6,
@@ -108,6 +109,8 @@ like its IPv4; an instance without ``ip6`` gets no IPv6 at all (its tap's IPv6 i
                    -s INTERNAL6                        RETURN  (each internal_ranges6: instances, hosts)
                    -d IP6/128 -o TAP                   RETURN  (each instance open to new flows, inbound6)
                    DROP                                        (ocs-inbound6)
+    OCS-TENANT     as IPv4's (host_policy.tenant_rules): replies RETURN, each IPv6 instance service on
+                   a fabric host RETURN, then -d each ocs_address6/128 DROP (ocs-infra)
     OCS-CONNLIMIT  as IPv4's, per source /128: -s IP6/128 for the instances' own caps, then the default
 
 **Neighbour advertisements**: the source check proves the sender, not the address it advertises;
@@ -128,7 +131,8 @@ Packet-too-big passes every policy filter of both directions (never rate limited
 check still applies to what an instance sends.
 
 Cost (IPv6, dual stack): 4 rules per local instance with ip6 (1 without), 1 per NA target, at most
-1 per open instance, plus 2 per own ``conn_limit``, plus 24 and 1 per internal IPv6 range.
+1 per open instance, plus 2 per own ``conn_limit``, plus 26 and 1 per internal IPv6 range, 1 per host
+with an ``ocs_address6`` (collapsed) and 1 per IPv6 instance service on one.
 """
 
 from .addr import ntoa, ntoa6
@@ -314,8 +318,8 @@ def input6_rules(fab):
 def forward6_rules(fab):
     """Rules of OCS-FORWARD (IPv6, dual stack): guards on what instances send, inbound policy."""
     prefix = fab.instance_ifname_prefix
-    return ["-A %s -i %s+ -j %s" % (FORWARD, prefix, ANTISPOOF), "-A %s -i %s+ -j %s" % (FORWARD, prefix, GUARD6),
-            "-A %s %s" % (FORWARD, _new(fab)), "-A %s -o %s+ -j %s" % (FORWARD, prefix, INBOUND6)]
+    return ["-A %s -i %s+ -j %s" % (FORWARD, prefix, chain) for chain in (ANTISPOOF, GUARD6, TENANT)] + [
+        "-A %s %s" % (FORWARD, _new(fab)), "-A %s -o %s+ -j %s" % (FORWARD, prefix, INBOUND6)]
 
 
 def antispoof6_rules(host):
@@ -383,7 +387,7 @@ def inbound6_rules(fab, host):
 def guard6_rules_of(fab, host):
     """Every IPv6 tap rule of a dual-stack hypervisor, chain by chain."""
     return (input6_rules(fab) + forward6_rules(fab) + antispoof6_rules(host) + guard6_rules() + na6_rules(host)
-            + inbound6_rules(fab, host) + connlimit_rules(fab, host, six=True))
+            + inbound6_rules(fab, host) + tenant_rules(fab, six=True) + connlimit_rules(fab, host, six=True))
 
 
 def ipv6_lines(fab, host=None):

@@ -362,8 +362,7 @@ class Agent:
         batch (route_table.tap_ipv6, as the ocs_route_table module does). [sysctl keys set now]."""
         changed, problem = route_table.tap_ipv6(self.sysctl, tap)
         if changed:
-            LOG.info("%s: %s", tap, ", ".join("%s=%s" % (route_table.sysctl_name(key), dict(
-                route_table.IPV6_TAP_SYSCTLS)[key.rsplit("/", 1)[1]]) for key, dummy in changed))
+            LOG.info("%s", route_table.tap_ipv6_text(tap, changed))
         if problem:
             LOG.error("error: %s", problem)
         return [key for key, dummy in changed]

@@ -38,6 +38,11 @@ rules of ``OCS-INPUT`` decide them first (DHCP, metadata, ping, then DROP).
 so an instance reaches instances (any host, any rack, floating IPs) and the
 internet, and of the fabric only its services.
 
+In a dual-stack fabric the hypervisors' IPv6 ``OCS-TENANT`` is the same chain over
+``Fabric.infrastructure6`` (every host's ``ocs_address6``) and the IPv6 instance services
+(``instance_services6``: ``dns_servers6``, IPv6 ``instance_services``); the owning host's IPv6
+``OCS-HOST`` accepts such a service from the IPv6 instance subnets.
+
 ``OCS-NOTRACK`` (table raw, ``PREROUTING``; spines and ToRs): ``-m addrtype
 ! --dst-type LOCAL -j CT --notrack``: transit traffic never enters
 conntrack, so the host policy's state matching can never make a full
@@ -53,7 +58,7 @@ anti-spoofing, the first rule of ``OCS-NOTRACK`` jumps to it (raw
                                                                  floating, internal, infrastructure, collapsed)
 """
 
-from .addr import ntoa
+from .addr import ntoa, ntoa6
 from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_EDGE as EDGE, RAW_NOTRACK as NOTRACK
 from .edge import edge_entries
 from .frr import policy as bgp_policy
@@ -91,8 +96,10 @@ def served_services(fab, host):
     return [(ip, proto, port) for ip, proto, port in fab.instance_services if ip in own]
 
 
-def instance_subnets(fab):
-    return sorted((n for r in fab.racks.values() for n in r.instance_subnets), key=lambda n: n.first)
+def instance_subnets(fab, six=False):
+    """Every rack's instance subnets (``six``: the IPv6 ones), sorted."""
+    return sorted((n for r in fab.racks.values() for n in (r.instance_subnets6 if six else r.instance_subnets)),
+                  key=lambda n: n.first)
 
 
 def monitoring_rules(append, sources):
@@ -162,6 +169,11 @@ def host_rules6(fab, host):
             for net in svc["sources6"]:
                 rules.append("%s -s %s -p %s -m %s --dport %d %s -j ACCEPT"
                              % (a, net, svc["proto"], svc["proto"], svc["port"], _c("ocs-service")))
+    for ip6, proto, port in fab.instance_services6:
+        if ip6 == host.address6:
+            rules += ["%s -s %s -d %s/128 -p %s -m %s --dport %d %s -j ACCEPT"
+                      % (a, net.text, ntoa6(ip6), proto, proto, port, _c("ocs-instance-service"))
+                      for net in instance_subnets(fab, six=True)]
     for ifname in unnumbered:
         rules.append("%s -s %s -i %s -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, LINK_LOCAL6, ifname, _c("ocs-bgp")))
         if fab.bgp.get("bfd"):
@@ -171,15 +183,18 @@ def host_rules6(fab, host):
     return rules
 
 
-def tenant_rules(fab):
-    """Rules of OCS-TENANT: of the infrastructure, instances reach only their services."""
+def tenant_rules(fab, six=False):
+    """Rules of OCS-TENANT: of the infrastructure, instances reach only their services (``six``: the
+    IPv6 chain, ``Fabric.infrastructure6`` and ``instance_services6``)."""
     a = "-A %s" % TENANT
+    infra, services, printed, width = ((fab.infrastructure6, fab.instance_services6, ntoa6, 128) if six
+                                       else (fab.infrastructure, fab.instance_services, ntoa, 32))
     rules = ["%s -m conntrack --ctstate RELATED,ESTABLISHED %s -j RETURN" % (a, _c("ocs-replies"))]
-    for ip, proto, port in fab.instance_services:
-        if any(ip in net for net in fab.infrastructure):
-            rules.append("%s -d %s/32 -p %s -m %s --dport %d %s -j RETURN"
-                         % (a, ntoa(ip), proto, proto, port, _c("ocs-instance-service")))
-    for net in fab.infrastructure:
+    for ip, proto, port in services:
+        if any(ip in net for net in infra):
+            rules.append("%s -d %s/%d -p %s -m %s --dport %d %s -j RETURN"
+                         % (a, printed(ip), width, proto, proto, port, _c("ocs-instance-service")))
+    for net in infra:
         rules.append("%s -d %s %s -j DROP" % (a, net.text, _c("ocs-infra")))
     return rules
 

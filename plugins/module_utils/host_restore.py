@@ -14,7 +14,10 @@ converge installed, with the same planners as the modules:
    exit 2, the message names the file (and line);
 2. routes (``route_table``): what is missing, in one ``ip -force -batch``;
    lines of instance taps that do not exist yet are left to the agent (normal
-   at boot); other missing interfaces are reported; nothing is deleted;
+   at boot); other missing interfaces are reported; nothing is deleted. An
+   instance tap that exists already and has IPv6 lines first gets
+   ``accept_ra=0``, ``autoconf=0``, ``disable_ipv6=0`` (``route_table.tap_ipv6``,
+   as the module and the agent do: its IPv6 addresses need IPv6 on);
 3. iptables (``iptables``): each file tested in a scratch namespace, compared
    with the live chains, one ``iptables-restore -w --noflush`` transaction of
    the difference, jumps made to exist once (nat, filter, ip6 filter);
@@ -78,9 +81,10 @@ def read_state(paths):
 class Restore:
     """The apply steps; ``run(argv, data=None) -> (rc, out, err)``; ``check``: plan and report only."""
 
-    def __init__(self, run=None, check=False):
+    def __init__(self, run=None, check=False, sysctl=None):
         self.run = run or process_runner()
         self.check = check
+        self.sysctl = sysctl or route_table.ProcSys()
         self.changes = 0
         self.failures = 0
 
@@ -107,6 +111,9 @@ class Restore:
             return
         commands, missing, conflicts, dummy, dummy = route_table.plan(lines, ours, every, addresses, links, protocol,
                                                                       prune=False)
+        for tap in route_table.ipv6_taps(lines):
+            if tap in links:
+                self.tap_ipv6(tap)
         taps = [m for m in missing if prefix and m.startswith(prefix)]
         others = [m for m in missing if m not in taps]
         if taps:
@@ -119,6 +126,16 @@ class Restore:
             LOG.info("routes: in place (%s)", path)
         elif self._apply("routes", route_table.BATCH_ARGV, "\n".join(commands) + "\n"):
             LOG.info("routes: %d addresses/routes applied (%s)", len(commands), path)
+
+    def tap_ipv6(self, tap):
+        """An existing instance tap with IPv6 lines: router advertisements ignored, IPv6 on (before the batch)."""
+        changed, problem = route_table.tap_ipv6(self.sysctl, tap, self.check)
+        if changed:
+            self.changes += 1
+            LOG.info("%s%s", "would set " if self.check else "", route_table.tap_ipv6_text(tap, changed))
+        if problem:
+            self.failures += 1
+            LOG.error("error: %s", problem)
 
     def chains(self, path, family, text, candidate, jumps):
         restore = iptables.tools(family)[0]
@@ -163,8 +180,8 @@ class Restore:
                      res["elements_added"], res["elements_removed"])
 
 
-def restore(paths=None, run=None, check=False):
-    """Apply the installed state; the exit status (EXIT_*)."""
+def restore(paths=None, run=None, check=False, sysctl=None):
+    """Apply the installed state; the exit status (EXIT_*). ``sysctl``: route_table.ProcSys by default."""
     paths = paths or Paths()
     try:
         state = read_state(paths)
@@ -172,7 +189,7 @@ def restore(paths=None, run=None, check=False):
         LOG.error("error: %s: nothing applied", exc)
         return EXIT_CORRUPT
     LOG.info("restore: generation %s from %s", read_generation(paths.generation) or "unknown", paths.base)
-    steps = Restore(run, check)
+    steps = Restore(run, check, sysctl)
     if state["routes"] is not None:
         steps.routes(paths.routes, state["routes"], state["prefix"])
     for part in state["iptables"]:

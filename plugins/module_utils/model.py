@@ -18,7 +18,7 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 
-from .addr import Net, collapse
+from .addr import Net, Net6, collapse, collapse6
 
 ROLE_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
 ROLE_OF_GROUP = {"spines": "spine", "tors": "tor", "hypervisors": "hypervisor", "nat_gateways": "nat_gateway"}
@@ -71,6 +71,11 @@ class Rack:
             if net.first <= ip6 <= net.last:
                 return net
         return None
+
+
+SERVED6_PLEN = 64
+"""DHCPv6 serves a subnet wider than a /64 in its first /64 only (dnsmasq's ranges are /64 or
+longer: dhcp.config6_lines); an instance's ip6 lies there (derived addresses always do)."""
 
 
 def gateway6_of(net):
@@ -180,6 +185,7 @@ class Fabric:
     inbound6: str = "floating"  # new IPv6 flows to instances from outside: floating, open or closed (firewall)
     metadata: dict | None = None  # dict(ip, port, target, target_port) or None
     dns_servers: list = field(default_factory=list)
+    dns_servers6: list = field(default_factory=list)  # [IPv6 int]: given to instances by DHCPv6 and the RAs (RDNSS)
     domain: str | None = None
     mtu: int = 1500
     # The smallest path MTU beyond the border that TCP through the NAT tier must survive:
@@ -200,7 +206,9 @@ class Fabric:
     monitoring_ranges6: list = field(default_factory=list)  # [str] IPv6 CIDR
     host_services: list = field(default_factory=list)  # [dict(proto, port, sources, sources6, roles (set))]
     instance_services: list = field(default_factory=list)  # [(address int, proto, port)]: metadata, DNS included
+    instance_services6: list = field(default_factory=list)  # [(IPv6 int, proto, port)]: dns_servers6 included
     infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks
+    infrastructure6: list = field(default_factory=list)  # [Net6], collapsed: its own IPv6 addresses (ocs_address6)
 
     def instances(self):
         for host in self.by_role["hypervisor"]:
@@ -225,3 +233,10 @@ def infrastructure(fab):
             if link.net is not None:
                 nets.append(link.net)
     return collapse(nets)
+
+
+def infrastructure6(fab):
+    """The IPv6 side of :func:`infrastructure`, collapsed: every host's ``ocs_address6`` (the only
+    IPv6 addresses of the fabric itself the inventory names: links and rack host subnets are
+    IPv4; unnumbered sessions use link-local addresses, never forwarded)."""
+    return collapse6([Net6(h.address6, 128) for h in fab.hosts.values() if h.address6 is not None])

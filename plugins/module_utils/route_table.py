@@ -559,6 +559,13 @@ def tap_ipv6(sysctl, tap, check=False):
     return changed, None
 
 
+def tap_ipv6_text(tap, changed):
+    """How the agent and the restore log tap_ipv6()'s ``changed``: ``tap: net.ipv6.conf.tap.accept_ra=0, ...``."""
+    values = dict(IPV6_TAP_SYSCTLS)
+    settings = ("%s=%s" % (sysctl_name(key), values[key.rsplit("/", 1)[1]]) for key, dummy in changed)
+    return "%s: %s" % (tap, ", ".join(settings))
+
+
 # --- the module's whole step ------------------------------------------------
 
 def _ipv6_sysctls(result, sysctl, taps, check):

@@ -2,7 +2,7 @@
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the IPv6 side of a dual-stack fabric, every field of it optional:
-``ocs_fabric.internal_ranges6`` and ``inbound6``, a rack's ``instance_subnets6`` and
+``ocs_fabric.internal_ranges6``, ``inbound6`` and ``dns_servers6``, a rack's ``instance_subnets6`` and
 ``instance_ip6_from_ip4``, a host's ``ocs_address6``, an instance's ``ip6`` and ``inbound6``.
 The validators of each object kind call in here; see docs/ipv6.md.
 
@@ -37,15 +37,17 @@ import bisect
 
 from .addr import ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
-from .model import gateway6_of
+from .model import SERVED6_PLEN, gateway6_of
 
-FABRIC_KEYS6 = {"internal_ranges6", "inbound6"}
+FABRIC_KEYS6 = {"internal_ranges6", "inbound6", "dns_servers6"}
 RACK_KEYS6 = {"instance_subnets6", "instance_ip6_from_ip4"}
 INSTANCE_KEYS6 = {"ip6", "inbound6"}
 SUBNET6_WIDEST, SUBNET6_NARROWEST = 48, 120
 """The prefix lengths a rack's IPv6 instance subnet may have (see above)."""
 DERIVE_NARROWEST = 96
 """With ``instance_ip6_from_ip4``, the first IPv6 instance subnet is a /96 or shorter."""
+SERVED_BITS = 128 - SERVED6_PLEN
+"""The host bits of the /64 a wider subnet is served in (``model.SERVED6_PLEN``): an ip6 shares the rest with its subnet."""
 _REQUIRES = "requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"
 INBOUND6 = ("floating", "open", "closed")
 """``ocs_fabric.inbound6``: who may open IPv6 flows to instances from outside the fabric (firewall.py)."""
@@ -167,6 +169,35 @@ def _host6_problem(fab, ip6, hw, owners):
     return None
 
 
+def address6(chk, place, value):
+    """A global IPv6 address of a dual-stack fabric's setting (an IPv6 instance service, a DNS
+    server) as an int, or None (reported: not an address, or not a global one)."""
+    ip6 = ip6_field(chk, place, value, required=True)
+    if ip6 is None:
+        return None
+    special = special6(ip6)
+    if special is not None:
+        chk.add(place, "%s is %s" % (ntoa6(ip6), special))
+        return None
+    return ip6
+
+
+def dns_servers6(chk, fab, data):
+    """ocs_fabric.dns_servers6 (``Fabric.dns_servers6``): the instances' IPv6 resolvers, global IPv6
+    addresses (DHCPv6 option 23 and the RAs' RDNSS, dhcp.py); only in a dual-stack fabric."""
+    value = data.get("dns_servers6")
+    place = where("ocs_fabric", "dns_servers6")
+    if value is None:
+        return
+    if not fab.dual_stack:
+        chk.add(place, _REQUIRES)
+    elif not isinstance(value, list):
+        chk.add(place, "must be a list of IPv6 addresses, got %s" % show(value))
+    else:
+        found = (address6(chk, where(place, i), item) for i, item in enumerate(value))
+        fab.dns_servers6 = [ip6 for ip6 in found if ip6 is not None]
+
+
 def instance_ip6(chk, seen, label, host, value, ip):
     """(ip6 or None, ok): the instance's IPv6 address, ``value`` or, when that is absent and its
     rack has instance_ip6_from_ip4, derived from its IPv4 address ``ip`` (None when that one is
@@ -207,6 +238,9 @@ def _instance6_problem(seen, rack, ip6):
         return "is the subnet-router anycast address of %s (its first address)" % subnet.text
     if ip6 == gateway6_of(subnet):
         return "is the gateway address of %s (every tap's, its second address)" % subnet.text
+    if ip6 >> SERVED_BITS != subnet.first >> SERVED_BITS:
+        return "is outside %s/%d, the first /%d of %s (DHCPv6 serves a subnet wider than a /%d in its first only)" % (
+            ntoa6(subnet.first), SERVED6_PLEN, SERVED6_PLEN, subnet.text, SERVED6_PLEN)
     if ip6 in seen.ips6:
         return "is also the ip6 of %s" % seen.ips6[ip6]
     if ip6 in seen.host_addrs6:

@@ -6,9 +6,13 @@ management_ranges and monitoring_ranges (never a tenant network), host_services 
 instance_services (metadata and DNS included by default). Needs the settings
 and the racks first (the tenant networks)."""
 
+import ipaddress
+
+from .addr import parse_net6
 from .check import (mixed_net_list_field, port_field, proto_field, ip_field, show, unknown_keys,
                     where)
 from .model import GROUP_OF_ROLE
+from .validate_ip6 import address6
 
 HOST_SERVICE_KEYS = {"proto", "port", "from", "roles"}
 INSTANCE_SERVICE_KEYS = {"address", "proto", "port"}
@@ -29,8 +33,10 @@ def policy(chk, fab, data):
         fab.instance_services.append((fab.metadata["target"], "tcp", fab.metadata["target_port"]))
     for dns in fab.dns_servers:
         fab.instance_services += [(dns, "udp", 53), (dns, "tcp", 53)]
+    fab.instance_services6 += [(dns, proto, 53) for dns in fab.dns_servers6 for proto in ("udp", "tcp")]
     _instance_services(chk, fab, data.get("instance_services", []))
     fab.instance_services = sorted(set(fab.instance_services))
+    fab.instance_services6 = sorted(set(fab.instance_services6))
 
 
 def _management_ranges(chk, fab, value):
@@ -42,23 +48,40 @@ def _management_ranges(chk, fab, value):
                 "management may come from (or set host_policy: false)")
     elif fab.host_policy and value == []:
         chk.add(place, "is empty: every host would be closed to its own management")
-    _not_tenant(chk, fab, place, fab.management_ranges, "management")
+    _not_tenant(chk, fab, place, fab.management_ranges, "management", value)
 
 
-def _not_tenant(chk, fab, place, nets, role):
+def _not_tenant(chk, fab, place, nets, role, value=None):
+    """No range of ``nets`` overlaps a tenant network (a floating range, an instance subnet); the IPv6
+    items of the list ``value`` (given as is: errors name their own index) none of the IPv6 instance
+    subnets."""
     tenant = [("floating range", f) for f in fab.floating_ranges]
     tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets]
-    for i, net in enumerate(nets):
+    items = list(enumerate(nets))
+    if isinstance(value, list) and fab.dual_stack:
+        tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets6]
+        items += [(i, net) for i, net in _nets6(value)]
+    for i, net in items:
         for what, other in tenant:
-            if net.overlaps(other):
+            if type(net) is type(other) and net.overlaps(other):
                 chk.add(where(place, i), "%s overlaps %s %s (tenants would be %s)" % (net.text, what, other.text, role))
+
+
+def _nets6(value):
+    """[(index, Net6)] of the valid IPv6 items of a mixed list (the others are reported already)."""
+    for i, item in enumerate(value):
+        if isinstance(item, str) and ":" in item:
+            try:
+                yield i, parse_net6(str(ipaddress.IPv6Network(item, strict=True)))
+            except ValueError:
+                continue
 
 
 def _monitoring_ranges(chk, fab, value):
     """Where node_exporter (the ocs_l3.prom metrics) may be scraped from: optional, never a tenant network."""
     place = where(HERE, "monitoring_ranges")
     fab.monitoring_ranges, fab.monitoring_ranges6 = mixed_net_list_field(chk, place, value, required=False)
-    _not_tenant(chk, fab, place, fab.monitoring_ranges, "monitoring")
+    _not_tenant(chk, fab, place, fab.monitoring_ranges, "monitoring", value)
 
 
 def _host_services(chk, fab, value):
@@ -98,8 +121,10 @@ def _instance_services(chk, fab, value):
             chk.add(sw, "must be a mapping {address, proto, port}, got %s" % show(svc))
             continue
         unknown_keys(chk, sw, svc, INSTANCE_SERVICE_KEYS)
-        ip = ip_field(chk, where(sw, "address"), svc.get("address"))
+        address = svc.get("address")
+        six = fab.dual_stack and isinstance(address, str) and ":" in address  # IPv4-only: its message as before
+        ip = address6(chk, where(sw, "address"), address) if six else ip_field(chk, where(sw, "address"), address)
         proto = proto_field(chk, where(sw, "proto"), svc.get("proto"))
         port = port_field(chk, where(sw, "port"), svc.get("port"))
         if None not in (ip, proto, port):
-            fab.instance_services.append((ip, proto, port))
+            (fab.instance_services6 if six else fab.instance_services).append((ip, proto, port))

@@ -12,7 +12,7 @@ from .addr import ntoa
 from .check import (asn_field, conn_limit_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
 from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
-from .validate_ip6 import FABRIC_KEYS6, inbound6, internal_ranges6, listed
+from .validate_ip6 import FABRIC_KEYS6, dns_servers6, inbound6, internal_ranges6, listed
 
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
@@ -46,6 +46,7 @@ def settings(chk, fab, data, groups):
     _border_peers(chk, fab, data.get("border_peers", []))
     _metadata(chk, fab, data.get("metadata"))
     _dns(chk, fab, data)
+    dns_servers6(chk, fab, data)
     _interfaces(chk, fab, data)
     fab.instances_file = data.get("instances_file")
     bgp(chk, fab, data.get("bgp"))

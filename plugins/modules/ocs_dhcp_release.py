@@ -20,6 +20,14 @@ description:
     lease's subnet (the instance's tap or, when it is gone, another tap of the same subnet,
     which holds the same gateway address). Leases with no such interface are reported.
   - >-
+    IPv6: every DHCPv6 lease whose (address, hostname) pair the content does not list
+    (the C([ip6]) field and the name of C(mac,ip,[ip6],hostname,lease) lines: a removed instance, a
+    changed ip6 or name) is released with C(dhcp_release6), with the lease's IAID and client DUID and
+    the server DUID of the lease file's C(duid) line, on an interface O(prefix)* holding a global
+    address whose network holds the lease's address (the gateway address of its subnet).
+    A DHCPv6 lease names no MAC, so a new instance taking a removed one's name and ip6 keeps the old
+    lease until it expires. Temporary (IA_TA) leases and leases without a client DUID are left.
+  - >-
     Run it after dnsmasq has re-read the new host file: a removed MAC is then unknown to
     dnsmasq and cannot take its lease back.
   - Waits up to O(timeout) seconds for dnsmasq to drop the released leases from its lease file;
@@ -53,7 +61,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 released:
-  description: Leases released (or that would be, in check mode), as C(ip mac interface).
+  description: Leases released (or that would be, in check mode), as C(ip mac interface) (IPv6 C(ip6 iaid interface)).
   type: list
   returned: always
 unreachable:
@@ -98,22 +106,50 @@ def leases(text):
     return out
 
 
+def desired6(content):
+    """{(ip6, hostname)} of a host file text (the ``[ip6]`` field of ``mac,ip,[ip6],hostname,lease``
+    lines), the address in its canonical text."""
+    pairs = set()
+    for line in content.splitlines():
+        fields = [f.strip() for f in line.split("#", 1)[0].split(",")]
+        if len(fields) >= 4 and fields[2].startswith("[") and fields[2].endswith("]"):
+            pairs.add((str(ipaddress.IPv6Address(fields[2][1:-1])), fields[3]))
+    return pairs
+
+
+def leases6(text):
+    """(server DUID or None, [(ip6, hostname, iaid, client DUID)]) of dnsmasq's DHCPv6 leases
+    (``expiry iaid ip6 hostname client-duid`` lines after the ``duid SERVER`` line). Temporary
+    (IA_TA, iaid ``T<n>``) leases are left out: dnsmasq hands out none with static ranges."""
+    server, out = None, []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "duid":
+            server = parts[1]
+        elif len(parts) >= 5 and ":" in parts[2] and parts[1].isdigit():
+            out.append((str(ipaddress.IPv6Address(parts[2])), parts[3], parts[1], parts[4]))
+    return server, out
+
+
 def interface_for(ip, addresses, prefix):
     """Name of an interface ``prefix``* whose IPv4 network holds ``ip``, or None.
 
-    ``addresses``: ``ip -j -4 addr show`` entries. Any tap of the subnet does:
+    ``addresses``: ``ip -j addr show`` entries. Any tap of the subnet does:
     dnsmasq finds the lease by client MAC and address, and the subnet by the
     receiving interface's address (the same gateway on every tap of the subnet).
+    An IPv6 ``ip`` is looked up among the global IPv6 addresses (each tap's
+    gateway address, its subnet's prefix length; never the link-local ones).
     """
-    addr = ipaddress.IPv4Address(ip)
+    addr = ipaddress.ip_address(ip)
+    family = "inet" if addr.version == 4 else "inet6"
     for link in sorted(addresses, key=lambda entry: entry.get("ifname", "")):
         name = link.get("ifname", "")
         if not name.startswith(prefix):
             continue
         for info in link.get("addr_info", []):
-            if info.get("family") != "inet":
+            if info.get("family") != family or info.get("scope", "global") != "global":
                 continue
-            net = ipaddress.IPv4Network("%s/%s" % (info["local"], info["prefixlen"]), strict=False)
+            net = ipaddress.ip_network("%s/%s" % (info["local"], info["prefixlen"]), strict=False)
             if addr in net:
                 return name
     return None
@@ -134,12 +170,55 @@ def plan(content, lease_text, addresses, prefix):
     return release, unreachable
 
 
+def plan6(content, lease_text, addresses, prefix):
+    """([(ip6, iaid, client DUID, ifname)] to release, [stale leases that cannot be], server DUID)."""
+    want = desired6(content)
+    server, found = leases6(lease_text)
+    release, unreachable = [], []
+    for ip6, name, iaid, client in found:
+        if (ip6, name) in want:
+            continue
+        ifname = interface_for(ip6, addresses, prefix)
+        if ifname is None or server is None or client == "*":
+            unreachable.append("%s %s" % (ip6, name))
+        else:
+            release.append((ip6, iaid, client, ifname))
+    return release, unreachable, server
+
+
 def _read(path):
     try:
         with open(path) as fh:
             return fh.read()
     except FileNotFoundError:
         return ""
+
+
+def _send(module, release, release6, server):
+    """Send every release; the tools are looked up only when there is something to send."""
+    if release:
+        tool = module.get_bin_path("dhcp_release", required=True)
+        for ip, mac, ifname in release:
+            module.run_command([tool, ifname, ip, mac], check_rc=True)
+    if release6:
+        tool6 = module.get_bin_path("dhcp_release6", required=True)
+        for ip6, iaid, client, ifname in release6:
+            module.run_command([tool6, "--iface", ifname, "--client-id", client, "--server-id", server,
+                                "--iaid", iaid, "--ip", ip6], check_rc=True)
+
+
+def _left(path, release, release6, timeout):
+    """The released leases still in the lease file after ``timeout`` seconds (texts)."""
+    gone = {(mac, ip) for ip, mac, dummy in release}
+    gone6 = {(ip6, iaid) for ip6, iaid, dummy, dummy2 in release6}
+    deadline = time.monotonic() + timeout
+    while True:
+        text = _read(path)
+        left = ["%s %s" % (ip, mac) for mac, ip in leases(text) if (mac, ip) in gone]
+        left += ["%s %s" % (ip6, iaid) for ip6, dummy, iaid, dummy2 in leases6(text)[1] if (ip6, iaid) in gone6]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
 
 
 def main():
@@ -156,28 +235,21 @@ def main():
     lease_text = _read(p["leasefile"])
     addresses = []
     if lease_text.strip():
-        out = module.run_command(["ip", "-j", "-4", "addr", "show"], check_rc=True)[1]
+        out = module.run_command(["ip", "-j", "addr", "show"], check_rc=True)[1]
         addresses = json.loads(out or "[]")
     release, unreachable = plan(p["content"], lease_text, addresses, p["prefix"])
-    result = dict(changed=bool(release), released=["%s %s %s" % r for r in release], unreachable=unreachable,
-                  not_released=[])
+    release6, unreachable6, server = plan6(p["content"], lease_text, addresses, p["prefix"])
+    unreachable += unreachable6
+    result = dict(changed=bool(release or release6), unreachable=unreachable, not_released=[],
+                  released=["%s %s %s" % r for r in release] + ["%s %s %s" % (r[0], r[1], r[3]) for r in release6])
     warnings = []
     if unreachable:
-        warnings.append("no %s* interface of their subnet to release on (they expire by themselves): %s"
+        warnings.append("no %s* interface of their subnet to release on, or no DUID (they expire by themselves): %s"
                         % (p["prefix"], ", ".join(unreachable)))
-    if release and not module.check_mode:
-        tool = module.get_bin_path("dhcp_release", required=True)
-        for ip, mac, ifname in release:
-            module.run_command([tool, ifname, ip, mac], check_rc=True)
-        gone = {(mac, ip) for ip, mac, dummy in release}
-        deadline = time.monotonic() + p["timeout"]
-        while True:
-            left = [lease for lease in leases(_read(p["leasefile"])) if lease in gone]
-            if not left or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-        result["not_released"] = ["%s %s" % (ip, mac) for mac, ip in left]
-        if left:
+    if result["changed"] and not module.check_mode:
+        _send(module, release, release6, server)
+        result["not_released"] = _left(p["leasefile"], release, release6, p["timeout"])
+        if result["not_released"]:
             warnings.append("dnsmasq kept these leases (is it running?): %s" % ", ".join(result["not_released"]))
     for w in warnings:
         module.warn(w)

@@ -368,3 +368,40 @@ def test_a_corrupt_file_applies_nothing(rendered, library, tmp_path, namespaces)
                                  % (state / "iptables-nat.rules")), res.stdout
     assert res.stdout.rstrip().endswith("nothing applied")
     assert kernel(ns) == empty  # not even the routes, which were fine
+
+
+def _sysctls6(ns, tap):
+    return [sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv6/conf/%s/%s" % (tap, key)).stdout.strip()
+            for key in ("accept_ra", "autoconf", "disable_ipv6")]
+
+
+def test_restore_sets_an_existing_taps_ipv6_sysctls_before_its_addresses(library, tmp_path, namespaces):
+    """A dual-stack hypervisor's routes.batch (routes.py on the unit tests' dual-stack fabric); a tap
+    already there at boot, made while conf.default.disable_ipv6 was 1 and accepting RAs: the restore
+    turns RAs and autoconf off and IPv6 on, then its IPv6 addresses and /128 go in."""
+    import copy
+    from fabric_data import BASE, dual_stack
+    from ansible_collections.ocs.l3.plugins.module_utils import routes
+    from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
+    from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+    fab = build(dual_stack(copy.deepcopy(BASE)))
+    hv = fab.hosts[HV]
+    vm_b = next(i for i in hv.instances if i.name == "vm-b")  # tap-b, ip6 2001:db8:0:1::b
+    state = tmp_path / "state"
+    install(state, {"routes.batch": text(routes.host_lines(fab, hv)),
+                    "agent.conf": "instance_ifname_prefix=%s\n" % fab.instance_ifname_prefix})
+    ns = namespaces("six")
+    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1",
+       "net.ipv6.conf.default.accept_ra=2")
+    add_taps(ns, [vm_b.interface])
+    assert _sysctls6(ns, vm_b.interface) == ["2", "1", "1"]
+    res = run_restore(ns, library, state)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _sysctls6(ns, vm_b.interface) == ["0", "0", "0"]
+    assert "%s: net.ipv6.conf.%s.accept_ra=0" % (vm_b.interface, vm_b.interface) in res.stdout, res.stdout
+    v6 = sh("ip", "-n", ns, "-6", "route", "show", "dev", vm_b.interface).stdout
+    assert "2001:db8:0:1::b proto 211" in v6, v6
+    addrs = sh("ip", "-n", ns, "-6", "-o", "addr", "show", "dev", vm_b.interface).stdout
+    assert "fe80::1/64" in addrs and "2001:db8:0:1::1/64" in addrs, addrs
+    again = run_restore(ns, library, state)
+    assert again.returncode == 0 and again.stdout.splitlines()[-1] == "restore: nothing to change", again.stdout

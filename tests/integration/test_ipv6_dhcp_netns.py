@@ -13,6 +13,7 @@ in the root namespace.
 
 import copy
 import os
+import sys
 import shutil
 import time
 import uuid
@@ -20,7 +21,7 @@ import uuid
 import pytest
 
 from fabric_data import BASE, dual_stack
-from helpers import DnsmasqLab, sh, stop_daemonized
+from helpers import DnsmasqLab, run_module, sh, stop_daemonized
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
 from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL
@@ -33,7 +34,21 @@ NEW = {"name": "vm-n", "mac": "02:00:00:00:01:2e", "ip": "198.19.1.30", "ip6": "
 STRANGER_MAC = "02:00:00:00:01:99"
 DHCLIENT_CONF = """timeout 5;
 initial-interval 1;
-request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name, interface-mtu;
+request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name, interface-mtu,
+        dhcp6.name-servers, dhcp6.domain-search;
+"""
+# Solicit a router advertisement from eth0 and print the first one that comes (hex, ICMPv6 message).
+RA_CAPTURE = """import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.settimeout(15)
+s.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ("ff02::2", 0, 0, socket.if_nametoindex("eth0")))
+while True:
+    data = s.recv(2000)
+    if data[0] == 134:
+        print(data.hex())
+        break
 """
 # dhclient's hook: record what a bound lease carries; a DHCPv6 address is also put on the interface
 # (as the stock dhclient-script does, which is not run here: it would rewrite the root resolv.conf).
@@ -47,10 +62,12 @@ exit 0
 """
 
 
-def _fabric(extra=()):
-    """The dual-stack test fabric, hv-r01-01 with the instances ``extra`` added."""
+def _fabric(extra=(), **fabric):
+    """The dual-stack test fabric, hv-r01-01 with the instances ``extra`` added; ``fabric``: more
+    ocs_fabric settings."""
     data = dual_stack(copy.deepcopy(BASE))
     data["hostvars"][HV]["ocs_instances"].extend(dict(i) for i in extra)
+    data["fabric"].update(fabric)
     return build(data)
 
 
@@ -65,7 +82,8 @@ class Lab(DnsmasqLab):
     instance namespaces, dhclients."""
 
     def __init__(self):
-        super().__init__("o6d", "o6d%s-hv", [("dhclient.conf", DHCLIENT_CONF, 0o644), ("hook.sh", HOOK, 0o755)])
+        super().__init__("o6d", "o6d%s-hv", [("dhclient.conf", DHCLIENT_CONF, 0o644), ("hook.sh", HOOK, 0o755),
+                                             ("ra.py", RA_CAPTURE, 0o644)])
         self.clients = []  # pid files of dhclients that may still run
         self.x(self.hv, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
@@ -248,3 +266,83 @@ def test_dhcpv6_and_ra_give_each_instance_its_address_and_route(lab):
         leases = fh.read()
     for inst in (a, b, new):
         assert " %s %s " % (ntoa6(inst.ip6), inst.name) in leases, leases
+
+
+def _lease_lines6(lab):
+    """The DHCPv6 lease lines of dnsmasq's lease file (``expiry iaid ip6 name duid``), by ip6."""
+    with open(lab.path("leases")) as fh:
+        lines = [ln.split() for ln in fh if ln.strip()]
+    return {parts[2]: parts for parts in lines if len(parts) == 5 and ":" in parts[2]}
+
+
+def test_a_removed_instances_dhcpv6_lease_is_released(lab):
+    """ocs_dhcp_release with dhcp_release6: after the host file loses vm-b (and its tap), its DHCPv6
+    lease leaves dnsmasq's lease file; vm-a's stays; a second run changes nothing."""
+    fab = _fabric()
+    hv = fab.hosts[HV]
+    net6 = hv.rack.instance_subnets6[0]
+    (a, b) = sorted(hv.instances, key=lambda i: i.ip)
+    ns_a, duid_a = _start_instance(lab, "a", a, net6)
+    ns_b, duid_b = _start_instance(lab, "b", b, net6)
+    lab.start_dnsmasq(fab)
+    for ns, inst, duid in ((ns_a, a, duid_a), (ns_b, b, duid_b)):
+        _assert_v6(lab, ns, inst, duid)
+    leases = _lease_lines6(lab)
+    assert set(leases) == {ntoa6(a.ip6), ntoa6(b.ip6)}, leases
+    assert leases[ntoa6(b.ip6)][3:] == [b.name, duid_b], leases  # the lease names the client's DUID
+
+    removed = build(_without(b.name))
+    content = text(host_lines(removed, removed.hosts[HV]))
+    sh("ip", "-n", lab.hv, "link", "del", b.interface)  # the instance is gone, its tap with it: released on
+    sh("ip", "netns", "del", ns_b)  # vm-a's tap (deleted here: a namespace's veth goes only once it is freed)
+    lab.namespaces.remove(ns_b)
+    lab.sighup(removed)
+    args = {"content": content, "leasefile": lab.path("leases"), "prefix": "tap"}
+    dry = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args, check=True)
+    assert dry["changed"] and dry["released"] == ["%s %s %s" % (ntoa6(b.ip6), leases[ntoa6(b.ip6)][1], a.interface)]
+    assert ntoa6(b.ip6) in _lease_lines6(lab)  # check mode released nothing
+    res = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)
+    assert res["changed"] and res["released"] == dry["released"] and res["not_released"] == [], res
+    assert set(_lease_lines6(lab)) == {ntoa6(a.ip6)}, _lease_lines6(lab)
+    assert "DHCPRELEASE(%s) %s" % (a.interface, duid_b) in lab.log() and "release received" in lab.log(), lab.log()
+    again = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args)
+    assert not again["changed"] and again["unreachable"] == [], again
+
+
+def _without(name):
+    data = dual_stack(copy.deepcopy(BASE))
+    insts = data["hostvars"][HV]["ocs_instances"]
+    data["hostvars"][HV]["ocs_instances"] = [i for i in insts if i["name"] != name]
+    return data
+
+
+def _ra_options(hexdata):
+    """{option type: [option bodies]} of a router advertisement (ICMPv6 message, hex)."""
+    data, found, at = bytes.fromhex(hexdata), {}, 16
+    while at + 2 <= len(data) and data[at + 1]:
+        end = at + 8 * data[at + 1]
+        found.setdefault(data[at], []).append(data[at + 2:end])
+        at = end
+    return found
+
+
+def test_ipv6_dns_servers_reach_the_guest_by_dhcpv6_and_ra(lab):
+    """dns_servers6 and the domain: in the DHCPv6 reply (options 23, 24) and in the RA (RDNSS 25,
+    DNSSL 31), as a guest receives them."""
+    servers = ["2001:db8:ffff::53", "2001:db8::35"]
+    fab = _fabric(dns_servers6=servers)
+    hv = fab.hosts[HV]
+    a = sorted(hv.instances, key=lambda i: i.ip)[0]
+    ns_a, duid_a = _start_instance(lab, "a", a, hv.rack.instance_subnets6[0])
+    lab.start_dnsmasq(fab)
+    assert _wait_default_route(ns_a).startswith("default via %s" % GATEWAY6_LINK_LOCAL)
+    ra = lab.x(ns_a, sys.executable, lab.path("ra.py"), timeout=30).stdout.strip()
+    options = _ra_options(ra)
+    rdnss = options[25][0]
+    assert [ntoa6(int.from_bytes(rdnss[6 + 16 * i:22 + 16 * i], "big")) for i in range(2)] == servers, ra
+    assert int.from_bytes(rdnss[2:6], "big") > 0  # a lifetime: the servers are in use
+    assert b"\x05cloud\x03ocs\x07example\x00" in options[31][0], ra  # DNSSL: the domain
+    rc, out, lease = lab.dhclient(ns_a, v6=True)
+    assert rc == 0 and lease.get("reason") == "BOUND6", out + lab.log()
+    assert lease["new_dhcp6_name_servers"].split() == servers, lease
+    assert lease["new_dhcp6_domain_search"].split() == ["cloud.ocs.example."], lease

@@ -2,7 +2,9 @@
 
 ::
 
-    ext fd00:e::10 --- hv (hv-r01-01; forwarding; eth-ext fd00:e::1)
+    ext fd00:e::10, 2001:db8:ffff::1 (lo: spine1's ocs_address6, a fabric host)
+     |
+     +--- hv (hv-r01-01; forwarding; eth-ext fd00:e::1)
                         |  tap-a: fe80::1, 2001:db8:0:1::1 noprefixroute; 2001:db8:0:1::c613:10a/128 dev tap-a
                         |  tap-b: the same;                              2001:db8:0:1::b/128 dev tap-b
                  vm-a 2001:db8:0:1::c613:10a (floating IP)    vm-b 2001:db8:0:1::b (none)
@@ -35,6 +37,7 @@ from test_nat_netns import counter
 
 JUMPS = [{"table": t, "chain": c, "target": o, "first": True} for t, c, o in constants.FILTER_JUMPS]
 EXT, HV_EXT = "fd00:e::10", "fd00:e::1"
+HOST6 = "2001:db8:ffff::1"  # spine1's ocs_address6 in fabric_data.dual_stack: infrastructure
 GW_LL, GW = "fe80::1", "2001:db8:0:1::1"
 VMS = {  # key: (name, tap, ip6, mac)
     "vm-a": ("vm-a", "tap-a", "2001:db8:0:1::c613:10a", "02:00:00:00:01:0a"),
@@ -55,6 +58,8 @@ DHCP6_SERVER = "-A OCS-GUARD6 -p udp -m udp --sport 547 -m comment --comment ocs
 NA_SPOOF6 = _drop("ocs-na-spoof6", "OCS-NA6")
 NA_LL = "-m comment --comment ocs-na-link-local -j RETURN"
 INBOUND_DROP = _drop("ocs-inbound6", "OCS-INBOUND6")
+INFRA6 = "-A OCS-TENANT -d %s/128 -m comment --comment ocs-infra -j DROP" % HOST6
+TENANT_JUMP = ("OCS-FORWARD", "-i", "tap+", "-j", "OCS-TENANT")
 PROTECT = "-A OCS-INPUT -i tap+ -m comment --comment ocs-protect-host -j DROP"
 COUNT_UDP = ["-p", "udp", "--dport", "7002"]
 COUNT_PTB = ["-p", "ipv6-icmp", "--icmpv6-type", "2"]
@@ -126,6 +131,8 @@ def _build_lab(t):
     _sysctls(t, "hv", "net.ipv6.conf.all.forwarding=1")
     t.link("hv", "eth-ext", HV_EXT + "/64", "ext", "eth0", EXT + "/64")
     t.ip("ext", "-6", "route", "add", "2001:db8::/32", "via", HV_EXT)
+    t.ip("ext", "-6", "addr", "add", HOST6 + "/128", "dev", "lo")
+    t.ip("hv", "-6", "route", "add", HOST6 + "/128", "via", EXT)
     for vm, (name, tap, ip6, mac) in VMS.items():
         t.ip("hv", "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", t.ns[vm])
         t.ip(vm, "link", "set", "eth0", "address", mac)
@@ -308,3 +315,31 @@ def test_inbound_override_per_instance(lab):
     finally:
         lab.apply(build(fabric_data()), "base-again")
     assert lab.ask("ext", IP6_A) == "vm-a %s" % EXT and lab.ask("ext", IP6_B) is None
+
+
+def test_instances_are_kept_off_the_hosts_ocs_address6(lab):
+    """IPv6 OCS-TENANT: a fabric host's ocs_address6 is infrastructure. Without the chain's jump
+    an instance reaches it (the harm, once); with it, not, while the outside (EXT) and another
+    instance stay reachable; an IPv6 instance service on it opens that port only."""
+    dropped = lab.count(INFRA6)
+    assert lab.ask("vm-b", HOST6) is None
+    assert lab.count(INFRA6) > dropped
+    assert lab.ask("vm-b", EXT) == "ext %s" % IP6_B  # control: the internet
+    assert lab.ask("vm-b", IP6_A) == "vm-a %s" % IP6_B  # control: another instance
+    lab.x("hv", "ip6tables", "-D", *TENANT_JUMP)  # no guard
+    try:
+        assert lab.ask("vm-b", HOST6) == "ext %s" % IP6_B
+    finally:
+        lab.x("hv", "ip6tables", "-D", *TENANT_JUMP, check=False)
+        lab.x("hv", "ip6tables", "-I", TENANT_JUMP[0], "3", *TENANT_JUMP[1:])
+    assert lab.ask("vm-b", HOST6) is None
+    data = fabric_data()
+    data["fabric"]["instance_services"] = [{"address": HOST6, "proto": "tcp", "port": 7000}]
+    assert lab.apply(build(data), "service")["changed"]
+    try:
+        assert lab.ask("vm-b", HOST6) == "ext %s" % IP6_B  # the service's port
+        dropped = lab.count(INFRA6)
+        assert lab.ask("vm-b", HOST6, 7001) is None and lab.count(INFRA6) > dropped  # and no other
+    finally:
+        lab.apply(build(fabric_data()), "base-again")
+    assert lab.ask("vm-b", HOST6) is None

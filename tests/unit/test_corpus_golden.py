@@ -37,6 +37,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.inventory import parse_inst
 GOLDEN = os.path.join(HERE, "golden", "validation-messages.txt")
 RANDOM_EXAMPLES = 1500
 VALID_LEANING_EXAMPLES = 150
+WIDE6_EXAMPLES = 16
 RANDOM6_EXAMPLES = 300
 
 # The random corpus: test_property's fields and values (copied, so that the
@@ -208,6 +209,13 @@ def _corpus6():
         for dummy in range(rng.randint(1, 4)):
             set_at(data, rng.choice(PATHS6), copy.deepcopy(_value6(rng)))
         yield "random6 %d" % n, data
+    rng = random.Random(64)  # apart: the series above keeps its draws
+    for n in range(WIDE6_EXAMPLES):  # a subnet wider than a /64: only its first /64 is served
+        data = dual_stack(copy.deepcopy(BASE))
+        data["racks"]["r02"]["instance_subnets6"] = [rng.choice(["2001:db8:0:200::/56", "2001:db8:0:200::/63"])]
+        set_at(data, ("hostvars", "hv-r02-01", "ocs_instances", 0, "ip6"),
+               "2001:db8:0:2%02x::%x" % (rng.choice([0, 0, 1, 0xff]), rng.randrange(2, 65536)))
+        yield "wide6 %d" % n, data
 
 
 def _mutated(mutate):

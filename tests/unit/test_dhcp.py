@@ -5,6 +5,7 @@ import copy
 
 from fabric_data import BASE, dual_stack
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import CONFIG_PATH, HOSTS_PATH, UNIT_PATH, artifacts, config_lines, host_lines
+from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.modules import ocs_dhcp_release as release
 
@@ -239,3 +240,81 @@ def test_desired_pairs_read_rendered_host_file(data):
     content = "# header\n\n" + "\n".join(host_lines(fab, fab.hosts["hv-r01-01"]))
     assert release.desired_pairs(content) == {("02:00:00:00:01:0a", "198.19.1.10"),
                                               ("02:00:00:00:01:0b", "198.19.1.11")}
+
+
+# --- ocs_dhcp_release, IPv6: which DHCPv6 leases go ------------------------------------------
+
+HOSTS6 = """# Managed by ocs-l3
+02:00:00:00:01:0a,198.19.1.10,[2001:db8:0:1::c613:10a],vm-a,43200
+02:00:00:00:01:0b,198.19.1.11,[2001:DB8:0:1:0::b],vm-b,43200
+02:00:00:00:01:0c,198.19.1.12,vm-c,43200
+"""
+SERVER_DUID = "00:01:00:01:2c:aa:bb:cc:02:00:00:00:00:01"
+LEASES6 = """1795647590 02:00:00:00:01:0a 198.19.1.10 vm-a *
+duid %s
+1795647590 11 2001:db8:0:1::c613:10a vm-a 00:04:aa
+1795647590 12 2001:db8:0:1::b vm-old 00:04:bb
+1795647590 13 2001:db8:0:1::d vm-d 00:04:dd
+1795647590 T14 2001:db8:0:1::e vm-e 00:04:ee
+1795647590 15 2001:db8:0:1::f vm-f *
+1795647590 16 2001:db8:0:2::10 vm-g 00:04:10
+""" % SERVER_DUID
+ADDRS6 = ADDRS + [
+    {"ifname": "tapa", "addr_info": [{"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"},
+                                     {"family": "inet6", "local": "2001:db8:0:1::1", "prefixlen": 64,
+                                      "scope": "global"}]},
+    {"ifname": "eth0", "addr_info": [{"family": "inet6", "local": "2001:db8:0:2::1", "prefixlen": 64,
+                                      "scope": "global"}]},
+]
+
+
+def test_desired6_reads_the_ip6_field_in_canonical_form(data):
+    assert release.desired6(HOSTS6) == {("2001:db8:0:1::c613:10a", "vm-a"), ("2001:db8:0:1::b", "vm-b")}
+    fab = build(dual_stack(data))
+    content = "\n".join(host_lines(fab, fab.hosts["hv-r01-01"]))
+    assert release.desired6(content) == {(ntoa6(i.ip6), i.name) for i in fab.hosts["hv-r01-01"].instances}
+    assert release.desired6("\n".join(host_lines(build(BASE), build(BASE).hosts["hv-r01-01"]))) == set()
+
+
+def test_leases6_reads_the_server_duid_and_each_dhcpv6_lease():
+    server, found = release.leases6(LEASES6)
+    assert server == SERVER_DUID
+    assert found[0] == ("2001:db8:0:1::c613:10a", "vm-a", "11", "00:04:aa")
+    assert "2001:db8:0:1::e" not in [f[0] for f in found]  # a temporary (IA_TA) lease: left
+    assert release.leases6(LEASES.split("duid")[0]) == (None, [])  # IPv4 only
+    assert release.leases(LEASES6) == [("02:00:00:00:01:0a", "198.19.1.10")]  # the IPv4 reader skips them
+
+
+def test_release_plan6_stale_leases_on_a_tap_of_their_subnet():
+    todo, unreachable, server = release.plan6(HOSTS6, LEASES6, ADDRS6, "tap")
+    # vm-old holds vm-b's address under another name, vm-d is gone: sent on tapa (its global address's
+    # network holds them; never by the link-local fe80::1)
+    assert todo == [("2001:db8:0:1::b", "12", "00:04:bb", "tapa"), ("2001:db8:0:1::d", "13", "00:04:dd", "tapa")]
+    # vm-f has no client DUID; 2001:db8:0:2::/64 is on no tap (eth0 is not an instance interface)
+    assert unreachable == ["2001:db8:0:1::f vm-f", "2001:db8:0:2::10 vm-g"]
+    assert server == SERVER_DUID
+    assert release.plan6(HOSTS6, LEASES6.replace("duid ", "xduid "), ADDRS6, "tap")[0] == []  # no server DUID
+
+
+def test_release_plan6_nothing_to_do_and_the_ipv4_plan_unchanged():
+    assert release.plan6(HOSTS6, "", ADDRS6, "tap") == ([], [], None)
+    assert release.plan(HOSTS6, LEASES6, ADDRS6, "tap") == ([], [])  # the IPv4 lease of vm-a is wanted
+
+
+def test_ipv6_dns_servers_and_domain_go_out_over_dhcpv6_and_ra(data):
+    dual_stack(data)
+    fab = build(copy.deepcopy(data))
+    assert not [ln for ln in config_lines(fab, fab.hosts["hv-r01-01"]) if "option6" in ln]  # none set: nothing
+    data["fabric"]["dns_servers6"] = ["2001:db8:ffff::53", "2001:DB8::35"]
+    fab = build(data)
+    assert fab.dns_servers6 == [aton6("2001:db8:ffff::53"), aton6("2001:db8::35")]
+    lines = config_lines(fab, fab.hosts["hv-r01-01"])
+    assert lines[-2:] == ["dhcp-option=option6:dns-server,[2001:db8:ffff::53],[2001:db8::35]",
+                          "dhcp-option=option6:domain-search,cloud.ocs.example"]
+    assert "port=0" in lines  # dnsmasq never advertises itself
+    del data["fabric"]["domain"]
+    fab = build(data)
+    assert config_lines(fab, fab.hosts["hv-r01-01"])[-1] == "dhcp-option=option6:dns-server,[2001:db8:ffff::53],[2001:db8::35]"
+    # the IPv6 resolvers are instance services (udp and tcp 53), like the IPv4 ones
+    assert (aton6("2001:db8:ffff::53"), "udp", 53) in fab.instance_services6
+    assert (aton6("2001:db8::35"), "tcp", 53) in fab.instance_services6

@@ -419,6 +419,43 @@ RULES = [
     ("ip6 the taps' gateway address", lambda d: (dual_stack(d), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::1")),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::1 is the gateway address of "
      "2001:db8:0:2::/64 (every tap's, its second address)"),
+    ("IPv6 instance service link-local", lambda d: (dual_stack(d), d["fabric"].update(instance_services=[
+        {"address": "fe80::53", "proto": "udp", "port": 53}])),
+     "ocs_fabric.instance_services[0].address fe80::53 is a link-local address (fe80::/10)"),
+    ("IPv6 instance service not an address", lambda d: (dual_stack(d), d["fabric"].update(instance_services=[
+        {"address": "2001:db8::53::1", "proto": "udp", "port": 53}])),
+     "ocs_fabric.instance_services[0].address 2001:db8::53::1 is not an IPv6 address"),
+    ("IPv6 instance service in an IPv4-only fabric", lambda d: d["fabric"].update(instance_services=[
+        {"address": "2001:db8::53", "proto": "udp", "port": 53}]),
+     "ocs_fabric.instance_services[0].address 2001:db8::53 is not an IPv4 address"),
+    ("ip6 beyond the first /64 of a wider subnet", lambda d: (dual_stack(d), d["racks"]["r02"].update(
+        instance_subnets6=["2001:db8:0:200::/56"]), inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:201::d")),
+     "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:201::d is outside 2001:db8:0:200::/64, the first "
+     "/64 of 2001:db8:0:200::/56 (DHCPv6 serves a subnet wider than a /64 in its first only)"),
+    ("dns_servers6 link-local", lambda d: (dual_stack(d), d["fabric"].update(dns_servers6=["2001:db8::53", "fe80::53"])),
+     "ocs_fabric.dns_servers6[1] fe80::53 is a link-local address (fe80::/10)"),
+    ("dns_servers6 multicast", lambda d: (dual_stack(d), d["fabric"].update(dns_servers6=["ff02::fb"])),
+     "ocs_fabric.dns_servers6[0] ff02::fb is a multicast address (ff00::/8)"),
+    ("dns_servers6 an IPv4 address", lambda d: (dual_stack(d), d["fabric"].update(dns_servers6=["198.18.0.53"])),
+     "ocs_fabric.dns_servers6[0] 198.18.0.53 is not an IPv6 address"),
+    ("dns_servers6 with zone id", lambda d: (dual_stack(d), d["fabric"].update(dns_servers6=["fe80::53%eth0"])),
+     "ocs_fabric.dns_servers6[0] 'fe80::53%eth0' is not an IPv6 address (no zone id: '%eth0')"),
+    ("dns_servers6 not a list", lambda d: (dual_stack(d), d["fabric"].update(dns_servers6="2001:db8::53")),
+     "ocs_fabric.dns_servers6 must be a list of IPv6 addresses, got 2001:db8::53"),
+    ("dns_servers6 in an IPv4-only fabric", lambda d: d["fabric"].update(dns_servers6=["2001:db8::53"]),
+     "ocs_fabric.dns_servers6 requires ocs_fabric.internal_ranges6 (the fabric's IPv6 ranges)"),
+    ("IPv6 management range over an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        management_ranges=["192.0.2.0/24", "2001:db8::/56"])),
+     "ocs_fabric.management_ranges[1] 2001:db8::/56 overlaps rack r01 instance subnet 2001:db8:0:1::/64 "
+     "(tenants would be management)"),
+    ("IPv6 management range inside an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        management_ranges=["2001:DB8:0:2::100/120", "192.0.2.0/24"])),
+     "ocs_fabric.management_ranges[0] 2001:db8:0:2::100/120 overlaps rack r02 instance subnet 2001:db8:0:2::/64 "
+     "(tenants would be management)"),
+    ("IPv6 monitoring range over an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
+        monitoring_ranges=["2001:db8::/32"])),
+     "ocs_fabric.monitoring_ranges[0] 2001:db8::/32 overlaps rack r01 instance subnet 2001:db8:0:1::/64 "
+     "(tenants would be monitoring)"),
     ("ip6 in an IPv4-only fabric", lambda d: inst(d, "hv-r02-01", 0).update(ip6="2001:db8:0:2::d"),
      "hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 2001:db8:0:2::d is outside rack r02 instance_subnets6 []"),
     ("derivation with too long a prefix", lambda d: (dual_stack(d), d["racks"]["r01"].update(
@@ -438,7 +475,8 @@ RULES = [
      "inbound6, interface, ip, ip6, mac, name)"),
     ("unknown fabric field, dual stack", lambda d: (dual_stack(d), d["fabric"].update(internal_range6=[])),
      "ocs_fabric.internal_range6 is not a known field (known: bgp, border, border_peers, conn_limit, "
-     "dhcp_lease_time, dns_servers, domain, edge_mtu, floating_ranges, gateway_asn, host_policy, host_services, "
+     "dhcp_lease_time, dns_servers, dns_servers6, domain, edge_mtu, floating_ranges, gateway_asn, host_policy, "
+     "host_services, "
      "hypervisor_asn, inbound6, instance_ifname_prefix, instance_services, instances_file, internal_ranges, "
      "internal_ranges6, "
      "management_ranges, metadata, monitoring_ranges, mtu, nat_mode, routing_mode, spine_asn)"),

@@ -9,6 +9,7 @@ import pytest
 from fabric_data import ROOT, gateway_mode, problems_of
 from ansible_collections.ocs.l3.plugins.module_utils import conntrack, constants, dhcp, expected, firewall
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils import iptables as chains_mod
 
@@ -471,7 +472,7 @@ def test_conntrack_read_only_is_checked_not_set(tmp_path):
 # --- IPv6 guards and inbound policy (issue 20, dual stack) -----------------------------------
 
 DECLARE6 = [":%s - [0:0]" % c for c in ("OCS-INPUT", "OCS-FORWARD", "OCS-HOST", "OCS-ANTISPOOF", "OCS-GUARD6",
-                                        "OCS-NA6", "OCS-INBOUND6", "OCS-CONNLIMIT")]
+                                        "OCS-NA6", "OCS-INBOUND6", "OCS-TENANT", "OCS-CONNLIMIT")]
 ICMP6 = "-p ipv6-icmp -m icmp6 --icmpv6-type %d"
 INPUT6 = [
     "-A OCS-INPUT -i tap+ -j OCS-ANTISPOOF",
@@ -488,6 +489,7 @@ INPUT6 = [
 FORWARD6 = [
     "-A OCS-FORWARD -i tap+ -j OCS-ANTISPOOF",
     "-A OCS-FORWARD -i tap+ -j OCS-GUARD6",
+    "-A OCS-FORWARD -i tap+ -j OCS-TENANT",
     "-A OCS-FORWARD -i tap+ -m conntrack --ctstate NEW -j OCS-CONNLIMIT",
     "-A OCS-FORWARD -o tap+ -j OCS-INBOUND6",
 ]
@@ -519,6 +521,10 @@ INBOUND6_HEAD = [
     "-A OCS-INBOUND6 -s 2001:db8::/32 -m comment --comment ocs-internal -j RETURN",
 ]
 INBOUND6_DROP = "-A OCS-INBOUND6 -m comment --comment ocs-inbound6 -j DROP"
+TENANT6 = [  # the hosts' ocs_address6 (fabric_data.dual_stack: spine1 and tor-r01), as IPv4's OCS-TENANT
+    "-A OCS-TENANT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocs-replies -j RETURN",
+    "-A OCS-TENANT -d 2001:db8:ffff::1/128 -m comment --comment ocs-infra -j DROP",
+    "-A OCS-TENANT -d 2001:db8:ffff::11/128 -m comment --comment ocs-infra -j DROP"]
 CAP6 = ("-A OCS-CONNLIMIT %s-m connlimit --connlimit-above %d --connlimit-mask 128 --connlimit-saddr "
         "-m comment --comment ocs-connlimit -j REJECT --reject-with icmp6-adm-prohibited")
 
@@ -547,7 +553,7 @@ def test_ipv6_guards_of_a_dual_stack_hypervisor(data):
         "-A OCS-NA6 -m comment --comment ocs-na-spoof6 -j DROP"] + INBOUND6_HEAD + [
         # vm-a has a floating IP (the default inbound6 floating): reachable; vm-b only from inside the fabric
         "-A OCS-INBOUND6 -d %s/128 -o %s -m comment --comment vm-a -j RETURN" % (IP6_A, TAP_A),
-        INBOUND6_DROP, CAP6 % ("", 8192)]
+        INBOUND6_DROP] + TENANT6 + [CAP6 % ("", 8192)]
     assert lines[end:end + 2] == ["-A OCS-INPUT -j OCS-HOST", "-A OCS-HOST -i lo -j ACCEPT"]
     assert lines[-5:] == ["COMMIT"] + RAW_EMPTY
 
@@ -649,3 +655,42 @@ def test_every_ipv6_entry_rule_matches_instance_taps(data):
         assert all(" -i vnet+ " in ln or " -o vnet+ " in ln for ln in entry), entry
         assert all(" -i vnet" in ln for ln in lines if "--mac-source" in ln or "--comment vm-" in ln
                    and not ln.startswith("-A OCS-INBOUND6"))
+
+
+def test_ipv6_tenant_chain_keeps_instances_off_the_hosts_ocs_address6(data):
+    """IPv6 parity with OCS-TENANT: the hosts' ocs_address6 are the IPv6 infrastructure (collapsed);
+    an IPv6 instance service on one passes the tenant chain and the owning host's OCS-HOST accepts
+    it from the IPv6 instance subnets (as served_services does for IPv4)."""
+    from fabric_data import dual_stack
+    dual_stack(data)
+    data["hostvars"]["tor-r02"]["ocs_address6"] = "2001:db8:ffff::10"  # next to tor-r01's ::11: one /127
+    data["fabric"]["instance_services"] = [{"address": "2001:db8:ffff::1", "proto": "udp", "port": 123},
+                                           {"address": "2001:db8:5::1", "proto": "tcp", "port": 80}]  # not a host's
+    fab = build(data)
+    assert [n.text for n in fab.infrastructure6] == ["2001:db8:ffff::1/128", "2001:db8:ffff::10/127"]
+    assert fab.instance_services6 == [(aton6("2001:db8:5::1"), "tcp", 80), (aton6("2001:db8:ffff::1"), "udp", 123)]
+    tenant = [ln for ln in firewall.ipv6_lines(fab, fab.hosts["hv-r02-01"]) if ln.startswith("-A OCS-TENANT")]
+    assert tenant == [TENANT6[0],
+                      "-A OCS-TENANT -d 2001:db8:ffff::1/128 -p udp -m udp --dport 123 "
+                      "-m comment --comment ocs-instance-service -j RETURN",
+                      TENANT6[1], "-A OCS-TENANT -d 2001:db8:ffff::10/127 -m comment --comment ocs-infra -j DROP"]
+    spine = firewall.ipv6_lines(fab, fab.hosts["spine1"])
+    served = [ln for ln in spine if "ocs-instance-service" in ln]
+    assert served == ["-A OCS-HOST -s %s -d 2001:db8:ffff::1/128 -p udp -m udp --dport 123 "
+                      "-m comment --comment ocs-instance-service -j ACCEPT" % net
+                      for net in ("2001:db8:0:1::/64", "2001:db8:0:2::/64")]
+    assert spine.index(served[-1]) < spine.index("-A OCS-HOST -m comment --comment ocs-host-drop -j DROP")
+    assert not [ln for ln in firewall.ipv6_lines(fab, fab.hosts["tor-r01"]) if "ocs-instance-service" in ln]
+    v4 = [ln for ln in firewall.filter_lines(fab, fab.hosts["hv-r02-01"]) if ln.startswith("-A OCS-TENANT")]
+    assert v4 and not [ln for ln in v4 if ":" in ln]  # the IPv4 chain holds no IPv6 service
+
+
+def test_ipv6_tenant_chain_without_any_ocs_address6(data):
+    from fabric_data import dual_stack
+    dual_stack(data)
+    for host in ("spine1", "tor-r01"):
+        del data["hostvars"][host]["ocs_address6"]
+    fab = build(data)
+    assert fab.infrastructure6 == []
+    assert [ln for ln in firewall.ipv6_lines(fab, fab.hosts["hv-r01-01"]) if ln.startswith("-A OCS-TENANT")] == [
+        TENANT6[0]]

@@ -199,3 +199,64 @@ def test_nft_table_is_created_when_absent(state):
     run = NftRunner()
     assert host_restore.restore(Paths(str(state)), run) == EXIT_OK
     assert run.applied() == [(["nft", "-f", "-"], NFT)]
+
+
+# --- IPv6: an instance tap present at restore time gets its sysctls first ---------------------
+
+ROUTES6 = ROUTES + """address replace fe80::1/64 dev tap-a nodad
+address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute
+route replace 2001:db8:0:1::a/128 dev tap-a proto 211 metric 1024
+address replace fe80::1/64 dev tap-b nodad
+route replace 2001:db8:0:1::b/128 dev tap-b proto 211 metric 1024
+"""
+V6KEYS = ["net/ipv6/conf/tap-a/%s" % k for k in ("accept_ra", "autoconf", "disable_ipv6")]
+
+
+class Sysctl:
+    """/proc/sys as a dict (every value "1" at first: a fresh tap of a host whose defaults are off);
+    each write recorded in the runner's calls, so its order against the batch shows."""
+
+    def __init__(self, calls, read_only=False):
+        self.values, self.calls, self.read_only = {}, calls, read_only
+
+    def read(self, key):
+        return self.values.get(key, "1")
+
+    def write(self, key, value):
+        if self.read_only:
+            raise OSError(30, "Read-only file system")
+        self.values[key] = value
+        self.calls.append((["sysctl", key], value))
+
+
+def test_an_existing_taps_ipv6_sysctls_are_set_before_its_addresses(state, caplog):
+    caplog.set_level(logging.INFO)
+    (state / "routes.batch").write_text(ROUTES6)
+    run = Runner()
+    sysctl = Sysctl(run.calls)
+    assert host_restore.restore(Paths(str(state)), run, sysctl=sysctl) == EXIT_OK
+    writes = [argv[1] for argv, dummy in run.calls if argv[0] == "sysctl"]
+    assert writes == V6KEYS and all(sysctl.values[k] == "0" for k in V6KEYS)  # tap-a only: tap-b is absent
+    batch = next(i for i, (argv, dummy) in enumerate(run.calls) if argv == ["ip", "-force", "-batch", "-"])
+    assert max(i for i, (argv, dummy) in enumerate(run.calls) if argv[0] == "sysctl") < batch
+    assert "address replace 2001:db8:0:1::1/64 dev tap-a nodad noprefixroute" in run.calls[batch][1]
+    assert "tap-a: net.ipv6.conf.tap-a.accept_ra=0, net.ipv6.conf.tap-a.autoconf=0, " \
+           "net.ipv6.conf.tap-a.disable_ipv6=0" in caplog.messages
+    caplog.clear()
+    again = Runner()
+    sysctl.calls = again.calls
+    assert host_restore.restore(Paths(str(state)), again, sysctl=sysctl) == EXIT_OK
+    assert [c for c in again.calls if c[0][0] == "sysctl"] == []  # already right: nothing written
+
+
+def test_ipv6_sysctls_in_check_mode_and_read_only(state, caplog):
+    caplog.set_level(logging.INFO)
+    (state / "routes.batch").write_text(ROUTES6)
+    run = Runner()
+    sysctl = Sysctl(run.calls)
+    assert host_restore.restore(Paths(str(state)), run, check=True, sysctl=sysctl) == EXIT_OK
+    assert sysctl.values == {} and "would set tap-a: net.ipv6.conf.tap-a.accept_ra=0, " \
+        "net.ipv6.conf.tap-a.autoconf=0, net.ipv6.conf.tap-a.disable_ipv6=0" in caplog.messages
+    run = Runner()
+    assert host_restore.restore(Paths(str(state)), run, sysctl=Sysctl(run.calls, read_only=True)) == EXIT_APPLY_FAILED
+    assert any(m.startswith("error: net.ipv6.conf.tap-a.accept_ra is not 0 and cannot be set") for m in caplog.messages)

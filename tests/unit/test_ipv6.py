@@ -291,3 +291,51 @@ def test_inbound6_in_an_instances_csv_file():
     data["instances_records"][0][1]["inbound6"] = "maybe"
     assert problems_of(data) == ["instances.csv:2 (vm-x on hv-r01-01).inbound6 maybe must be open or closed (or "
                                  "left out: ocs_fabric.inbound6 decides)"]
+
+
+@pytest.mark.parametrize("subnet,ip6,ok", [
+    ("2001:db8:0:200::/56", "2001:db8:0:200::d", True),  # the first /64: served
+    ("2001:db8:0:200::/56", "2001:db8:0:200:ffff:ffff:ffff:ffff", True),  # its last address
+    ("2001:db8:0:200::/56", "2001:db8:0:201::", False),  # the second /64's first address
+    ("2001:db8:0:200::/56", "2001:db8:0:2ff::d", False),
+    ("2001:db8::/48", "2001:db8:0:1::d", False),
+    ("2001:db8:0:2::/64", "2001:db8:0:2:ffff::d", True),  # a /64 or longer: all of it
+    ("2001:db8:0:2::/120", "2001:db8:0:2::ff", True),
+])
+def test_an_ip6_lies_in_the_first_64_of_a_wider_subnet(subnet, ip6, ok):
+    data = _dual()
+    data["racks"]["r01"]["instance_subnets6"] = ["2001:db8:1:1::/64"]  # out of r02's way (a /48 covers ::1:0/64)
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["ip6"] = "2001:db8:1:1::b"
+    data["racks"]["r02"]["instance_subnets6"] = [subnet]
+    data["hostvars"]["hv-r02-01"]["ocs_instances"][0]["ip6"] = ip6
+    problems = [p for p in problems_of(data) if "(vm-d).ip6" in p]
+    assert problems == ([] if ok else ["hypervisors.hv-r02-01.ocs_instances[0] (vm-d).ip6 %s is outside %s/64, the first /64 "
+                                      "of %s (DHCPv6 serves a subnet wider than a /64 in its first only)"
+                                      % (ntoa6(aton6(ip6)), subnet.split("/")[0], subnet)])
+
+
+def test_derived_addresses_always_lie_in_the_first_64():
+    data = _dual()
+    data["racks"]["r01"]["instance_subnets6"] = ["2001:db8:100::/48"]
+    data["hostvars"]["hv-r01-01"]["ocs_instances"][1]["ip6"] = "2001:db8:100::b"
+    fab = build(data)  # valid: no derived address is refused
+    derived_ = [i for i in fab.instances() if i.name in ("vm-a", "vm-c")]
+    assert [ntoa6(i.ip6) for i in derived_] == ["2001:db8:100::c613:10a", "2001:db8:100::c613:10c"]
+
+
+def test_ipv6_management_and_monitoring_ranges_beside_the_instance_subnets6():
+    data = _dual()
+    data["fabric"]["management_ranges"] = ["192.0.2.0/24", "2001:db8:ffff::/48"]  # the hosts' side: fine
+    data["fabric"]["monitoring_ranges"] = ["2001:db8:0:3::/64", "198.18.0.0/24"]
+    assert problems_of(data) == []
+    data["fabric"]["monitoring_ranges"] = ["2001:db8:0:1::/64", "2001:db8:0:2:1::/80", "2001:db8::/63"]
+    assert problems_of(data) == [
+        "ocs_fabric.monitoring_ranges[%d] %s overlaps rack %s instance subnet %s (tenants would be monitoring)" % case
+        for case in ((0, "2001:db8:0:1::/64", "r01", "2001:db8:0:1::/64"),
+                     (1, "2001:db8:0:2:1::/80", "r02", "2001:db8:0:2::/64"),
+                     (2, "2001:db8::/63", "r01", "2001:db8:0:1::/64"))]
+
+
+def test_ipv4_only_fabric_ignores_ipv6_management_ranges_as_before(data):
+    data["fabric"]["management_ranges"] = ["192.0.2.0/24", "2001:db8:0:1::/64"]
+    assert problems_of(data) == []
