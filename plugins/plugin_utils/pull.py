@@ -267,6 +267,9 @@ def _pull(opts):
         env["ANSIBLE_CONFIG"] = cfg
     bindir = os.path.dirname(sys.executable)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    # The collection this tool runs from is the one whose roles apply the bundle.
+    top = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(p for p in (top, env.get("ANSIBLE_COLLECTIONS_PATH")) if p)
     rc = subprocess.call(playbook_command(inventory, result, opts.extra), env=env)
     if rc == 0 and "--check" not in opts.extra and "-C" not in opts.extra:
         with open(marker + ".new", "w") as fh:
