@@ -134,7 +134,7 @@ def main(argv):
     with open(os.path.join(keys, "host.pub"), "w") as fh:
         pem, public = lib.generate_key(lib.HOST_PUBLIC)
         fh.write(public + "\n")
-    with open(os.path.join(keys, "host.key"), "wb") as fh:
+    with open(os.open(os.path.join(keys, "host.key"), os.O_WRONLY | os.O_CREAT, 0o600), "wb") as fh:
         fh.write(pem)
     out = dict(size=size, host=host, controller=controller(inv, host, store, keys))
     runs = {}

@@ -226,7 +226,8 @@ def verify(data, signer):
         header = json.loads(data[start:start + size])
     except ValueError:
         header = None
-    if not isinstance(header, dict) or sorted(header) != sorted(HEADER_KEYS) or header["format"] != FORMAT:
+    if not isinstance(header, dict) or sorted(header) != sorted(HEADER_KEYS) or header["format"] != FORMAT \
+            or not isinstance(header["generation"], int) or isinstance(header["generation"], bool):
         raise BundleError("signed bundle with an unknown header format; refused (a newer ocs-l3?)")
     return header, data[start:start + size], data[start + size:-SIG_LEN]
 
@@ -246,19 +247,24 @@ def open_bundle(data, signer, host_pem, host, applied=None):
         raise BundleError("bundle for %s is encrypted to key %s, not this host's key %s (re-publish with its current "
                           "public key); refused" % (host, header["recipient"], fingerprint(own)))
     generation = header["generation"]
-    if applied is not None and (not isinstance(generation, int) or generation < applied):
+    if applied is not None and generation < applied:
         raise BundleError("bundle generation %s is older than the generation %s that %s has applied: refusing to "
                           "roll it back" % (generation, applied, host))
-    eph_raw = base64.b64decode(header["ephemeral"])
-    okm = _hkdf(c, key.exchange(c["x25519"].X25519PublicKey.from_public_bytes(eph_raw)), eph_raw + own, HKDF_INFO, 44)
     try:
+        eph_raw = base64.b64decode(header["ephemeral"], validate=True)
+        okm = _hkdf(c, key.exchange(c["x25519"].X25519PublicKey.from_public_bytes(eph_raw)), eph_raw + own,
+                    HKDF_INFO, 44)
         plain = zlib.decompress(c["AESGCM"](okm[:32]).decrypt(okm[32:], ciphertext, header_bytes))
-    except (c["InvalidTag"], zlib.error):
+    except (c["InvalidTag"], zlib.error, ValueError, TypeError):
         raise BundleError("bundle for %s does not decrypt with this host's key; refused" % host)
     if hashlib.sha256(plain).hexdigest() != header["payload_sha256"]:
         raise BundleError("bundle for %s: payload checksum mismatch; refused" % host)
-    manifest, files = _unpayload(plain, host)
-    return Bundle(header, manifest["meta"], files)
+    try:
+        manifest, files = _unpayload(plain, host)
+        meta = manifest["meta"]
+    except (ValueError, KeyError, TypeError, struct.error):
+        raise BundleError("bundle for %s: malformed payload; refused" % host)
+    return Bundle(header, meta, files)
 
 
 def _unpayload(plain, host):

@@ -141,6 +141,9 @@ def open_own(data, opts):
     """The verified, decrypted bundle for this host, or BundleError (nothing written)."""
     signer = _read(opts.signer, "the pinned controller key").decode()
     key = _read(opts.key, "this host's bundle key")
+    if os.stat(opts.key).st_mode & 0o077:
+        raise lib.BundleError("%s is readable by others: it opens this host's bundles (chmod 600 it, and make a new "
+                              "key if it may have leaked)" % opts.key)
     b = lib.open_bundle(data, signer, key, opts.host, applied_generation(opts.generation_file))
     here = collection_version()
     if b.header["collection"] != here:

@@ -3,8 +3,12 @@ controller's publish (plugin_utils/bundles.py) and the host's pull up to the app
 (plugin_utils/pull.py, --fetch-only). Every refusal names its reason and writes nothing."""
 
 import builtins
+import functools
+import http.server
 import json
 import os
+import subprocess
+import threading
 
 import pytest
 
@@ -162,6 +166,7 @@ def store(tmp_path, fleet, keys):
     (tmp_path / "signer.key").write_bytes(keys["signer"][0])
     (tmp_path / "signer.pub").write_text(keys["signer"][1] + "\n")
     (tmp_path / "host.key").write_bytes(keys["a"][0])
+    os.chmod(tmp_path / "host.key", 0o600)
     out = bundles.publish_fabric(fab, {"hv-r01-01": rendered["hv-r01-01"], "hv-r01-02": rendered["hv-r01-02"]},
                                  GENERATION, str(tmp_path / "store"), str(tmp_path / "keys"),
                                  str(tmp_path / "signer.key"))
@@ -169,11 +174,12 @@ def store(tmp_path, fleet, keys):
     return tmp_path
 
 
-def _pull(tmp_path, *extra, generation=None):
+def _pull(tmp_path, *extra, generation=None, url=None):
     gen = tmp_path / "generation"
     if generation is not None:
         gen.write_text("%d\n" % generation)
-    return pull.main(["--store", str(tmp_path / "store"), "--host", "hv-r01-01", "--key", str(tmp_path / "host.key"),
+    return pull.main(["--store", url or str(tmp_path / "store"), "--host", "hv-r01-01",
+                      "--key", str(tmp_path / "host.key"),
                       "--signer", str(tmp_path / "signer.pub"), "--work", str(tmp_path / "work"),
                       "--generation-file", str(gen), "--fetch-only"] + list(extra))
 
@@ -209,6 +215,7 @@ def _replace(store_dir, data):
     ("pointer", "does not name a bundle"),
     ("other version", "rendered by ocs.l3 0.0.1"),
     ("no key", "cannot read this host's bundle key"),
+    ("key readable", "is readable by others"),
 ])
 def test_pull_refuses_and_writes_nothing(store, fleet, keys, case, message, capsys):
     hdir = store / "store" / "hv-r01-01"
@@ -231,6 +238,8 @@ def test_pull_refuses_and_writes_nothing(store, fleet, keys, case, message, caps
                                           keys["a"][1], "0.0.1"))
     elif case == "no key":
         os.unlink(store / "host.key")
+    elif case == "key readable":
+        os.chmod(store / "host.key", 0o640)
     assert _pull(store, generation=generation) == 1
     assert message in capsys.readouterr().err
     assert not (store / "work" / "build").exists() and not (store / "work" / "result.json").exists()
@@ -255,3 +264,52 @@ def test_keygen_makes_a_private_key_once(tmp_path):
     public = pull.keygen(path)
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert pull.keygen(path) == public and public.startswith("ocs-x25519:")
+
+
+def _unpacked_generation(tmp_path):
+    return json.loads((tmp_path / "work" / "result.json").read_text())["generation"]
+
+
+def test_pull_over_http(store, capsys):
+    """The store served as static files (loopback only); the bundle is the same bytes."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(store / "store"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = "http://127.0.0.1:%d/" % server.server_address[1]
+        assert _pull(store, url=url) == 0, capsys.readouterr().err
+        assert _unpacked_generation(store) == GENERATION
+        assert _pull(store, url=url + "nowhere") == 1
+        assert "cannot fetch http://127.0.0.1" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"] + list(args), cwd=str(cwd),
+                   check=True, capture_output=True)
+
+
+def test_pull_from_git_checks_out_its_own_directory_only(store, fleet, keys, capsys):
+    repo = store / "repo"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    subprocess.run(["cp", "-r", str(store / "store" / "hv-r01-01"), str(repo)], check=True)
+    (repo / "hv-r02-01").mkdir()
+    (repo / "hv-r02-01" / "latest").write_text("another host's\n")
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "bundles", cwd=repo)
+    url = "git+file://%s#main" % repo
+    assert _pull(store, url=url) == 0, capsys.readouterr().err
+    assert _unpacked_generation(store) == GENERATION
+    assert not (store / "work" / "store.git" / "hv-r02-01").exists()  # sparse: its own directory only
+    fab, rendered = fleet
+    data = bundles.pack_host(fab, "hv-r01-01", rendered["hv-r01-01"], GENERATION + 5, keys["signer"][0],
+                             keys["a"][1], VERSION)
+    bundles.publish(str(repo), "hv-r01-01", data)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "newer", cwd=repo)
+    assert _pull(store, url=url) == 0, capsys.readouterr().err
+    assert _unpacked_generation(store) == GENERATION + 5
