@@ -259,25 +259,47 @@ def _pull(opts):
             and _read(marker, "the applied marker").decode().strip() == name:
         print("ocs-pull: %s generation %s: %s already applied; nothing to do" % (opts.host, b.generation, name))
         return 0
-    inventory, result = prepare(b, name, opts.work, opts.run_id)
+    run_id = opts.run_id or "%s-pull-%d-%d" % (opts.host, time.time(), os.getpid())
+    inventory, result = prepare(b, name, opts.work, run_id)
     print("ocs-pull: %s generation %s: %s verified (%d files) into %s" % (
         opts.host, b.generation, name, len(b.files), os.path.join(opts.work, "build", opts.host)))
     if opts.fetch_only:
         return 0
+    rc = _apply(opts, inventory, result, run_id)
+    if rc == 0 and "--check" not in opts.extra and "-C" not in opts.extra:
+        _write(marker, name + "\n")
+    elif rc != 0 and os.path.exists(marker):
+        os.unlink(marker)
+    return rc
+
+
+def _write(path, text):
+    with open(path + ".new", "w") as fh:
+        fh.write(text)
+    os.replace(path + ".new", path)
+
+
+def _apply(opts, inventory, result, run_id):
+    """Run the playbook. Like tools/ocs-reconcile: the ids of this host's earlier pulls that did not
+    end well are kept in <work>/unfinished; they are not running (this run holds the flock), so
+    their host leases are broken at once (ocs_guard_break_owners); a good run clears the list."""
+    unfinished_path = os.path.join(opts.work, "unfinished")
+    try:
+        with open(unfinished_path) as fh:
+            unfinished = fh.read().split()
+    except FileNotFoundError:
+        unfinished = []
+    _write(unfinished_path, "".join(r + "\n" for r in unfinished + [run_id]))
     env = dict(os.environ)
     cfg = os.path.join(COLLECTION_ROOT, "ansible.cfg")
     if "ANSIBLE_CONFIG" not in env and os.path.isfile(cfg):
         env["ANSIBLE_CONFIG"] = cfg
-    bindir = os.path.dirname(sys.executable)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     # The collection this tool runs from is the one whose roles apply the bundle.
     top = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(p for p in (top, env.get("ANSIBLE_COLLECTIONS_PATH")) if p)
-    rc = subprocess.call(playbook_command(inventory, result, opts.extra), env=env)
-    if rc == 0 and "--check" not in opts.extra and "-C" not in opts.extra:
-        with open(marker + ".new", "w") as fh:
-            fh.write(name + "\n")
-        os.replace(marker + ".new", marker)
-    elif rc != 0 and os.path.exists(marker):
-        os.unlink(marker)
+    extra = ["-e", json.dumps(dict(ocs_guard_break_owners=unfinished))] + list(opts.extra)
+    rc = subprocess.call(playbook_command(inventory, result, extra), env=env)
+    if rc == 0:
+        _write(unfinished_path, "")
     return rc

@@ -313,3 +313,32 @@ def test_pull_from_git_checks_out_its_own_directory_only(store, fleet, keys, cap
     _git("commit", "-q", "-m", "newer", cwd=repo)
     assert _pull(store, url=url) == 0, capsys.readouterr().err
     assert _unpacked_generation(store) == GENERATION + 5
+
+
+def test_pull_breaks_the_leases_of_its_own_failed_runs(store, monkeypatch, capsys):
+    """As tools/ocs-reconcile: a failed or killed pull's run id is passed to the next run
+    (ocs_guard_break_owners: its lease is broken at once); a good run clears the list."""
+    calls = []
+
+    def fake(cmd, env):
+        calls.append((cmd, env))
+        return 2 if len(calls) == 1 else 0
+
+    monkeypatch.setattr(pull.subprocess, "call", fake)
+    args = ["--store", str(store / "store"), "--host", "hv-r01-01", "--key", str(store / "host.key"),
+            "--signer", str(store / "signer.pub"), "--work", str(store / "work"),
+            "--generation-file", str(store / "generation")]
+    assert pull.main(args + ["--run-id", "first"]) == 2
+    assert pull.main(args + ["--run-id", "second", "--", "--diff"]) == 0
+    assert pull.main(args + ["--run-id", "third"]) == 0
+    owners = [json.loads(cmd[cmd.index("-e", cmd.index("-e") + 1) + 1])["ocs_guard_break_owners"] for cmd, env in calls]
+    assert owners == [[], ["first"], []]
+    cmd, env = calls[1]
+    assert cmd[:4] == ["ansible-playbook", "-i", str(store / "work" / "inventory.json"), "ocs.l3.site"]
+    assert cmd[-1] == "--diff" and "ocs_render_bundle=%s" % (store / "work" / "result.json") in cmd
+    first = env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[0]  # the collection this tool runs from
+    assert os.path.samefile(os.path.join(first, "ansible_collections", "ocs", "l3"), render.COLLECTION_ROOT)
+    assert (store / "work" / "applied").read_text().strip() == (store / "store" / "hv-r01-01" / "latest").read_text().strip()
+    # --only-if-changed: the same bundle, applied last time: no run at all
+    assert pull.main(args + ["--only-if-changed"]) == 0 and len(calls) == 3
+    assert "already applied; nothing to do" in capsys.readouterr().out
