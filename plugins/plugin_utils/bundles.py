@@ -66,7 +66,10 @@ def read_keys(keys_dir):
         if name.endswith(".pub"):
             with open(os.path.join(keys_dir, name)) as fh:
                 text = fh.read().strip()
-            lib.parse_public(text, lib.HOST_PUBLIC)
+            try:
+                lib.parse_public(text, lib.HOST_PUBLIC)
+            except lib.BundleError as exc:
+                raise lib.BundleError("%s: %s" % (os.path.join(keys_dir, name), exc))
             keys[name[:-len(".pub")]] = text
     return keys
 

@@ -342,3 +342,9 @@ def test_pull_breaks_the_leases_of_its_own_failed_runs(store, monkeypatch, capsy
     # --only-if-changed: the same bundle, applied last time: no run at all
     assert pull.main(args + ["--only-if-changed"]) == 0 and len(calls) == 3
     assert "already applied; nothing to do" in capsys.readouterr().out
+
+
+def test_a_bad_public_key_file_is_named(tmp_path, keys):
+    (tmp_path / "hv-x.pub").write_text(keys["signer"][1])  # the signer's key, not a host key
+    with pytest.raises(lib.BundleError, match="hv-x.pub: not an ocs-x25519 public key"):
+        bundles.read_keys(str(tmp_path))
