@@ -6,6 +6,7 @@
 ::
 
     ocs-pull keygen [--key PATH]                 make this host's key (once), print its public key line
+    ocs-pull pin LINE [--signer PATH]            pin the controller's public key (ocs-ed25519:...)
     ocs-pull --store STORE [--host NAME] [--fetch-only] [--only-if-changed] [-- ansible-playbook args]
 
 ``STORE``: a directory (or ``file://`` URL), an ``http(s)://`` URL, or ``git+URL[#branch]``
@@ -205,9 +206,26 @@ def keygen(path):
     return public
 
 
+def pin(path, line):
+    """Pin the controller's public key ``line`` at ``path`` (rewritten only when it differs)."""
+    raw = lib.parse_public(line, lib.SIGNING_PUBLIC)
+    text = line.strip() + "\n"
+    try:
+        with open(path) as fh:
+            same = fh.read() == text
+    except FileNotFoundError:
+        same = False
+    if not same:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        _write(path, text)
+        os.chmod(path, 0o644)
+    return "pinned controller key %s in %s" % (lib.fingerprint(raw), path)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="ocs-pull", description="Apply this host's signed bundle (pull mode).")
-    p.add_argument("command", nargs="?", choices=["pull", "keygen"], default="pull")
+    p.add_argument("command", nargs="?", choices=["pull", "keygen", "pin"], default="pull")
+    p.add_argument("value", nargs="?", help="pin: the controller's public key line (ocs-ed25519:...)")
     p.add_argument("--store", help="directory, file://, http(s):// URL or git+URL[#branch] of the bundle store")
     p.add_argument("--host", default=socket.gethostname().split(".")[0], help="this host's inventory name")
     p.add_argument("--key", default=constants.BUNDLE_KEY_PATH, help="this host's private key (PEM, 0600)")
@@ -236,6 +254,9 @@ def main(argv):
     try:
         if opts.command == "keygen":
             print(keygen(opts.key))
+            return 0
+        if opts.command == "pin":
+            print(pin(opts.signer, opts.value or ""))
             return 0
         os.makedirs(opts.work, mode=0o700, exist_ok=True)
         with open(os.path.join(opts.work, "pull.lock"), "w") as lock:

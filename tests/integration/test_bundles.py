@@ -168,3 +168,57 @@ def test_a_bad_bundle_is_refused_and_nothing_changes(pulled, case, message):
     assert message in logs[case] and logs[case].rstrip().endswith("rc=1"), logs[case]
     assert "PLAY" not in logs[case]  # Ansible never started
     assert (t / (case + ".state")).read_text() == (t / "converged.state").read_text()
+
+
+UNIT_PLAY = """---
+- name: Print the bundle-mode reconcile unit
+  hosts: localhost
+  gather_facts: false
+  vars_files: [{role}/defaults/main.yml, {role}/vars/main.yml]
+  tasks:
+    - name: Check the settings as the role does
+      ansible.builtin.include_tasks: {role}/tasks/check.yml
+    - name: Render the unit
+      ansible.builtin.debug:
+        msg: "{{{{ lookup('ansible.builtin.template', '{role}/templates/etc/systemd/system/ocs-l3-reconcile.service.j2') }}}}"
+"""
+
+
+def _unit(tmp_path, **settings):
+    role = os.path.join(ROOT, "roles", "ocs_reconcile")
+    # the role's two checks, without its service tasks (this machine is not touched)
+    with open(os.path.join(role, "tasks", "main.yml")) as fh:
+        tasks = fh.read().split("\n- name: Install the reconcile service")[0]
+    (tmp_path / "check.yml").write_text(tasks)
+    (tmp_path / "unit.yml").write_text(UNIT_PLAY.format(role=role).replace(role + "/tasks/check.yml",
+                                                                          str(tmp_path / "check.yml")))
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(tmp_path / "unit.yml"),
+                           "-e", json.dumps(dict(settings, ocs_reconcile_mode="bundle"))],
+                          cwd=ROOT, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="json"), capture_output=True, text=True,
+                          timeout=300)
+    return proc
+
+
+def test_the_reconcile_timer_pulls_this_hosts_bundle(tmp_path):
+    signer = "ocs-ed25519:" + "A" * 43 + "="
+    proc = _unit(tmp_path, ocs_reconcile_store="https://bundles.example.invalid/ocs", ocs_reconcile_signer=signer,
+                 ocs_reconcile_collection="/srv/ocs/ocs-l3-0.4.0.tar.gz")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    unit = json.loads(proc.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
+    pull = "/opt/ocs-l3/venv/bin/python /opt/ocs-l3/collections/ansible_collections/ocs/l3/tools/ocs-pull"
+    assert "ExecStartPre=%s pin %s\n" % (pull, signer) in unit
+    assert "ExecStartPre=%s keygen\n" % pull in unit
+    assert "ExecStart=%s --store https://bundles.example.invalid/ocs --host localhost\n" % pull in unit
+    assert "ansible-galaxy collection install -p /opt/ocs-l3/collections /srv/ocs/ocs-l3-0.4.0.tar.gz" in unit
+    assert "Environment=PYTHONPATH=/opt/ocs-l3/collections" in unit and "git" not in unit
+
+
+@pytest.mark.parametrize("store, signer", [
+    ("https://bundles.example.invalid/ocs x", "ocs-ed25519:" + "A" * 43 + "="),
+    ("https://bundles.example.invalid/ocs", "ocs-x25519:" + "A" * 43 + "="),
+    ("https://bundles.example.invalid/ocs", ""),
+])
+def test_the_reconcile_timer_refuses_bad_bundle_settings(tmp_path, store, signer):
+    proc = _unit(tmp_path, ocs_reconcile_store=store, ocs_reconcile_signer=signer,
+                 ocs_reconcile_collection="/srv/ocs/ocs-l3-0.4.0.tar.gz")
+    assert proc.returncode != 0 and "ocs_reconcile_mode bundle needs" in proc.stdout, proc.stdout[-2000:]

@@ -348,3 +348,14 @@ def test_a_bad_public_key_file_is_named(tmp_path, keys):
     (tmp_path / "hv-x.pub").write_text(keys["signer"][1])  # the signer's key, not a host key
     with pytest.raises(lib.BundleError, match="hv-x.pub: not an ocs-x25519 public key"):
         bundles.read_keys(str(tmp_path))
+
+
+def test_pin_writes_the_controller_key_once_and_refuses_a_host_key(tmp_path, keys, capsys):
+    path = tmp_path / "etc" / "bundle-signer.pub"
+    args = ["pin", keys["signer"][1], "--signer", str(path)]
+    assert pull.main(args) == 0 and path.read_text() == keys["signer"][1] + "\n"
+    mtime = os.stat(path).st_mtime_ns
+    assert pull.main(args) == 0 and os.stat(path).st_mtime_ns == mtime
+    assert pull.main(["pin", keys["a"][1], "--signer", str(path)]) == 1
+    assert "not an ocs-ed25519 public key" in capsys.readouterr().err
+    assert path.read_text() == keys["signer"][1] + "\n"
