@@ -29,11 +29,13 @@ import uuid
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.bundle import BundleError
 from ansible_collections.ocs.l3.plugins.module_utils.constants import contract
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, build
 from ansible_collections.ocs.l3.plugins.module_utils.frr import has_secret
 from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input
+from ansible_collections.ocs.l3.plugins.plugin_utils.bundles import publish_fabric
 from ansible_collections.ocs.l3.plugins.plugin_utils.host_library import write_archive
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import plain as _plain, role_hosts
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, render_host
@@ -50,6 +52,9 @@ class ActionModule(ActionBase):
         managed=dict(type="str"),
         run_id=dict(type="str"),
         generation=dict(type="int"),
+        bundle_store=dict(type="path"),
+        bundle_keys=dict(type="path"),
+        bundle_signing_key=dict(type="path", no_log=False),
     )
 
     def run(self, tmp=None, task_vars=None):
@@ -111,6 +116,22 @@ class ActionModule(ActionBase):
             # Any BGP password in the fabric: ocs_frr prints no frr.conf content or diff anywhere.
             secret=has_secret(fab),
         )
+        return self._bundles(result, args, fab, rendered) if args.get("bundle_store") else result
+
+    def _bundles(self, result, args, fab, rendered):
+        """Publish each rendered host's files as its signed, encrypted bundle (pull mode)."""
+        missing = [k for k in ("bundle_keys", "bundle_signing_key") if not args.get(k)]
+        if missing:
+            result.update(failed=True, msg="bundle_store needs %s" % " and ".join(missing))
+            return result
+        try:
+            bundles = publish_fabric(fab, rendered, result["generation"], args["bundle_store"], args["bundle_keys"],
+                                     args["bundle_signing_key"])
+        except (BundleError, OSError) as exc:
+            result.update(failed=True, msg="cannot publish the bundles: %s" % exc)
+            return result
+        result.update(bundle_store=args["bundle_store"], bundles=len(bundles["published"]),
+                      bundles_without_key=bundles["no_key"])
         return result
 
     def _render(self, plans, task_vars):

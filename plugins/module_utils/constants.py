@@ -37,6 +37,14 @@ DRAIN_PATH = STATE_DIR + "/drain.json"
 reports it as info."""
 LEASE_PATH = RUN_DIR + "/run.lease"
 
+# Pull mode from signed per-host bundles (module_utils/bundle.py, tools/ocs-pull).
+BUNDLE_KEY_PATH = STATE_DIR + "/bundle.key"
+"""The host's X25519 private key (made on the host by ``ocs-pull keygen``, mode 0600): only it opens the host's bundles."""
+BUNDLE_SIGNER_PATH = STATE_DIR + "/bundle-signer.pub"
+"""The pinned controller public key (Ed25519) every bundle's signature is verified against."""
+BUNDLE_WORK_DIR = VAR_DIR + "/pull"
+"""Where ``ocs-pull`` unpacks the host's verified bundle (mode 0700) and keeps its lock and git cache."""
+
 # The host agent (instance taps served as they appear) and the boot restore.
 AGENT_CONFIG_PATH = STATE_DIR + "/agent.conf"
 """The agent's fabric settings (the instance interface prefix), rendered for hypervisors."""

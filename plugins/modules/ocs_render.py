@@ -43,6 +43,18 @@ options:
       - Generation of the inventory (an integer that grows with every change); hosts refuse an older one.
       - Default the commit time of the inventory directory's last git commit, or none outside git.
     type: int
+  bundle_store:
+    description:
+      - Also publish each rendered host's files as a signed bundle encrypted to that host's key
+        (pull mode, C(tools/ocs-pull)), into this directory (C(<host>/<sha256>.bundle) and C(<host>/latest)).
+      - Hosts without a public key in O(bundle_keys) get none (listed in RV(bundles_without_key)).
+    type: path
+  bundle_keys:
+    description: Directory of the hosts' public keys, C(<host>.pub) each (C(tools/ocs-pull keygen) prints them).
+    type: path
+  bundle_signing_key:
+    description: The controller's Ed25519 signing key (PKCS#8 PEM, C(tools/ocs-bundle signing-key) makes one).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -90,4 +102,13 @@ generation:
   description: Generation of the inventory, or null outside git.
   returned: success
   type: int
+bundles:
+  description: Number of bundles published.
+  returned: when O(bundle_store) is set
+  type: int
+bundles_without_key:
+  description: Rendered hosts that got no bundle (no public key).
+  returned: when O(bundle_store) is set
+  type: list
+  elements: str
 """

@@ -10,14 +10,28 @@ both call :func:`render_host`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 
+import yaml
 from ansible.template import trust_as_template
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES_DIR = os.path.join(COLLECTION_ROOT, "roles")
+
+
+def collection_version(root=COLLECTION_ROOT):
+    """The version of the collection at ``root``: MANIFEST.json when installed, galaxy.yml in a clone."""
+    manifest = os.path.join(root, "MANIFEST.json")
+    if os.path.isfile(manifest):
+        with open(manifest) as fh:
+            return json.load(fh)["collection_info"]["version"]
+    with open(os.path.join(root, "galaxy.yml")) as fh:
+        return str(yaml.safe_load(fh)["version"])
+
+
 MANAGED = "Managed by ocs-l3 (Ansible); local changes are overwritten"
 """The default ``ansible_managed`` text of every rendered file."""
 

@@ -29,7 +29,7 @@ ALLOWED = re.compile(r"""^(
   | plugins/(action|filter|modules|module_utils|plugin_utils)/\w+\.py
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
-  | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-change|ocs-status|ocs-rollout)
+  | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-change|ocs-status|ocs-rollout|ocs-bundle|ocs-pull)
 )$""", re.X)
 NEVER = re.compile(r"(^|/)(build|\.venv|\.git|tests|molecule|bench|__pycache__|\.pytest_cache|\.hypothesis)(/|$)")
 
