@@ -35,7 +35,7 @@ from ansible_collections.ocs.l3.plugins.plugin_utils.render import collection_ve
 
 def fleet_meta(fab):
     """The render result's fleet-wide values the roles read (the same for every host)."""
-    return dict(secret=has_secret(fab), instances=fab.instance_count,
+    return dict(secret=has_secret(fab), instances=fab.instance_count, dual_stack=fab.dual_stack,
                 policy=dict(host_policy=fab.host_policy, management_ranges=[n.text for n in fab.management_ranges]))
 
 

@@ -176,7 +176,8 @@ def prepare(b, name, work, run_id=None):
         changed=False, build_dir=build, contract=constants.contract(), collection=COLLECTION_ROOT,
         generation=b.generation, run_id=run_id or "%s-pull-%d" % (host, os.getpid()), started=round(time.time(), 6),
         host_archive=write_archive(build), policy=meta["policy"], secret=meta["secret"],
-        hosts=1, files=len(b.files), changed_count=changed, instances=meta["instances"], bundle=name)
+        hosts=1, files=len(b.files), changed_count=changed, instances=meta["instances"], bundle=name,
+        dual_stack=meta["dual_stack"])
     hostvars = dict(ansible_connection="local", ansible_python_interpreter=sys.executable,
                     ocs_uplinks=[dict((k, v) for k, v in u.items() if v is not None) for u in meta["uplinks"]],
                     ocs_fabric=dict(instance_ifname_prefix=meta["instance_ifname_prefix"]))

@@ -62,7 +62,7 @@ def test_every_host_of_the_example_round_trips_byte_for_byte(fleet, keys):
 def test_the_meta_carries_what_the_roles_read_and_nothing_of_other_hosts(fleet, keys):
     b = lib.open_bundle(_pack(fleet, keys), keys["signer"][1], keys["a"][0], "hv-r01-01")
     meta = b.meta
-    assert sorted(meta) == ["group", "instance_ifname_prefix", "instances", "policy", "rack", "render", "role",
+    assert sorted(meta) == ["dual_stack", "group", "instance_ifname_prefix", "instances", "policy", "rack", "render", "role",
                             "secret", "uplinks"]
     assert meta["uplinks"] == [{"interface": "eth0", "peer": "198.18.1.1"}, {"interface": "eth1", "peer": "198.18.1.129"}]
     assert meta["policy"] == {"host_policy": True, "management_ranges": ["192.0.2.0/24"]}
