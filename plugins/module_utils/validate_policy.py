@@ -8,7 +8,7 @@ and the racks first (the tenant networks)."""
 
 import ipaddress
 
-from .addr import parse_net6
+from .addr import parse_net, parse_net6
 from .check import (mixed_net_list_field, port_field, proto_field, ip_field, show, unknown_keys,
                     where)
 from .model import GROUP_OF_ROLE
@@ -57,7 +57,7 @@ def _not_tenant(chk, fab, place, nets, role, value=None):
     subnets."""
     tenant = [("floating range", f) for f in fab.floating_ranges]
     tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets]
-    items = list(enumerate(nets))
+    items = list(enumerate(nets)) if not isinstance(value, list) else list(_nets4(value, nets))
     if isinstance(value, list) and fab.dual_stack:
         tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets6]
         items += [(i, net) for i, net in _nets6(value)]
@@ -65,6 +65,18 @@ def _not_tenant(chk, fab, place, nets, role, value=None):
         for what, other in tenant:
             if type(net) is type(other) and net.overlaps(other):
                 chk.add(where(place, i), "%s overlaps %s %s (tenants would be %s)" % (net.text, what, other.text, role))
+
+
+def _nets4(value, nets):
+    """[(index in ``value``, Net)] of the valid IPv4 items ``nets`` of a list that may mix the families
+    (an error names the item where the list has it, not its place among the IPv4 items)."""
+    for i, item in enumerate(value):
+        try:
+            net = parse_net(item) if isinstance(item, str) and ":" not in item else None
+        except ValueError:
+            continue
+        if net is not None and net in nets:
+            yield i, net
 
 
 def _nets6(value):

@@ -452,6 +452,10 @@ RULES = [
         management_ranges=["2001:DB8:0:2::100/120", "192.0.2.0/24"])),
      "ocs_fabric.management_ranges[0] 2001:db8:0:2::100/120 overlaps rack r02 instance subnet 2001:db8:0:2::/64 "
      "(tenants would be management)"),
+    ("IPv4 management range after an IPv6 one names its own index", lambda d: (dual_stack(d), d["fabric"].update(
+        management_ranges=["2001:db8:ffff::/48", "192.0.2.0/24", "198.19.1.0/25"])),
+     "ocs_fabric.management_ranges[2] 198.19.1.0/25 overlaps rack r01 instance subnet 198.19.1.0/24 "
+     "(tenants would be management)"),
     ("IPv6 monitoring range over an IPv6 instance subnet", lambda d: (dual_stack(d), d["fabric"].update(
         monitoring_ranges=["2001:db8::/32"])),
      "ocs_fabric.monitoring_ranges[0] 2001:db8::/32 overlaps rack r01 instance subnet 2001:db8:0:1::/64 "
