@@ -60,7 +60,7 @@ def _not_tenant(chk, fab, place, nets, role, value=None):
     items = list(enumerate(nets)) if not isinstance(value, list) else list(_nets4(value, nets))
     if isinstance(value, list) and fab.dual_stack:
         tenant += [("rack %s instance subnet" % r.id, n) for r in fab.racks.values() for n in r.instance_subnets6]
-        items += [(i, net) for i, net in _nets6(value)]
+        items += list(_nets6(value))
     for i, net in items:
         for what, other in tenant:
             if type(net) is type(other) and net.overlaps(other):

@@ -36,12 +36,12 @@ import fcntl
 import json
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
 
 from ansible_collections.ocs.l3.plugins.module_utils import bundle as lib
 from ansible_collections.ocs.l3.plugins.module_utils import constants
@@ -58,11 +58,9 @@ class Store:
     def __init__(self, url, work, cert=None, cert_key=None, ca_file=None):
         self.url = url
         self.work = work
-        self.context = None
-        if url.startswith("https://"):
-            self.context = ssl.create_default_context(cafile=ca_file)
-            if cert:
-                self.context.load_cert_chain(cert, cert_key)
+        # HTTPS: the server's certificate is always checked (against ca_file, or the system's CAs);
+        # a client certificate lets the store serve each host its own directory only.
+        self.tls = dict(client_cert=cert, client_key=cert_key, ca_path=ca_file)
 
     def prepare(self, host):
         """Bring a git store's copy of ``host``'s directory up to date; other stores need nothing."""
@@ -82,9 +80,9 @@ class Store:
         if self.url.startswith(("http://", "https://")):
             url = "%s/%s/%s" % (self.url.rstrip("/"), urllib.parse.quote(host), urllib.parse.quote(name))
             try:
-                with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT, context=self.context) as resp:
+                with open_url(url, timeout=FETCH_TIMEOUT, validate_certs=True, use_netrc=False, **self.tls) as resp:
                     return resp.read(MAX_BUNDLE)
-            except OSError as exc:
+            except (OSError, UrlConnectionError) as exc:
                 raise lib.BundleError("cannot fetch %s: %s" % (url, exc))
         base = self.url
         if base.startswith("git+"):
