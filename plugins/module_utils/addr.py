@@ -254,10 +254,16 @@ def collapse(nets):
     return [parse_net(str(n)) for n in merged]
 
 
-def host_blocks(ips):
-    """Sorted, distinct addresses (ints) as the fewest aligned CIDR blocks that
-    hold exactly them: [(first, prefixlen)]. Linear: each run of consecutive
-    addresses is cut greedily into the largest aligned blocks that fit."""
+def collapse6(nets):
+    """Sorted list of Net6, adjacent/overlapping ones merged (via netaddr)."""
+    merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
+    return [Net6(int(n.network), n.prefixlen) for n in merged]
+
+
+def host_blocks(ips, bits=32):
+    """Sorted, distinct addresses (ints of ``bits`` bits: 32 IPv4, 128 IPv6) as the fewest
+    aligned CIDR blocks that hold exactly them: [(first, prefixlen)]. Linear: each run of
+    consecutive addresses is cut greedily into the largest aligned blocks that fit."""
     out = []
     i, n = 0, len(ips)
     while i < n:
@@ -266,10 +272,16 @@ def host_blocks(ips):
             j += 1
         first, last = ips[i], ips[j]
         while first <= last:
-            size = (first & -first) or (1 << 32)  # the largest block aligned at first ...
+            size = (first & -first) or (1 << bits)  # the largest block aligned at first ...
             while first + size - 1 > last:  # ... that ends within the run
                 size >>= 1
-            out.append((first, 33 - size.bit_length()))
+            out.append((first, bits + 1 - size.bit_length()))
             first += size
         i = j + 1
     return out
+
+
+def compact_hosts6(ips):
+    """IPv6 ints as the fewest prefix-list entries holding exactly their /128s (``B/len ge 128``)."""
+    return ["%s/%d" % (ntoa6(ip), plen) + ("" if plen == 128 else " ge 128")
+            for ip, plen in host_blocks(sorted(set(ips)), bits=128)]

@@ -95,6 +95,8 @@ class Uplink:
     peer: int | None
     peer_host: str | None = None
     password: str | None = None
+    address6: int | None = None  # a border link's IPv6 address (IPv6 int) on it, and its Net6
+    net6: object = None
 
     @property
     def numbered(self):
@@ -168,6 +170,9 @@ class Fabric:
     hypervisor_asn: int | None = None
     gateway_asn: int | None = None
     border_peers: list = field(default_factory=list)  # [(address int, asn)]
+    # Dual stack: [(IPv6 address int, asn, the peer's IPv4 address int)] of the border peers with an address6
+    # (their IPv6 session: the IPv4 peer's settings, on the IPv6 network of its border link)
+    border_peers6: list = field(default_factory=list)
     # Border session settings, validated: the fabric's defaults (ocs_fabric.border) and, per border
     # peer address (int), that peer's settings with the defaults filled in: {keepalive, holdtime,
     # bfd, password}.
