@@ -12,6 +12,8 @@ from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.firewall import ipv6_lines
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines, policy
 from ansible_collections.ocs.l3.plugins.module_utils.frr6 import compact6, owned6
+from ansible_collections.ocs.l3.plugins.module_utils.route_table import line_problem
+from ansible_collections.ocs.l3.plugins.module_utils.routes import default6_lines, host_lines
 from ansible_collections.ocs.l3.plugins.modules import ocs_frr_reload as frr_reload
 
 
@@ -231,3 +233,19 @@ def test_overlapping_rack_ipv6_aggregates():
     problems = _problems(lambda d: d["racks"]["r02"].update(instance_subnets6=["2001:db8:0:1:8000::/80"]))
     assert "ocs_racks.r02.instance_subnets6[0] 2001:db8:0:1:8000::/80 overlaps ocs_racks.r01.instance_subnets6[0] " \
            "2001:db8:0:1::/64" in problems
+
+
+def test_static_mode_hypervisor_ipv6_default_via_its_tors_address6():
+    def static(d):
+        d["fabric"]["routing_mode"] = "static"
+        two_tors(d)
+        d["hostvars"]["tor-r01b"]["ocs_address6"] = "2001:db8:ffff::12"
+    fab = _fab(static)
+    lines = host_lines(fab, fab.hosts["hv-r01-01"])
+    want = "route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::11 nexthop via 2001:db8:ffff::12"
+    assert lines[-1] == want and line_problem(want, 211) is None
+    assert default6_lines(fab.hosts["hv-r02-01"]) == []  # tor-r02 has no ocs_address6
+    one = _fab(lambda d: d["fabric"].update(routing_mode="static"))
+    assert default6_lines(one.hosts["hv-r01-02"]) == [
+        "route replace default via 2001:db8:ffff::11 proto 211 metric 1024"]
+    assert not [ln for ln in host_lines(_fab(), _fab().hosts["hv-r01-01"]) if "default" in ln]  # BGP mode: none
