@@ -6,7 +6,7 @@ inventory is valid. Addresses are ints (``addr.ntoa`` prints them), networks
 are :class:`~ocs_l3.addr.Net`; IPv6 ones (optional: a fabric without
 ``ocs_fabric.internal_ranges6`` is IPv4-only) are ints too, printed by
 ``addr.ntoa6``, in attributes of their own (``address6``, ``ip6``, ...), and
-:class:`~ocs_l3.addr.Net6`. IPv6 is validated, not yet rendered.
+:class:`~ocs_l3.addr.Net6`.
 
 The classes compare by identity (``eq=False``), as they did before they were
 dataclasses: a host, a rack or an instance is one object of the fabric.

@@ -12,7 +12,7 @@ false): no other IPv6 field may be set (``instance_subnets6`` and
 its rack's, then empty, ``instance_subnets6``), and the validator's messages,
 the names of known fields in an unknown-field message included
 (:func:`listed`), are exactly those of an IPv4-only validator. IPv6 is
-validated, not yet rendered.
+validated and rendered (docs/ipv6.md).
 
 Every IPv6 address and network is global: none touches multicast (ff00::/8),
 link-local (fe80::/10), loopback, unspecified or IPv4-mapped (::ffff:0:0/96)
