@@ -490,10 +490,19 @@ def gateway_policy(fab, host):
 POLICIES = {"hypervisor": hypervisor_policy, "tor": tor_policy, "spine": spine_policy, "nat_gateway": gateway_policy}
 
 
+_LAST = [None, None, None]  # [fabric, host, its Policy]: a host's files ask for its policy several times in a row
+
+
 def policy(fab, host):
+    """The BGP policy of ``host`` (both families on a dual-stack fabric). The last one is kept: the
+    frr, firewall, expected-state and drain concerns of one host each ask for it, one host after
+    another (a dual-stack ToR's takes 10-100 ms). Callers only read it."""
+    if _LAST[0] is fab and _LAST[1] is host:
+        return _LAST[2]
     pol = POLICIES[host.role](fab, host)
     if fab.dual_stack:
         frr6.add(fab, host, pol)
+    _LAST[:] = [fab, host, pol]
     return pol
 
 

@@ -32,7 +32,7 @@ Exact prefix-lists, from the inventory, as for IPv4 (names ``OCS6-*``, route-map
 Infrastructure (IPv6) is every host's ``ocs_address6``, routed as /128s inside the fabric.
 """
 
-from .addr import aton6, compact_hosts6, ntoa6
+from .addr import compact_hosts6, from_ntoa6, ntoa6
 from . import frr as _frr
 
 REJECT_DISTANCE = 250  # as IPv4's: an unassigned internal address never follows the default
@@ -43,10 +43,10 @@ def _h6(ip6):
 
 
 def _order(texts):
-    """IPv6 prefixes (texts) sorted as FRR's table prints them, no repeats."""
+    """IPv6 prefixes (texts ocs-l3 printed) sorted as FRR's table prints them, no repeats."""
     def key(t):
         ip, dummy, plen = t.partition("/")
-        return (aton6(ip), int(plen))
+        return (from_ntoa6(ip), int(plen))
     return sorted(set(texts), key=key)
 
 
@@ -54,8 +54,8 @@ def owned6(hv):
     """The /128s hypervisor ``hv`` announces: its instances' ip6 in its rack's IPv6 subnets (what
     routes.instance6_lines puts on their taps)."""
     rack = hv.rack
-    return _order(_h6(i.ip6) for i in hv.instances
-                  if i.ip6 is not None and rack is not None and rack.subnet6_of(i.ip6) is not None)
+    return [_h6(ip) for ip in sorted({i.ip6 for i in hv.instances
+                                      if i.ip6 is not None and rack is not None and rack.subnet6_of(i.ip6) is not None})]
 
 
 def origin6(host):
@@ -66,8 +66,19 @@ def rack_nets6(rack):
     return [n.text for n in rack.instance_subnets6]
 
 
+_CACHE = [None, None]  # [fabric, {name: list}]: the fabric-wide lists, once per render run (as announce.index)
+
+
+def _fabric_lists(fab):
+    if _CACHE[0] is not fab:
+        _CACHE[0], _CACHE[1] = fab, {
+            "racks": _order(n.text for r in fab.racks.values() for n in r.instance_subnets6),
+            "infra": _order(t for h in fab.hosts.values() for t in origin6(h))}
+    return _CACHE[1]
+
+
 def rack_subnets6(fab):
-    return _order(n.text for r in fab.racks.values() for n in r.instance_subnets6)
+    return list(_fabric_lists(fab)["racks"])
 
 
 def rack_hosts6(rack):
@@ -84,7 +95,7 @@ def rack_instances6(rack):
 
 def infra6(fab):
     """Every host's ocs_address6 /128 (the fabric's IPv6 infrastructure), sorted."""
-    return _order(t for h in fab.hosts.values() for t in origin6(h))
+    return list(_fabric_lists(fab)["infra"])
 
 
 def fabric6(fab):
@@ -94,8 +105,8 @@ def fabric6(fab):
 
 def rack_kernel6(rack):
     """Static mode: the /128s of a rack's table (routes.static6_lines: its instances' ip6)."""
-    return _order(_h6(i.ip6) for hv in rack.hypervisors if hv.address6 is not None
-                  for i in hv.instances if i.ip6 is not None)
+    return [_h6(ip) for ip in sorted({i.ip6 for hv in rack.hypervisors if hv.address6 is not None
+                                      for i in hv.instances if i.ip6 is not None})]
 
 
 def _groups(pol):
@@ -207,4 +218,4 @@ def compact6(entries):
     hosts, other = [], []
     for e in entries:
         (hosts if e.endswith("/128") else other).append(e)
-    return other + compact_hosts6([aton6(e[:-4]) for e in hosts])
+    return other + compact_hosts6([from_ntoa6(e[:-4]) for e in hosts])

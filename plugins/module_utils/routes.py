@@ -26,7 +26,7 @@ family, then destination)::
     route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
 """
 
-from .addr import aton6, ntoa, ntoa6
+from .addr import from_ntoa6, ntoa, ntoa6
 from .announce import loopback
 from .artifact import Artifact, text
 from .constants import GATEWAY6_LINK_LOCAL, ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
@@ -60,8 +60,8 @@ def _sort_key(line):
     if dst == "default":
         return (parts[0], 3 if ":" in line else 1, 0, 0, line)
     ip, dummy, plen = dst.partition("/")
-    if ":" in ip:
-        return (parts[0], 2, aton6(ip), int(plen or 128), line)
+    if ":" in ip:  # our own lines: canonical text (from_ntoa6 is the fast reader of it)
+        return (parts[0], 2, from_ntoa6(ip), int(plen or 128), line)
     a, b, c, d = (int(x) for x in ip.split("."))
     return (parts[0], 0, (a << 24) | (b << 16) | (c << 8) | d, int(plen or 32), line)
 

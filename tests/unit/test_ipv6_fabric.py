@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from fabric_data import BASE, dual_stack, dual_stack_border, gateway_mode, problems_of, two_tors
-from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6, compact_hosts6, host_blocks
+from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6, compact_hosts6, from_ntoa6, host_blocks, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.firewall import ipv6_lines
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines, policy
@@ -249,3 +249,20 @@ def test_static_mode_hypervisor_ipv6_default_via_its_tors_address6():
     assert default6_lines(one.hosts["hv-r01-02"]) == [
         "route replace default via 2001:db8:ffff::11 proto 211 metric 1024"]
     assert not [ln for ln in host_lines(_fab(), _fab().hosts["hv-r01-01"]) if "default" in ln]  # BGP mode: none
+
+
+def test_ntoa6_prints_as_ipaddress_and_from_ntoa6_reads_it_back():
+    import ipaddress
+    import random
+    rng = random.Random(21)
+    values = [0, 1, (1 << 128) - 1, 0xFFFF << 32, (0xFFFF << 32) | 0xC6130A0A, 1 << 112, 0x20010DB8 << 96]
+    for dummy in range(3000):  # sparse values: runs of zero groups of every length and place
+        v = 0
+        for shift in range(0, 128, 16):
+            if rng.random() < 0.4:
+                v |= rng.randrange(1 << 16) << shift
+        values.append(v)
+    for v in values:
+        assert ntoa6(v) == str(ipaddress.IPv6Address(v)), hex(v)
+        if v >> 32 != 0xFFFF:
+            assert from_ntoa6(ntoa6(v)) == v
