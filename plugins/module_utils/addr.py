@@ -21,6 +21,7 @@ CIDR merge of :func:`collapse` (IPv4). Hence the controller needs netaddr;
 hosts import none of this.
 """
 
+import functools
 import ipaddress
 import re
 
@@ -164,10 +165,11 @@ def aton6(value):
 _MAPPED6 = 0xFFFF << 32  # ::ffff:0:0/96, printed by ipaddress (never a fabric address: validated)
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def ntoa6(ip):
     """An IPv6 int as RFC 5952 text (compressed, lower case), exactly as ``str(ipaddress.IPv6Address(ip))``
-    prints it (test_ipv6: random and edge values), five times faster: a 500k dual-stack fleet prints
-    millions of them."""
+    prints it (test_ipv6_fabric: random and edge values), five times faster, and each address once (an
+    instance's ip6 is printed by several files): a 500k dual-stack fleet prints millions of them."""
     if ip >> 32 == 0xFFFF:
         return str(ipaddress.IPv6Address(ip))
     groups = [(ip >> shift) & 0xFFFF for shift in range(112, -16, -16)]
