@@ -42,9 +42,11 @@ def test_apply_is_exact_idempotent_and_leaves_others_alone(netns, rendered, tmp_
     assert first["missing_interfaces"] == []
     ours = routes(netns, "proto", "211")
     assert "198.19.1.200" not in ours
+    ours6 = sh("ip", "-n", netns, "-6", "route", "show", "proto", "211").stdout  # the example is dual-stack
     for ln in src.read_text().splitlines():
         if ln.startswith("route replace"):
-            assert ln.split()[2].replace("/32", "") in ours
+            dst = ln.split()[2]
+            assert dst.replace("/128", "") in ours6 if ":" in dst else dst.replace("/32", "") in ours
     assert "192.0.2.0/24 via 198.18.1.1" in routes(netns)  # someone else's route stays
     for tap in taps:
         addrs = sh("ip", "-n", netns, "-4", "addr", "show", "dev", tap).stdout
