@@ -297,7 +297,7 @@ def test_a_removed_instances_dhcpv6_lease_is_released(lab):
     sh("ip", "netns", "del", ns_b)  # vm-a's tap (deleted here: a namespace's veth goes only once it is freed)
     lab.namespaces.remove(ns_b)
     lab.sighup(removed)
-    args = {"content": content, "leasefile": lab.path("leases"), "prefix": "tap"}
+    args = {"content": content, "leasefile": lab.path("leases"), "prefix": "tap", "release6": True}
     dry = run_module(lab.hv, "ocs.l3.ocs_dhcp_release", args, check=True)
     assert dry["changed"] and dry["released"] == ["%s %s %s" % (ntoa6(b.ip6), leases[ntoa6(b.ip6)][1], a.interface)]
     assert ntoa6(b.ip6) in _lease_lines6(lab)  # check mode released nothing
