@@ -24,6 +24,12 @@ ROUTES_PATH = STATE_DIR + "/routes.batch"
 GATEWAY6_LINK_LOCAL = "fe80::1"
 """The instances' IPv6 router: the same link-local address on every instance tap (what the router
 advertisements come from and what the guests' default route points to)."""
+RA_INTERVAL = 600
+"""Seconds between the unsolicited router advertisements on an instance tap (dnsmasq's ``ra-param``
+and the agent's refresh, each 3/4 to 1 times this)."""
+RA_ROUTER_LIFETIME = 3 * RA_INTERVAL
+"""The router lifetime of every RA to an instance: a guest keeps its default route through three
+missed advertisements."""
 RT_PROTOS_PATH = "/etc/iproute2/rt_protos.d/ocs-l3.conf"
 
 GENERATION_PATH = STATE_DIR + "/generation"

@@ -57,8 +57,12 @@ would then be a guest's default router (seen in the namespace test).
   RA's source, the tap's link-local router address. The guest gets its fixed
   address as a /128 (ISC dhclient) and reaches every other address, in its
   subnet or not, through the router.
-- ``ra-param=<prefix>*,mtu:<mtu>,0``: the RA carries ``ocs_fabric.mtu``, as
-  the DHCPv4 MTU option does (0: the default RA interval).
+- ``ra-param=<prefix>*,mtu:<mtu>,<interval>,<lifetime>``: the RA carries
+  ``ocs_fabric.mtu``, as the DHCPv4 MTU option does; interval and router
+  lifetime are ``constants.RA_INTERVAL`` and ``RA_ROUTER_LIFETIME`` (dnsmasq's
+  defaults, spelled out: the agent's RAs use the same). dnsmasq sends its
+  periodic RAs to one tap per range only: the agent refreshes every IPv6 tap
+  (module_utils/agent.py says why).
 - The range's prefix length is the subnet's, at least 64 (dnsmasq's minimum):
   in a subnet wider than a /64 only the /64 holding the gateway address (the
   subnet's first) is served. Addresses derived from the IPv4 address
@@ -78,7 +82,7 @@ from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
 from .model import SERVED6_PLEN
 from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS_PATH, \
-    DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ
+    DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ, RA_INTERVAL, RA_ROUTER_LIFETIME
 
 
 def host_lines(fab, host):
@@ -141,7 +145,8 @@ def config6_lines(fab, host):
     subnets = host.rack.instance_subnets6 if fab.dual_stack else []
     if not subnets:
         return []
-    lines = ["enable-ra", "ra-param=%s*,mtu:%d,0" % (fab.instance_ifname_prefix, fab.mtu)]
+    lines = ["enable-ra", "ra-param=%s*,mtu:%d,%d,%d" % (fab.instance_ifname_prefix, fab.mtu, RA_INTERVAL,
+                                                         RA_ROUTER_LIFETIME)]
     for i, net in enumerate(subnets):
         lines.append("dhcp-range=set:ocs6_%d,%s,static,off-link,%d,%d"
                      % (i, ntoa6(net.first), max(net.prefixlen, SERVED6_PLEN), fab.dhcp_lease_time))

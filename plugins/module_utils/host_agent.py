@@ -26,6 +26,11 @@ lines, first, ``accept_ra=0``, ``autoconf=0`` and ``disable_ipv6=0``:
 chains into ours exist (the filter and NAT rules match taps by name, so they
 apply by themselves). Events are gathered for ``window`` seconds from the
 first one, so 1,000 taps appearing at once cost a few batches, not 1,000.
+On a dual-stack hypervisor (``agent.conf`` has ``ra_mtu``) the agent also sends
+each UP tap with IPv6 lines a router advertisement when it serves it and every
+``constants.RA_INTERVAL`` (3/4 to 1 times), the same as dnsmasq's: dnsmasq's
+periodic RAs reach one tap per subnet only (module_utils/agent.py says why),
+and without them a guest's default route expires after the router lifetime.
 A tap with the prefix and no lines is logged and left alone. Before each
 batch the state files are checked (inode, mtime, size): a converge's new
 version is read then; a corrupt or missing file changes nothing, logged.
@@ -42,6 +47,7 @@ import collections
 import errno
 import logging
 import os
+import random
 import socket
 import struct
 import time
@@ -74,8 +80,65 @@ LOG = logging.getLogger("ocs-l3-agent")
 
 Link = collections.namedtuple("Link", "event index name up")
 """One link message: event ``new``/``del``, ifindex, name (None when absent), IFF_UP."""
-State = collections.namedtuple("State", "prefix taps generation lines")
-"""The usable desired state: prefix, {tap: [lines]}, generation, number of lines."""
+State = collections.namedtuple("State", "prefix taps generation lines ra taps6")
+"""The usable desired state: prefix, {tap: [lines]}, generation, number of lines, the RA settings
+(host_state.parse_config's ``ra_*`` keys; None: no RAs), the taps with IPv6 lines."""
+
+ND_ROUTER_ADVERT = 134
+RA_FLAGS = 0xC0
+"""M and O: addresses and the other settings by DHCPv6 (as dnsmasq's RAs for a ``static`` range)."""
+ALL_NODES = "ff02::1"
+
+
+def _dns_name(name):
+    """A domain name in DNS wire format (RFC 1035 labels, the root label last)."""
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
+
+
+def router_advertisement(mac, ra, hop_limit=64):
+    """The ICMPv6 router advertisement of an instance tap (checksum 0: the kernel fills it in) as
+    dnsmasq builds it for our ranges: hop limit, M and O, router lifetime
+    ``constants.RA_ROUTER_LIFETIME``; the source link-layer address ``mac`` (aa:bb:..), the MTU,
+    RDNSS and DNSSL (lifetime ``ra_dns_lifetime``) when given. Without dnsmasq's prefix option:
+    an off-link prefix without autoconfiguration (L=0, A=0) tells a guest nothing."""
+    body = struct.pack("!BBHBBHII", ND_ROUTER_ADVERT, 0, 0, hop_limit, RA_FLAGS,
+                       constants.RA_ROUTER_LIFETIME, 0, 0)
+    lladdr = bytes.fromhex(mac.replace(":", ""))
+    body += struct.pack("!BB", 1, 1) + lladdr
+    body += struct.pack("!BBHI", 5, 1, 0, ra["ra_mtu"])
+    if ra.get("ra_rdnss"):
+        servers = b"".join(socket.inet_pton(socket.AF_INET6, a) for a in ra["ra_rdnss"])
+        body += struct.pack("!BBHI", 25, 1 + 2 * len(ra["ra_rdnss"]), 0, ra["ra_dns_lifetime"]) + servers
+    if ra.get("ra_dnssl"):
+        names = b"".join(_dns_name(n) for n in ra["ra_dnssl"])
+        names += b"\0" * (-len(names) % 8)
+        body += struct.pack("!BBHI", 31, 1 + len(names) // 8, 0, ra["ra_dns_lifetime"]) + names
+    return body
+
+
+class RaSocket:
+    """Sends router advertisements from ``constants.GATEWAY6_LINK_LOCAL`` (on every IPv6 tap,
+    without DAD) to all nodes on one tap: a raw ICMPv6 socket, hop limit 255 (RFC 4861)."""
+
+    def __init__(self):
+        self.sock = None
+
+    def send(self, tap, payload):
+        if self.sock is None:
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_ICMPV6)
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        index = socket.if_nametoindex(tap)
+        info = socket.inet_pton(socket.AF_INET6, constants.GATEWAY6_LINK_LOCAL) + struct.pack("=I", index)
+        self.sock.sendmsg([payload], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)], 0, (ALL_NODES, 0, 0, index))
+
+    @staticmethod
+    def mac(tap):
+        with open("/sys/class/net/%s/address" % tap) as fh:
+            return fh.read().strip()
 
 
 class NetlinkError(Exception):
@@ -178,7 +241,7 @@ class Agent:
     ``clock()`` -> seconds; ``paths``: host_state.Paths; ``window``: seconds a batch gathers events."""
 
     def __init__(self, source, run=None, sysctl=None, clock=time.monotonic, paths=None, window=0.1,
-                 check_jumps=True):
+                 check_jumps=True, ra_socket=None, rand=random.random):
         self.source = source
         self.run = run or process_runner()
         self.sysctl = sysctl or ProcSys()
@@ -194,6 +257,10 @@ class Agent:
         self._sig = None
         self._error = None
         self._loads = 0
+        self.ra_socket = ra_socket or RaSocket()
+        self.rand = rand
+        self.next_ra = None  # clock() of the next periodic round of RAs
+        self.ra_sent = 0
 
     # --- desired state ---------------------------------------------------
 
@@ -216,7 +283,9 @@ class Agent:
             return False
         prefix = config["instance_ifname_prefix"]
         taps = {dev: ls for dev, ls in route_table.by_device(lines).items() if dev.startswith(prefix)}
-        self.state, self._error = State(prefix, taps, read_generation(p.generation), len(lines)), None
+        ra = {k: v for k, v in config.items() if k.startswith("ra_")} if "ra_mtu" in config else None
+        taps6 = frozenset(tap for tap in route_table.ipv6_taps(lines) if tap in taps)
+        self.state, self._error = State(prefix, taps, read_generation(p.generation), len(lines), ra, taps6), None
         LOG.info("desired state: generation %s, %d taps, %d lines (%s)",
                  self.state.generation or "unknown", len(taps), len(lines), p.routes)
         return before_unusable
@@ -292,6 +361,7 @@ class Agent:
                 LOG.info("unknown tap %s: left alone (no line names it in %s)", name, self.paths.routes)
         if serve:
             self._serve(serve, summary)
+            self.advertise([tap for tap in serve if tap not in summary["failed"]])
         if self.check_jumps and (serve or summary["unknown"]):
             self.jumps()
         if serve:
@@ -367,6 +437,50 @@ class Agent:
             LOG.error("error: %s", problem)
         return [key for key, dummy in changed]
 
+    # --- router advertisements ---------------------------------------------
+
+    def advertise(self, taps):
+        """Send the RA to each of ``taps`` with IPv6 lines (when the state has RA settings).
+        [taps it went to]; a tap that cannot be sent to (gone meanwhile) is logged."""
+        state = self.state
+        if state is None or state.ra is None:
+            return []
+        try:
+            hop_limit = int(self.sysctl.read("net/ipv6/conf/default/hop_limit"))
+        except (OSError, ValueError):
+            hop_limit = 64
+        sent = []
+        for tap in sorted(t for t in taps if t in state.taps6):
+            try:
+                self.ra_socket.send(tap, router_advertisement(self.ra_socket.mac(tap), state.ra, hop_limit))
+            except OSError as exc:
+                LOG.error("error: router advertisement on %s: %s", tap, exc)
+                continue
+            sent.append(tap)
+        self.ra_sent += len(sent)
+        return sent
+
+    def ra_wait(self):
+        """Seconds until the next periodic round of RAs is due (0: now), None when there are none."""
+        if self.state is None or self.state.ra is None:
+            return None
+        now = self.clock()
+        if self.next_ra is None:
+            self.next_ra = now + constants.RA_INTERVAL * (0.75 + 0.25 * self.rand())
+        return max(0.0, self.next_ra - now)
+
+    def periodic_ra(self):
+        """The periodic round when it is due: the RA to every UP tap with IPv6 lines. [taps]."""
+        if self.ra_wait() != 0:
+            return []
+        self.next_ra = None
+        self.load_state()
+        if self.state is None:
+            return []
+        sent = self.advertise([name for name, up in self.links.values() if up])
+        LOG.info("router advertisements: %d taps", len(sent))
+        return sent
+
     def jumps(self):
         """Make each jump from a built-in chain into ours exist once (first where required), for the
         iptables files installed; the same rule as the ocs_iptables_chains module. [fixed lines]."""
@@ -412,8 +526,10 @@ class Agent:
         return self.flush()
 
     def step(self):
-        """Block for the next event, gather events for ``window`` seconds, serve them: one batch."""
-        self.receive(None)
+        """Block for the next event (or the next periodic round of RAs), gather events for ``window``
+        seconds, serve them: one batch."""
+        self.receive(self.ra_wait())
+        self.periodic_ra()
         if not self.pending and not self.resync:
             return None
         deadline = self.clock() + self.window

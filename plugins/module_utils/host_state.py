@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -28,6 +29,12 @@ from .route_table import parse_lines
 PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,7}")
 """What the fabric validation allows as ``instance_ifname_prefix``."""
 CONFIG_KEYS = ("instance_ifname_prefix",)
+"""The keys every ``agent.conf`` has."""
+RA_KEYS = ("ra_mtu", "ra_dns_lifetime", "ra_rdnss", "ra_dnssl")
+"""The optional keys of a dual-stack hypervisor's ``agent.conf``: what the agent's periodic router
+advertisements carry (host_agent.router_advertisement), the same as dnsmasq's. ``ra_mtu`` turns them on."""
+DOMAIN_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+"""A domain name as the fabric validation allows it (``ocs_fabric.domain``)."""
 
 
 class StateError(Exception):
@@ -89,33 +96,79 @@ def read_text(path):
         raise StateError("cannot read %s: %s" % (path, exc))
 
 
+def _ra_value(key, value):
+    """An RA setting of ``agent.conf`` -> its value; ValueError saying what is wrong."""
+    if key in ("ra_mtu", "ra_dns_lifetime"):
+        if not value.isdigit():
+            raise ValueError("not a number")
+        number = int(value)
+        if key == "ra_mtu" and not 1280 <= number <= 65535:
+            raise ValueError("not an IPv6 MTU (1280-65535)")
+        if key == "ra_dns_lifetime" and number > 0xFFFFFFFF:
+            raise ValueError("more than 32 bits")
+        return number
+    items = [v for v in value.split(",") if v]
+    for item in items:
+        if key == "ra_rdnss":
+            try:
+                socket.inet_pton(socket.AF_INET6, item)
+            except OSError:
+                raise ValueError("%r is not an IPv6 address" % item)
+        elif not DOMAIN_RE.fullmatch(item):
+            raise ValueError("%r is not a domain name" % item)
+    return items
+
+
 def parse_config(text, path):
     """The agent's config file (``key=value`` lines, ``#`` comments) -> dict; StateError naming
-    the file and line of anything else, or of a missing key."""
+    the file and line of anything else, or of a missing key. The RA keys (``RA_KEYS``) are
+    optional; ``ra_mtu``, ``ra_dns_lifetime`` become ints, ``ra_rdnss``, ``ra_dnssl`` lists."""
     out = {}
+    known = CONFIG_KEYS + RA_KEYS
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or key not in CONFIG_KEYS:
-            raise StateError("%s:%d: expected one of %s=VALUE: %r" % (path, n, ", ".join(CONFIG_KEYS), raw[:200]))
+        if not sep or key not in known:
+            raise StateError("%s:%d: expected KEY=VALUE, KEY one of %s: %r" % (path, n, ", ".join(known), raw[:200]))
         if key in out:
             raise StateError("%s:%d: %s given twice" % (path, n, key))
         if key == "instance_ifname_prefix" and not PREFIX_RE.fullmatch(value):
             raise StateError("%s:%d: instance_ifname_prefix %r is not 1-8 characters a-z0-9- starting with a letter"
                              % (path, n, value))
+        if key in RA_KEYS:
+            try:
+                value = _ra_value(key, value)
+            except ValueError as exc:
+                raise StateError("%s:%d: %s: %s" % (path, n, key, exc))
         out[key] = value
     missing = [k for k in CONFIG_KEYS if k not in out]
+    if "ra_mtu" not in out and any(k in out for k in RA_KEYS):
+        missing.append("ra_mtu (the other ra_ keys need it)")
     if missing:
         raise StateError("%s: %s missing" % (path, ", ".join(missing)))
     return out
 
 
-def config_text(prefix):
-    """The lines of the agent's config file (what the render prints)."""
-    return "instance_ifname_prefix=%s\n" % prefix
+def ra_option_lifetime(lease_time):
+    """The lifetime of the RA's DNS options (RDNSS, DNSSL), as dnsmasq computes it for a range with
+    ``lease_time``: the lease time, at least three RA intervals."""
+    return max(lease_time, 3 * constants.RA_INTERVAL)
+
+
+def config_text(prefix, ra=None):
+    """The lines of the agent's config file (what the render prints); ``ra``: dict of the RA
+    settings (mtu, dns_lifetime, rdnss [text], dnssl [names]) on a dual-stack hypervisor."""
+    lines = ["instance_ifname_prefix=%s" % prefix]
+    if ra:
+        lines += ["ra_mtu=%d" % ra["mtu"], "ra_dns_lifetime=%d" % ra["dns_lifetime"]]
+        if ra.get("rdnss"):
+            lines.append("ra_rdnss=%s" % ",".join(ra["rdnss"]))
+        if ra.get("dnssl"):
+            lines.append("ra_dnssl=%s" % ",".join(ra["dnssl"]))
+    return "\n".join(lines) + "\n"
 
 
 def read_routes(path):

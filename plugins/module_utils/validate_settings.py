@@ -9,6 +9,7 @@ border peers, metadata, DNS, MTU (instances' and the edge's), interface prefix, 
 import re
 
 from .addr import ntoa
+from .host_state import DOMAIN_RE
 from .check import (asn_field, conn_limit_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
 from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
@@ -24,7 +25,6 @@ METADATA_KEYS = {"ip", "port", "target", "target_port"}
 DHCP_LEASE_MIN, DHCP_LEASE_MAX = 120, 365 * 86400
 
 _PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,7}")
-_DOMAIN_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 HERE = "ocs_fabric"
 _ASN_FIELDS = ("spine_asn", "hypervisor_asn", "gateway_asn")
@@ -140,7 +140,7 @@ def _dns(chk, fab, data):
             fab.dns_servers.append(ip)
     domain = data.get("domain")
     if domain is not None and (not isinstance(domain, str) or len(domain) > 253
-                               or _DOMAIN_RE.fullmatch(domain) is None):
+                               or DOMAIN_RE.fullmatch(domain) is None):
         chk.add(where(HERE, "domain"), "%s is not a lower-case DNS domain name" % show(domain))
     else:
         fab.domain = domain

@@ -24,7 +24,8 @@ from fabric_data import BASE, dual_stack
 from helpers import DnsmasqLab, run_module, sh, stop_daemonized
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
-from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL
+from ansible_collections.ocs.l3.plugins.module_utils import agent
+from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL, RA_ROUTER_LIFETIME
 from ansible_collections.ocs.l3.plugins.module_utils.dhcp import config_lines, host_lines
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.model import gateway6_of
@@ -346,3 +347,55 @@ def test_ipv6_dns_servers_reach_the_guest_by_dhcpv6_and_ra(lab):
     assert rc == 0 and lease.get("reason") == "BOUND6", out + lab.log()
     assert lease["new_dhcp6_name_servers"].split() == servers, lease
     assert lease["new_dhcp6_domain_search"].split() == ["cloud.ocs.example."], lease
+
+
+# The agent's router advertisement on each tap named, as host_agent.Agent.advertise sends it: the
+# RA settings of the rendered agent.conf (argv[1]) through the host's parser.
+AGENT_RA = """import sys
+from ansible_collections.ocs.l3.plugins.module_utils.host_agent import RaSocket, router_advertisement
+from ansible_collections.ocs.l3.plugins.module_utils.host_state import parse_config
+conf = parse_config(open(sys.argv[1]).read(), sys.argv[1])
+ra = {k: v for k, v in conf.items() if k.startswith("ra_")}
+sock = RaSocket()
+for tap in sys.argv[2:]:
+    sock.send(tap, router_advertisement(sock.mac(tap), ra))
+"""
+
+
+def test_dnsmasq_refreshes_one_tap_of_a_range_the_agent_every_tap(lab):
+    """The bug the agent's RAs fix: dnsmasq's periodic RAs (interval cut to 4 s here) reach one tap
+    per range, so the other guest's default route, once gone (its router lifetime over), never
+    comes back; the agent's RA brings both back, with the full router lifetime."""
+    fab = _fabric(dns_servers6=["2001:db8:ffff::53"])
+    hv = fab.hosts[HV]
+    net6 = hv.rack.instance_subnets6[0]
+    (a, b) = sorted(hv.instances, key=lambda i: i.ip)
+    spaces = [_start_instance(lab, key, inst, net6)[0] for key, inst in (("a", a), ("b", b))]
+    files = lab.files
+    lab.files = lambda f: (files(f)[0].replace(",600,%d\n" % RA_ROUTER_LIFETIME, ",4,%d\n" % RA_ROUTER_LIFETIME),
+                           files(f)[1])
+    lab.start_dnsmasq(fab)
+    assert ",4,%d\n" % RA_ROUTER_LIFETIME in open(lab.path("dnsmasq.conf")).read()
+    for ns in spaces:  # the guests' solicitations at link up: answered on each tap
+        assert _wait_default_route(ns).startswith("default via %s" % GATEWAY6_LINK_LOCAL), lab.log()
+    for ns in spaces:  # as when the router lifetime ran out
+        sh("ip", "-n", ns, "-6", "route", "del", "default")
+    time.sleep(25)  # dnsmasq's first minute: an RA every 5-20 s, then every 3-4 s
+    back = [ns for ns in spaces if sh("ip", "-n", ns, "-6", "route", "show", "default").stdout.strip()]
+    assert len(back) == 1, (back, lab.log())  # one tap of the range got the periodic RAs, the other none
+    assert lab.log().count("RTR-ADVERT(%s)" % a.interface) + lab.log().count("RTR-ADVERT(%s)" % b.interface) >= 3
+
+    conf, = agent.artifacts(fab, hv)
+    path = lab.path("agent.conf", conf.vars["_ocs_agent_config_text"])
+    for ns in spaces:  # and the MTU back to the link's: the agent's RA must set both again
+        sh("ip", "-n", ns, "-6", "route", "flush", "default", check=False)
+        lab.x(ns, "sysctl", "-qw", "net.ipv6.conf.eth0.mtu=1500")
+    res = lab.x(lab.hv, sys.executable, "-c", AGENT_RA, path, a.interface, b.interface,
+                env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)), check=False)
+    assert res.returncode == 0, res.stderr
+    for ns in spaces:
+        route = _wait_default_route(ns, timeout=5)
+        assert route.startswith("default via %s dev eth0 proto ra" % GATEWAY6_LINK_LOCAL), route
+        assert lab.x(ns, "sysctl", "-n", "net.ipv6.conf.eth0.mtu").stdout.strip() == "1450"
+        expires = int(route.split(" expires ")[1].split("sec")[0])
+        assert RA_ROUTER_LIFETIME - 10 <= expires <= RA_ROUTER_LIFETIME, route

@@ -108,7 +108,7 @@ def test_only_hypervisors_get_dhcp_files(data):
 
 V6_LINES = [
     "enable-ra",
-    "ra-param=tap*,mtu:1450,0",
+    "ra-param=tap*,mtu:1450,600,1800",
     "dhcp-range=set:ocs6_0,2001:db8:0:2::,static,off-link,64,43200",
 ]
 
@@ -156,7 +156,7 @@ def test_ipv6_range_per_subnet_prefix_length_at_least_64(data):
     fab = build(data)
     assert config_lines(fab, fab.hosts["hv-r02-01"])[-5:] == [
         "enable-ra",
-        "ra-param=vif*,mtu:9000,0",
+        "ra-param=vif*,mtu:9000,600,1800",
         "dhcp-range=set:ocs6_0,2001:db8:0:2::,static,off-link,64,7200",
         "dhcp-range=set:ocs6_1,2001:db8:2::,static,off-link,64,7200",
         "dhcp-range=set:ocs6_2,2001:db8:0:3::100,static,off-link,120,7200",

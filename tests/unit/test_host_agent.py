@@ -6,10 +6,13 @@ sees what the agent would leave in a real kernel, not only which commands ran.
 """
 
 import collections
+import copy
 import errno
 import json
 import logging
 import os
+import re
+import socket
 import struct
 
 import pytest
@@ -204,10 +207,12 @@ route replace default via 198.18.1.1 proto 211
 """
 
 
-def install(state, routes=ROUTES, prefix="tap", replace=True):
-    """Write the state files the way Ansible's copy does (a new file renamed over the old)."""
+def install(state, routes=ROUTES, prefix="tap", replace=True, conf=""):
+    """Write the state files the way Ansible's copy does (a new file renamed over the old);
+    ``conf``: more agent.conf lines."""
     state.mkdir(exist_ok=True)
-    for name, text in (("routes.batch", routes), ("agent.conf", "# managed\ninstance_ifname_prefix=%s\n" % prefix)):
+    for name, text in (("routes.batch", routes),
+                       ("agent.conf", "# managed\ninstance_ifname_prefix=%s\n%s" % (prefix, conf))):
         if text is None:
             continue
         tmp = state / (name + ".tmp")
@@ -379,7 +384,7 @@ def test_corrupt_state_changes_nothing_and_names_file_and_line(lab, caplog):
     (ROUTES, None, "cannot read {state}/agent.conf"),
     (None, "instance_ifname_prefix=tap\n", "cannot read {state}/routes.batch"),
     (ROUTES, "instance_ifname_prefix=TAP+\n", "{state}/agent.conf:1: instance_ifname_prefix 'TAP+' is not"),
-    (ROUTES, "prefix=tap\n", "{state}/agent.conf:1: expected one of instance_ifname_prefix=VALUE"),
+    (ROUTES, "prefix=tap\n", "{state}/agent.conf:1: expected KEY=VALUE, KEY one of instance_ifname_prefix, ra_mtu"),
     (ROUTES, "# nothing\n", "{state}/agent.conf: instance_ifname_prefix missing"),
 ])
 def test_missing_or_corrupt_files_are_named(tmp_path, caplog, routes, config, message):
@@ -597,3 +602,155 @@ def test_ipv6_settings_that_cannot_be_set_are_logged_and_the_tap_still_served(la
     assert drain(agent, source)["served"] == ["tap-a"]
     assert any(m.startswith("error: net.ipv6.conf.tap-a.accept_ra is not 0 and cannot be set (Read-only")
                for m in caplog.messages)
+
+
+# --- router advertisements (dual-stack hypervisors) ---------------------------------
+
+RA_CONF = "ra_mtu=1450\nra_dns_lifetime=43200\nra_rdnss=2001:db8:ffff::53,2001:db8::35\nra_dnssl=cloud.ocs.example\n"
+ROUTES6B = ROUTES6 + """address replace 198.19.1.1/24 dev tap-c noprefixroute
+address replace 2001:db8:0:1::1/64 dev tap-c nodad noprefixroute
+address replace fe80::1/64 dev tap-c nodad
+route replace 2001:db8:0:1::c/128 dev tap-c proto 211 metric 1024
+"""
+
+
+class RaSocket:
+    """Records the RAs the agent sends; ``fail``: taps whose send fails (gone meanwhile)."""
+
+    def __init__(self, fail=()):
+        self.sent, self.fail = [], set(fail)
+
+    def send(self, tap, payload):
+        if tap in self.fail:
+            raise OSError(errno.ENODEV, "No such device")
+        self.sent.append((tap, payload))
+
+    @staticmethod
+    def mac(tap):
+        return "02:00:00:00:00:%02x" % (ord(tap[-1]) - ord("a") + 1)
+
+
+def ra_options(payload):
+    """{type: [option bodies]} of an RA (ICMPv6 message bytes)."""
+    found, at = {}, 16
+    while at + 2 <= len(payload):
+        assert payload[at + 1], "an option of length 0"
+        end = at + 8 * payload[at + 1]
+        assert end <= len(payload)
+        found.setdefault(payload[at], []).append(payload[at + 2:end])
+        at = end
+    assert at == len(payload)
+    return found
+
+
+def test_router_advertisement_is_dnsmasqs_for_our_ranges():
+    from ansible_collections.ocs.l3.plugins.module_utils.host_state import parse_config
+    ra = {k: v for k, v in parse_config("instance_ifname_prefix=tap\n" + RA_CONF, "agent.conf").items()
+          if k.startswith("ra_")}
+    payload = host_agent.router_advertisement("02:00:c6:13:01:0a", ra, hop_limit=64)
+    mtype, code, csum, hop, flags, lifetime, reachable, retrans = struct.unpack_from("!BBHBBHII", payload)
+    assert (mtype, code, csum, hop, reachable, retrans) == (134, 0, 0, 64, 0, 0)
+    assert flags == 0xC0  # M and O, medium preference
+    assert lifetime == constants.RA_ROUTER_LIFETIME == 3 * constants.RA_INTERVAL
+    options = ra_options(payload)
+    assert options[1] == [bytes.fromhex("0200c613010a")]  # the tap's MAC
+    assert options[5] == [struct.pack("!HI", 0, 1450)]
+    rdnss, = options[25]
+    assert struct.unpack_from("!HI", rdnss) == (0, 43200)
+    assert [socket.inet_ntop(socket.AF_INET6, rdnss[6 + 16 * i:22 + 16 * i]) for i in range(2)] == \
+        ["2001:db8:ffff::53", "2001:db8::35"]
+    dnssl, = options[31]
+    assert struct.unpack_from("!HI", dnssl) == (0, 43200)
+    assert dnssl[6:].rstrip(b"\0") == b"\x05cloud\x03ocs\x07example" and len(dnssl) % 8 == 6
+    # without DNS servers: no RDNSS, no DNSSL
+    bare = host_agent.router_advertisement("02:00:00:00:00:01", {"ra_mtu": 1500, "ra_dns_lifetime": 1800})
+    assert sorted(ra_options(bare)) == [1, 5]
+
+
+def test_each_ipv6_tap_gets_an_ra_when_served_and_every_interval(lab, caplog):
+    """dnsmasq's periodic RAs reach one tap per range: the agent's reach every UP IPv6 tap, never an
+    IPv4-only one, 3/4 to 1 RA interval apart."""
+    caplog.set_level(logging.INFO)
+    install(lab.state, ROUTES6B, conf=RA_CONF)
+    ras = RaSocket()
+    agent, source, kernel = lab([Link("new", 5, "tap-a", True), Link("new", 6, "tap-b", True),
+                                 Link("new", 7, "tap-c", False)],
+                                check_jumps=False, ra_socket=ras, rand=lambda: 0.5)
+    agent.start()
+    assert [tap for tap, dummy in ras.sent] == ["tap-a"]  # tap-b has no IPv6, tap-c is down
+    assert ra_options(ras.sent[0][1])[5] == [struct.pack("!HI", 0, 1450)]
+    ras.sent.clear()
+    source.push(link_msg(7, "tap-c", True), at=lab.clock.now + 10)
+    agent.step()
+    assert [tap for tap, dummy in ras.sent] == ["tap-c"]  # served as it came up
+    ras.sent.clear()
+    began = lab.clock.now
+    agent.step()  # nothing happens until the round is due: the wait ends there
+    assert sorted(tap for tap, dummy in ras.sent) == ["tap-a", "tap-c"]
+    assert lab.clock.now - began <= constants.RA_INTERVAL
+    first = lab.clock.now
+    ras.sent.clear()
+    agent.step()
+    assert sorted(tap for tap, dummy in ras.sent) == ["tap-a", "tap-c"]
+    assert lab.clock.now - first == pytest.approx(constants.RA_INTERVAL * 0.875)
+    assert "router advertisements: 2 taps" in caplog.messages
+    # a tap that goes down gets none; one that cannot be sent to is logged, the others still get theirs
+    source.push(link_msg(7, "tap-c", False), at=lab.clock.now + 1)
+    agent.step()
+    ras.sent.clear()
+    ras.fail = {"tap-a"}
+    agent.step()
+    assert ras.sent == []
+    assert "error: router advertisement on tap-a: [Errno 19] No such device" in caplog.messages
+
+
+def test_no_ra_settings_no_ras_and_the_agent_blocks(lab):
+    """An IPv4-only (or RA-less) agent.conf: no RA, no timer (the agent waits for events only)."""
+    install(lab.state, ROUTES6B)
+    ras = RaSocket()
+    agent, source, kernel = lab([Link("new", 5, "tap-a", True)], check_jumps=False, ra_socket=ras)
+    agent.start()
+    assert agent.ra_wait() is None
+    with pytest.raises(Idle):
+        agent.step()
+    assert ras.sent == []
+
+
+@pytest.mark.parametrize("conf, message", [
+    ("ra_mtu=1000\n", "agent.conf:3: ra_mtu: not an IPv6 MTU"),
+    ("ra_mtu=15x0\n", "agent.conf:3: ra_mtu: not a number"),
+    ("ra_mtu=1500\nra_dns_lifetime=-1\n", "agent.conf:4: ra_dns_lifetime: not a number"),
+    ("ra_mtu=1500\nra_rdnss=2001:db8::1,198.51.100.1\n", "agent.conf:4: ra_rdnss: '198.51.100.1' is not an IPv6"),
+    ("ra_mtu=1500\nra_dnssl=bad_name\n", "agent.conf:4: ra_dnssl: 'bad_name' is not a domain name"),
+    ("ra_dns_lifetime=1800\n", "ra_mtu \\(the other ra_ keys need it\\) missing"),
+])
+def test_bad_ra_settings_are_named_and_change_nothing(lab, caplog, conf, message):
+    install(lab.state, ROUTES6B, conf=conf)
+    ras = RaSocket()
+    agent, source, kernel = lab([Link("new", 5, "tap-a", True)], check_jumps=False, ra_socket=ras)
+    agent.start()
+    assert agent.state is None and ras.sent == [] and batch_calls(kernel) == []
+    assert any(re.search(message, m) for m in caplog.messages), caplog.messages
+
+
+def test_agent_config_carries_the_ra_settings_of_a_dual_stack_hypervisor(data):
+    from ansible_collections.ocs.l3.plugins.module_utils import agent, dhcp
+    from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
+    from ansible_collections.ocs.l3.plugins.module_utils.host_state import parse_config
+    from fabric_data import dual_stack
+
+    def conf(fab, host):
+        art, = agent.artifacts(fab, fab.hosts[host])
+        return parse_config(art.vars["_ocs_agent_config_text"], "agent.conf")
+
+    assert "ra_mtu" not in conf(build(copy.deepcopy(data)), "hv-r01-01")  # IPv4 only
+    dual = dual_stack(copy.deepcopy(data))
+    dual["fabric"].update(dns_servers6=["2001:db8:ffff::53"], domain="cloud.ocs.example", mtu=1450,
+                          dhcp_lease_time=600)
+    fab = build(dual)
+    got = conf(fab, "hv-r01-01")
+    assert got == {"instance_ifname_prefix": "tap", "ra_mtu": 1450, "ra_dns_lifetime": 1800,
+                   "ra_rdnss": ["2001:db8:ffff::53"], "ra_dnssl": ["cloud.ocs.example"]}
+    # dnsmasq's RAs on the same taps: the same MTU, interval and router lifetime
+    assert "ra-param=tap*,mtu:1450,%d,%d" % (constants.RA_INTERVAL, constants.RA_ROUTER_LIFETIME) in \
+        dhcp.config6_lines(fab, fab.hosts["hv-r01-01"])

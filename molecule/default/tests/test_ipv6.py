@@ -13,7 +13,7 @@ import pytest
 from fabric import ECHO_PORT, FAB, INSTANCES, in_ns, json_of, ping, run, wait_for
 from frames6 import ALL_NODES, BAD_PREFIX, SEND, frame, icmp6, ra, udp
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa6
-from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL
+from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL, RA_ROUTER_LIFETIME
 
 V6 = [i for i in INSTANCES if i.ip6 is not None]
 NO_V6 = [i for i in INSTANCES if i.ip6 is None]
@@ -102,6 +102,25 @@ def test_dhcpv6_address_and_default_route_from_router_advertisements(inst, serve
 def test_an_instance_without_ip6_gets_no_ipv6(inst, served):
     assert global6(inst) == []
     assert run(inst.hypervisor.name, "ip -n %s -6 route show default" % inst.name).stdout.strip() == ""
+
+
+def test_the_agent_refreshes_every_instances_default_route(served):
+    """dnsmasq's periodic RAs reach one tap per range (docs/ipv6.md): every other guest's default route
+    would expire after the router lifetime. With every IPv6 instance's default route deleted (as
+    when it expired) and no solicitation, the agent's RAs (it sends them to each IPv6 tap it serves,
+    on start too) give each one back, with the full lifetime, from fe80::1."""
+    for inst in V6:
+        run(inst.hypervisor.name, "ip -n %s -6 route flush default" % inst.name)
+        assert not run(inst.hypervisor.name, "ip -n %s -6 route show default" % inst.name).stdout.strip()
+    for host in sorted({inst.hypervisor.name for inst in V6}):
+        res = run(host, "systemctl restart ocs-l3-agent")
+        assert res.rc == 0, res.stderr
+    for inst in V6:
+        route = wait_for("%s's default route from the agent's RA" % inst.name, lambda: run(
+            inst.hypervisor.name, "ip -n %s -6 route show default" % inst.name).stdout.strip(), 30)
+        assert route.startswith("default via %s dev eth0 proto ra" % GATEWAY6_LINK_LOCAL), route
+        expires = int(re.search(r" expires (\d+)sec", route).group(1))
+        assert RA_ROUTER_LIFETIME - 60 <= expires <= RA_ROUTER_LIFETIME, route
 
 
 def test_ping6_and_tcp_between_two_instances_of_one_hypervisor(served):
