@@ -38,7 +38,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_art
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.plugin_utils import bundles, render  # noqa: E402
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input  # noqa: E402
-from ansible_collections.ocs.l3.tools import gen_fabric  # noqa: E402
+from ansible_collections.ocs.l3.tools import gen_fabric, overlay_ns  # noqa: E402
 
 MANAGED = "Managed by ocs-l3 (Ansible); local changes are overwritten on the next run"  # the role's default
 
@@ -83,14 +83,7 @@ def pull_cmd(work, store, keys_dir, host, *extra):
             "--work", work, "--generation-file", os.path.join(work, "generation")] + list(extra)
 
 
-NS_SCRIPT = """set -e
-for d in etc usr/lib var/lib; do
-  mkdir -p {t}/up/$d {t}/work/$d
-  mount -t overlay overlay -o lowerdir=/$d,upperdir={t}/up/$d,workdir={t}/work/$d /$d
-done
-mount -t tmpfs tmpfs /run
-ip link set lo up
-/usr/bin/time -v "$@" > {t}/apply_first.log 2>&1
+NS_SCRIPT = overlay_ns.PRELUDE + """/usr/bin/time -v "$@" > {t}/apply_first.log 2>&1
 /usr/bin/time -v "$@" > {t}/apply_no_change.log 2>&1
 """
 
@@ -101,7 +94,7 @@ def apply_in_namespace(tmp, cmd, host):
     script = os.path.join(tmp, "ns.sh")
     with open(script, "w") as fh:
         fh.write(NS_SCRIPT.format(t=tmp))
-    proc = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "bash", script] + cmd,
+    proc = subprocess.run(overlay_ns.ARGV + [script] + cmd,
                           cwd=ROOT, capture_output=True, text=True)
     runs = {}
     for name in ("apply_first", "apply_no_change"):

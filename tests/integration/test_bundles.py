@@ -22,6 +22,7 @@ import pytest
 from helpers import BIN, EXAMPLE, ROOT, ansible_env
 from ansible_collections.ocs.l3.plugins.module_utils import bundle as lib
 from ansible_collections.ocs.l3.plugins.plugin_utils import bundles
+from ansible_collections.ocs.l3.tools import overlay_ns
 
 HOST = "hv-r01-01"
 PY = os.path.join(BIN, "python")
@@ -75,14 +76,7 @@ def test_a_host_key_opens_its_own_bundle_only(published):
         lib.open_bundle(data, (tmp / "signer.pub").read_text(), (tmp / "hk" / HOST).read_bytes(), "hv-r02-01")
 
 
-NS = """set -e
-for d in etc usr/lib var/lib; do
-  mkdir -p {t}/up/$d {t}/work/$d
-  mount -t overlay overlay -o lowerdir=/$d,upperdir={t}/up/$d,workdir={t}/work/$d /$d
-done
-mount -t tmpfs tmpfs /run
-ip link set lo up
-snap() {{ (ip -4 route show table all proto 211; iptables-save | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//';
+NS = overlay_ns.PRELUDE + """snap() {{ (ip -4 route show table all proto 211; iptables-save | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//';
           cat /etc/ocs-l3/routes.batch /etc/ocs-l3/generation) > {t}/$1.state; }}
 {pull} > {t}/first.log 2>&1
 {pull} > {t}/second.log 2>&1
@@ -130,7 +124,7 @@ def pulled(published):
                      "--", "--tags", "ocs_routes,ocs_nat,ocs_firewall,ocs_agent", "--skip-tags", "ocs_setup",
                      "-e", "ocs_agent_manage_service=false"])
     (t / "ns.sh").write_text(NS.format(t=t, pull=pull, host=HOST))
-    proc = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "bash", str(t / "ns.sh")],
+    proc = subprocess.run(overlay_ns.ARGV + [str(t / "ns.sh")],
                           cwd="/", env=ansible_env(), capture_output=True, text=True, timeout=900)
     logs = {n: (t / (n + ".log")).read_text() if (t / (n + ".log")).exists() else ""
             for n in ("first", "second", "tampered", "other-signer", "older")}
