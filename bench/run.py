@@ -85,12 +85,25 @@ def sh(*cmd, **kw):
     return check(subprocess.run(cmd, capture_output=True, text=True, **kw), " ".join(cmd[:4]))
 
 
-def generate(out, racks, hvs, insts, share, seed=1):
+def generate(out, racks, hvs, insts, share, seed=1, dual_stack=False):
     t0 = time.perf_counter()
     check(subprocess.run([PY, os.path.join(ROOT, "tools", "gen_fabric.py"), out, "--racks", str(racks),
                           "--hypervisors", str(hvs), "--instances", str(insts), "--floating-share", str(share),
-                          "--seed", str(seed), "--force"], capture_output=True, text=True), "gen_fabric")
+                          "--seed", str(seed), "--force"] + (["--dual-stack"] if dual_stack else []),
+                         capture_output=True, text=True), "gen_fabric")
     return round(time.perf_counter() - t0, 2)
+
+
+def _vc(lib):
+    return lib["validate_s"] + lib["compute_s"]
+
+
+def dual_stack_pass(inventory, racks, hvs, insts, share):
+    """The library pass of the same fleet, dual-stack."""
+    generate(inventory, racks, hvs, insts, share, dual_stack=True)
+    proc = check(subprocess.run([PY, os.path.join(ROOT, "bench", "lib_pass.py"), inventory],
+                                capture_output=True, text=True), "lib_pass")
+    return json.loads(proc.stdout)
 
 
 def render(inventory, build_dir):
@@ -423,6 +436,9 @@ def main(argv=None):
     ap.add_argument("--sample", type=int, default=100, help="per-rule sample size")
     ap.add_argument("--dnsmasq", default="1000,10000", help="comma list of host-entry counts ('' to skip)")
     ap.add_argument("--tiny", action="store_true", help="smoke run: --dense 20 --sample 4 --dnsmasq 20")
+    ap.add_argument("--dual-stack", action="store_true",
+                    help="also each size dual-stack (tools/gen_fabric.py --dual-stack): its library pass, and its "
+                         "validate + compute time over the IPv4-only one's (issue 21: <= 1.5)")
     args = ap.parse_args(argv)
     if args.tiny:
         args.dense, args.sample, args.dnsmasq = 20, 4, "20"
@@ -439,6 +455,10 @@ def main(argv=None):
                                     capture_output=True, text=True), "lib_pass")
         r["lib"] = json.loads(proc.stdout)
         print("   lib: %s" % r["lib"], flush=True)
+        if args.dual_stack:
+            r["lib6"] = dual_stack_pass(os.path.join(d, "inventory6"), racks, hvs, insts, args.floating_share)
+            r["dual_stack_ratio"] = round(_vc(r["lib6"]) / _vc(r["lib"]), 2)
+            print("   lib, dual stack: %s; validate + compute x%.2f" % (r["lib6"], r["dual_stack_ratio"]), flush=True)
         if r["instances"] <= args.render_max:
             r["render_s"], r["render_rss_mib"] = render(os.path.join(d, "inventory"), os.path.join(d, "render"))
             print("   render.yml: %.1f s, %.0f MiB" % (r["render_s"], r["render_rss_mib"]), flush=True)

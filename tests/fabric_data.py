@@ -113,6 +113,15 @@ def dual_stack(data):
     return data
 
 
+def dual_stack_border(data):
+    """``dual_stack`` with an IPv6 border session (issue 21): the border peer's ``address6`` on the
+    spine's border link, which gets its IPv6 address (``address6``); returns ``data``."""
+    dual_stack(data)
+    data["fabric"]["border_peers"][0]["address6"] = "2001:db8:ff::2"
+    data["hostvars"]["spine1"]["ocs_uplinks"][0]["address6"] = "2001:db8:ff::1/64"
+    return data
+
+
 def set_at(data, path, value):
     """Replace the value at ``path`` (keys and list indexes; an index one past a list appends), or do nothing when an earlier change left no such place."""
     node = data

@@ -54,6 +54,10 @@ FLOAT_LARGE = DOC_NETS + [(0xC6130000, 16), (0x64400000, 10)]  # + 198.19.0.0/16
 MANAGEMENT = (0xAC100000, 24)  # 172.16.0.0/24
 
 SPINE_ASN, HV_ASN, GW_ASN, BORDER_ASN = 65000, 65200, 65300, 65530
+DUAL_STACK_DOC = """--dual-stack: internal_ranges6 2001:db8::/32; rack N (1-based) instance_subnets6
+2001:db8:0:N::/64 (hex) with instance_ip6_from_ip4 (every instance's ip6 derived from its IPv4
+address); spine S ocs_address6 2001:db8:ffff::S, ToR N 2001:db8:fffe::N (hex); the border peer's
+address6 2001:db8:ff::fe on every spine's border link (address6 2001:db8:ff::S/64 there)."""
 RACK_ASN_BASE = 4200000001  # private 4-byte ASNs, one per rack
 
 
@@ -132,8 +136,9 @@ def _link(d):
 
 
 def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed=1, spines=2, gateways=2,
-             nat_mode="host", routing_mode="bgp", force=False):
-    """Write the inventory directory ``out``; return a summary dict."""
+             nat_mode="host", routing_mode="bgp", force=False, dual_stack=False):
+    """Write the inventory directory ``out``; return a summary dict. ``dual_stack``: IPv6 too
+    (DUAL_STACK_DOC)."""
     total = racks * hypervisors * instances
     rng = random.Random(seed)
     n_float = int(round(total * floating_share))
@@ -167,8 +172,10 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         # The border link is a link of its own (ingress anti-spoofing filters it); eth0 is the
         # spine layer's /24 toward the NAT gateways.
         downs.append("  - " + _link({"interface": "eth0", "address": "%s/24" % ntoa(spine_addr(s))}))
+        border = dict(BORDER_LINK, address6="2001:db8:ff::%x/64" % (s + 1)) if dual_stack else BORDER_LINK
         host_vars[name] = ["ocs_address: %s" % ntoa(spine_addr(s)), "ocs_uplinks:",
-                           "  - " + _link(BORDER_LINK), "ocs_downlinks:"] + downs
+                           "  - " + _link(border), "ocs_downlinks:"] + downs
+        host_vars[name] += ["ocs_address6: 2001:db8:ffff::%x" % (s + 1)] if dual_stack else []
     for g, name in enumerate(gw_names):
         ip = 0xC6120015 + g  # 198.18.0.21 ...
         host_vars[name] = ["ocs_address: %s" % ntoa(ip), "ocs_public_address: %s" % ntoa(next(public)),
@@ -184,6 +191,8 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         rack_lines += ["  %s:" % r, "    asn: %d" % (RACK_ASN_BASE + t),
                        "    host_subnet: %s/%d" % (ntoa(hbase), hbits),
                        "    instance_subnets: [%s/%d]" % (ntoa(ibase), ibits)]
+        if dual_stack:
+            rack_lines += ["    instance_subnets6: ['2001:db8:0:%x::/64']" % (t + 1), "    instance_ip6_from_ip4: true"]
         tor = hbase + 1
         ups = []
         for s in range(spines):
@@ -192,6 +201,7 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
                                        "peer": ntoa(ip)}))
         host_vars[tor_names[t]] = ["ocs_address: %s" % ntoa(tor), "ocs_rack: %s" % r, "ocs_uplinks:"] + ups + [
             "ocs_downlinks:", "  - " + _link({"interface": "swp1", "address": "%s/%d" % (ntoa(tor), hbits)})]
+        host_vars[tor_names[t]] += ["ocs_address6: 2001:db8:fffe::%x" % (t + 1)] if dual_stack else []
         for h, name in enumerate(hv_names[t]):
             ip = hbase + 2 + h
             lines = ["ocs_address: %s" % ntoa(ip), "ocs_rack: %s" % r, "ocs_uplinks:",
@@ -242,14 +252,15 @@ def generate(out, racks=2, hypervisors=4, instances=10, floating_share=0.2, seed
         fabric.append("# %s: data only, no packet is ever sent there (scale benchmark)." % ", ".join(plan.data_only))
     fabric += ["ocs_racks:"] + rack_lines + [
         "ocs_fabric:", "  spine_asn: %d" % SPINE_ASN, "  hypervisor_asn: %d" % HV_ASN,
-        "  gateway_asn: %d" % GW_ASN, "  border_peers:", "    - {address: 198.18.0.254, asn: %d}" % BORDER_ASN,
+        "  gateway_asn: %d" % GW_ASN, "  border_peers:", "    - {address: 198.18.0.254, asn: %d%s}"
+        % (BORDER_ASN, ", address6: '2001:db8:ff::fe'" if dual_stack else ""),
         "  floating_ranges: [%s]" % ", ".join(cidr(n) for n in plan.floating_ranges),
         "  internal_ranges: [%s]" % ", ".join(cidr(n) for n in plan.internal_ranges),
         "  metadata: {ip: 169.254.169.254, port: 80, target: 198.18.0.100, target_port: 8775}",
         "  dns_servers: [198.18.0.53]", "  domain: cloud.ocs.example", "  mtu: 1450",
         "  management_ranges: [%s]" % cidr(MANAGEMENT),
         "  instance_ifname_prefix: tap", "  nat_mode: %s" % nat_mode, "  routing_mode: %s" % routing_mode,
-        "  instances_file: instances.json"]
+        "  instances_file: instances.json"] + (["  internal_ranges6: ['2001:db8::/32']"] if dual_stack else [])
     with open(os.path.join(out, "group_vars", "all", "fabric.yml"), "w") as fh:
         fh.write(_yaml_doc(fabric))
     return {"dir": out, "racks": racks, "hypervisors": racks * hypervisors, "instances": total,
@@ -270,6 +281,7 @@ def main(argv=None):
     ap.add_argument("--nat-mode", choices=("host", "gateway"), default="host")
     ap.add_argument("--routing-mode", choices=("bgp", "static"), default="bgp")
     ap.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    ap.add_argument("--dual-stack", action="store_true", help="IPv6 too: " + DUAL_STACK_DOC.split(":", 1)[1].strip())
     args = ap.parse_args(argv)
     if not 0 <= args.floating_share <= 1 or min(args.racks, args.hypervisors, args.spines) < 1 or args.instances < 0:
         ap.error("sizes must be positive and --floating-share within 0..1")
@@ -277,7 +289,7 @@ def main(argv=None):
         ap.error("--nat-mode gateway needs --gateways >= 1")
     try:
         summary = generate(args.out, args.racks, args.hypervisors, args.instances, args.floating_share, args.seed,
-                           args.spines, args.gateways, args.nat_mode, args.routing_mode, args.force)
+                           args.spines, args.gateways, args.nat_mode, args.routing_mode, args.force, args.dual_stack)
     except (ValueError, FileExistsError) as exc:
         ap.error(str(exc))
     json.dump(summary, sys.stdout, indent=1)

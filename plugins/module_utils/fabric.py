@@ -28,7 +28,7 @@ order (each needs the ones before): :mod:`validate_settings` (with
 validators of settings, racks, hosts and instances. The names other code imports from here stay here.
 """
 
-from . import validate_bgp, validate_settings, validate_topology
+from . import validate_bgp, validate_ip6, validate_settings, validate_topology
 from .addr import Net
 from .check import LABEL_RE as _LABEL_RE
 from .check import Checker
@@ -67,6 +67,9 @@ def build(data):
     validate_bgp.link_passwords(chk, fab)
     validate_topology.rack_tors(chk, fab)
     validate_topology.static_numbered(chk, fab)
+    if fab.dual_stack:
+        validate_ip6.border_links6(chk, fab)
+        validate_ip6.link_local_sessions(chk, fab)
     if fab.nat_mode == "gateway":
         validate_settings.gateway_mode(chk, fab, groups)
     if chk.problems:

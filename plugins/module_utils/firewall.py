@@ -146,7 +146,7 @@ from .constants import FILTER_FORWARD as FORWARD, FILTER_INPUT as INPUT
 from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_CHAINS
 from .constants import FILTER_CHAINS6_HYPERVISOR as CHAINS6_HYPERVISOR, FILTER_GUARD6 as GUARD6
 from .constants import FILTER_INBOUND6 as INBOUND6, FILTER_NA6 as NA6
-from .host_policy import LINK_LOCAL6, edge_rules, host_rules, host_rules6, notrack_rules, tenant_rules
+from .host_policy import LINK_LOCAL6, edge_rules, edge_rules6, host_rules, host_rules6, notrack_rules, tenant_rules
 
 FIXED_RULES = 14
 """Rules that do not depend on the number of instances (with metadata configured)."""
@@ -410,7 +410,7 @@ def ipv6_lines(fab, host=None):
             lines.append("-A %s -j %s" % (INPUT, HOST))
         lines += policy
     lines.append("COMMIT")
-    return lines + (_raw(host) if host is not None else [])
+    return lines + (_raw(host, edge_rules6(fab, host)) if host is not None else [])
 
 
 def artifacts(fab, host):

@@ -53,6 +53,7 @@ from .artifact import Artifact, text
 
 from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
 from .validate_bgp import BORDER_DEFAULTS
+from . import frr6
 MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
 CONDITIONAL_TIMER = 5  # seconds between FRR's conditional-advertisement scans (FRR: 5-240, default 60)
@@ -112,7 +113,7 @@ def fabric_nets(fab):
 class Neighbor:
     """One BGP session: ``key`` is an address or, unnumbered, an interface."""
 
-    __slots__ = ("key", "interface", "remote_as", "group", "rmap_in", "host", "password", "session")
+    __slots__ = ("key", "interface", "remote_as", "group", "rmap_in", "host", "password", "session", "rmap_in6")
 
     def __init__(self, key, interface, remote_as, group, rmap_in=None, host=None, password=None, session=None):
         self.key = key
@@ -126,6 +127,7 @@ class Neighbor:
         # {keepalive, holdtime, bfd, password} (the border peer's over ocs_fabric.border).
         self.password = password
         self.session = session
+        self.rmap_in6 = None  # dual stack: per-neighbor IPv6 import route-map (None: the group's)
 
     def __repr__(self):
         return "Neighbor(%s, %s, %s)" % (self.key, self.remote_as, self.group)
@@ -134,7 +136,8 @@ class Neighbor:
 class Group:
     """A peer-group: shared session settings and policies."""
 
-    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self", "advertise")
+    __slots__ = ("name", "rmap_in", "rmap_out", "default_originate", "fabric", "next_hop_self", "advertise",
+                 "rmap_in6", "rmap_out6")
 
     def __init__(self, name, rmap_in, rmap_out, default_originate=False, fabric=True, next_hop_self=False):
         self.name = name
@@ -146,6 +149,10 @@ class Group:
         self.default_originate = default_originate
         self.fabric = fabric  # fabric-internal: BFD, password, timers and soft-reconfiguration apply
         self.advertise = None  # (advertise-map, exist-map): conditional advertisement
+        # Dual stack (frr6): the group's IPv6 policies; rmap_out6 set: the group is active in the IPv6
+        # family. A group without rmap_out (BORDER6) is IPv6 only: not active in the IPv4 family.
+        self.rmap_in6 = None
+        self.rmap_out6 = None
 
 
 class Policy:
@@ -161,6 +168,14 @@ class Policy:
         self.redistribute = []  # "redistribute ..." lines (address family)
         self.statics = []  # "ip route ..." lines (staticd)
         self.bgp_lines = []  # extra "router bgp" lines (before the neighbors)
+        # Dual stack (frr6): the IPv6 family's prefix-lists, route-maps, networks, aggregates,
+        # redistribution and static routes ("ipv6 route ...")
+        self.prefix_lists6 = {}
+        self.route_maps6 = {}
+        self.networks6 = []
+        self.aggregates6 = []
+        self.redistribute6 = []
+        self.statics6 = []
 
     def plist(self, name, entries):
         self.prefix_lists[name] = list(entries)
@@ -175,6 +190,16 @@ class Policy:
             if self.prefix_lists.get(plist):
                 out.append((10 * (len(out) + 1), plist, sets))
         self.route_maps[name] = out
+        return name
+
+    def plist6(self, name, entries):
+        self.prefix_lists6[name] = list(entries)
+        return name
+
+    def rmap6(self, name, *plists):
+        """An IPv6 route-map: a permit entry per non-empty IPv6 prefix-list, then deny."""
+        self.route_maps6[name] = [(10 * (i + 1), p, []) for i, p in
+                                  enumerate(p for p in plists if self.prefix_lists6.get(p))]
         return name
 
 
@@ -465,8 +490,20 @@ def gateway_policy(fab, host):
 POLICIES = {"hypervisor": hypervisor_policy, "tor": tor_policy, "spine": spine_policy, "nat_gateway": gateway_policy}
 
 
+_LAST = [None, None, None]  # [fabric, host, its Policy]: a host's files ask for its policy several times in a row
+
+
 def policy(fab, host):
-    return POLICIES[host.role](fab, host)
+    """The BGP policy of ``host`` (both families on a dual-stack fabric). The last one is kept: the
+    frr, firewall, expected-state and drain concerns of one host each ask for it, one host after
+    another (a dual-stack ToR's takes 10-100 ms). Callers only read it."""
+    if _LAST[0] is fab and _LAST[1] is host:
+        return _LAST[2]
+    pol = POLICIES[host.role](fab, host)
+    if fab.dual_stack:
+        frr6.add(fab, host, pol)
+    _LAST[:] = [fab, host, pol]
+    return pol
 
 
 def has_secret(fab):
@@ -492,19 +529,30 @@ def config_lines(fab, host):
     # ECMP paths until FRR restarts. Without kernel nexthop groups each route carries its
     # next hops itself and ECMP comes back (rounds/test_drain.py checks the kernel's routes).
     lines = ["log syslog informational", "no zebra nexthop kernel enable", "!"]
-    if pol.statics:
-        # in FRR's running-config order: by prefix
-        lines += sorted(pol.statics, key=_static_order) + ["!"]
+    if pol.statics or pol.statics6:
+        # in FRR's running-config order: by prefix, IPv4 first
+        lines += sorted(pol.statics, key=_static_order) + pol.statics6 + ["!"]
     if pol.neighbors:
         lines += _router_bgp(fab, host, pol, bgp, host.asn)
     for name, entries in pol.prefix_lists.items():
         lines += ["ip prefix-list %s permit %s" % (name, e) for e in compact(entries)]
     if pol.prefix_lists:
         lines.append("!")
+    for name, entries in pol.prefix_lists6.items():
+        lines += ["ipv6 prefix-list %s permit %s" % (name, e) for e in frr6.compact6(entries)]
+    if pol.prefix_lists6:
+        lines.append("!")
     inbound = _import_maps(pol)
     if inbound:
         lines += ["bgp community-list standard %s seq 5 permit graceful-shutdown" % GSHUT_LIST, "!"]
-    for name, entries in pol.route_maps.items():
+    lines += _route_maps(pol.route_maps, inbound, "ip")
+    lines += _route_maps(pol.route_maps6, inbound, "ipv6")
+    return lines
+
+
+def _route_maps(route_maps, inbound, family):
+    lines = []
+    for name, entries in route_maps.items():
         if name in inbound:
             # RFC 8326: a drained peer (bgp graceful-shutdown) tags its routes;
             # they stay usable but lose to any other path. on-match next: the
@@ -512,7 +560,7 @@ def config_lines(fab, host):
             lines += ["route-map %s permit %d" % (name, GSHUT_SEQ), " match community %s" % GSHUT_LIST,
                       " on-match next", " set local-preference 0", "exit", "!"]
         for seq, plist, sets in entries:
-            lines += ["route-map %s permit %d" % (name, seq), " match ip address prefix-list %s" % plist]
+            lines += ["route-map %s permit %d" % (name, seq), " match %s address prefix-list %s" % (family, plist)]
             lines += [" " + s for s in sets]
             lines += ["exit", "!"]
         lines += ["route-map %s deny %d" % (name, DENY_SEQ), "exit", "!"]
@@ -538,7 +586,8 @@ def compact(entries):
 def _import_maps(pol):
     """Names of the route-maps used as import policy (of a group or a neighbor)."""
     names = {g.rmap_in for g in pol.groups if g.rmap_in} | {n.rmap_in for n in pol.neighbors if n.rmap_in}
-    return {name for name in names if name in pol.route_maps}
+    names6 = {g.rmap_in6 for g in pol.groups if g.rmap_in6} | {n.rmap_in6 for n in pol.neighbors if n.rmap_in6}
+    return {name for name in names if name in pol.route_maps} | {name for name in names6 if name in pol.route_maps6}
 
 
 def _by_prefix(texts):
@@ -581,11 +630,23 @@ def _router_bgp(fab, host, pol, bgp, asn):
             lines += [" neighbor %s remote-as %d" % (n.key, n.remote_as),
                       " neighbor %s peer-group %s" % (n.key, n.group)]
         lines += _neighbor_settings(n)
-    lines += [" !", " address-family ipv4 unicast"]
+    lines += _family4(pol, used, groups)
+    if fab.dual_stack:
+        lines += _family6(pol, used)
+    lines += ["exit", "!"]
+    return lines
+
+
+def _family4(pol, used, groups):
+    """The IPv4 family: networks, aggregates, redistribution and each group's policies."""
+    lines = [" !", " address-family ipv4 unicast"]
     lines += ["  network %s" % net for net in _by_prefix(pol.networks)]
     lines += ["  aggregate-address %s" % net for net in _by_prefix(pol.aggregates)]
     lines += ["  " + ln for ln in pol.redistribute]
     for g in used:
+        if g.rmap_out is None:  # an IPv6-only group (BORDER6)
+            lines.append("  no neighbor %s activate" % g.name)
+            continue
         if g.next_hop_self:
             lines.append("  neighbor %s next-hop-self" % g.name)
         if g.default_originate is True:
@@ -602,10 +663,36 @@ def _router_bgp(fab, host, pol, bgp, asn):
     for n in pol.neighbors:
         if n.rmap_in and not groups[n.group].rmap_in:
             lines.append("  neighbor %s route-map %s in" % (n.key, n.rmap_in))
-    paths = min(MAX_PATHS, len(pol.neighbors))
+    paths = min(MAX_PATHS, len([n for n in pol.neighbors if groups[n.group].rmap_out is not None]))
     if paths > 1:
         lines.append("  maximum-paths %d" % paths)
-    lines += [" exit-address-family", "exit", "!"]
+    lines.append(" exit-address-family")
+    return lines
+
+
+def _family6(pol, used):
+    """The IPv6 family (frr6): its networks, aggregates and redistribution, each group that carries
+    IPv6 activated with its IPv6 policies, and per-neighbor IPv6 import maps."""
+    lines = [" !", " address-family ipv6 unicast"]
+    lines += ["  network %s" % net for net in frr6._order(pol.networks6)]
+    lines += ["  aggregate-address %s" % net for net in frr6._order(pol.aggregates6)]
+    lines += ["  " + ln for ln in pol.redistribute6]
+    active = [g for g in used if g.rmap_out6]
+    for g in active:
+        lines.append("  neighbor %s activate" % g.name)
+        if g.fabric:
+            lines.append("  neighbor %s soft-reconfiguration inbound" % g.name)
+        if g.rmap_in6:
+            lines.append("  neighbor %s route-map %s in" % (g.name, g.rmap_in6))
+        lines.append("  neighbor %s route-map %s out" % (g.name, g.rmap_out6))
+    names = {g.name for g in active}
+    for n in pol.neighbors:
+        if n.group in names and n.rmap_in6 and not next(g for g in active if g.name == n.group).rmap_in6:
+            lines.append("  neighbor %s route-map %s in" % (n.key, n.rmap_in6))
+    paths = min(MAX_PATHS, len([n for n in pol.neighbors if n.group in names]))
+    if paths > 1:
+        lines.append("  maximum-paths %d" % paths)
+    lines.append(" exit-address-family")
     return lines
 
 

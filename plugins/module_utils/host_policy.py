@@ -58,9 +58,9 @@ anti-spoofing, the first rule of ``OCS-NOTRACK`` jumps to it (raw
                                                                  floating, internal, infrastructure, collapsed)
 """
 
-from .addr import ntoa, ntoa6
+from .addr import aton6, ntoa, ntoa6
 from .constants import FILTER_HOST as HOST, FILTER_TENANT as TENANT, RAW_EDGE as EDGE, RAW_NOTRACK as NOTRACK
-from .edge import edge_entries
+from .edge import edge_entries, edge_entries6
 from .frr import policy as bgp_policy
 
 NODE_EXPORTER_PORT = 9100
@@ -76,11 +76,19 @@ def _c(word):
 
 
 def bgp_peers(fab, host):
-    """(numbered peer addresses, interfaces of unnumbered sessions) of the host's BGP sessions."""
+    """(numbered IPv4 peer addresses, interfaces of unnumbered sessions) of the host's BGP sessions."""
     numbered, unnumbered = set(), set()
     for n in bgp_policy(fab, host).neighbors:
-        (unnumbered if n.interface else numbered).add(n.key)
+        if n.interface:
+            unnumbered.add(n.key)
+        elif ":" not in n.key:
+            numbered.add(n.key)
     return sorted(numbered, key=lambda a: tuple(int(x) for x in a.split("."))), sorted(unnumbered)
+
+
+def bgp_peers6(fab, host):
+    """Numbered IPv6 peer addresses of the host's BGP sessions (a spine's IPv6 border sessions)."""
+    return sorted({n.key for n in bgp_policy(fab, host).neighbors if not n.interface and ":" in n.key}, key=aton6)
 
 
 def bfd_peers(fab, host):
@@ -174,6 +182,11 @@ def host_rules6(fab, host):
             rules += ["%s -s %s -d %s/128 -p %s -m %s --dport %d %s -j ACCEPT"
                       % (a, net.text, ntoa6(ip6), proto, proto, port, _c("ocs-instance-service"))
                       for net in instance_subnets(fab, six=True)]
+    bfd = bfd_peers(fab, host)
+    for peer in bgp_peers6(fab, host):
+        rules.append("%s -s %s/128 -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, peer, _c("ocs-bgp")))
+        if peer in bfd:
+            rules.append("%s -s %s/128 -p udp -m multiport --dports %s %s -j ACCEPT" % (a, peer, BFD_PORTS, _c("ocs-bfd")))
     for ifname in unnumbered:
         rules.append("%s -s %s -i %s -p tcp -m tcp --dport 179 %s -j ACCEPT" % (a, LINK_LOCAL6, ifname, _c("ocs-bgp")))
         if fab.bgp.get("bfd"):
@@ -207,6 +220,16 @@ def edge_rules(fab, host):
     rules = []
     for ifname, exempt, nets in edge_entries(fab, host):
         rules += ["-A %s -s %s/32 -i %s %s -j RETURN" % (EDGE, ntoa(ip), ifname, _c("ocs-edge-peer")) for ip in exempt]
+        rules += ["-A %s -s %s -i %s %s -j DROP" % (EDGE, net.text, ifname, _c("ocs-edge-spoof")) for net in nets]
+    return rules
+
+
+def edge_rules6(fab, host):
+    """Rules of OCS-EDGE (table raw, IPv6): forged IPv6 sources from the border dropped; [] on
+    hosts without an IPv6 border link (edge.edge_entries6)."""
+    rules = []
+    for ifname, exempt, nets in edge_entries6(fab, host):
+        rules += ["-A %s -s %s/128 -i %s %s -j RETURN" % (EDGE, ntoa6(ip), ifname, _c("ocs-edge-peer")) for ip in exempt]
         rules += ["-A %s -s %s -i %s %s -j DROP" % (EDGE, net.text, ifname, _c("ocs-edge-spoof")) for net in nets]
     return rules
 

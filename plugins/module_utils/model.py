@@ -6,7 +6,7 @@ inventory is valid. Addresses are ints (``addr.ntoa`` prints them), networks
 are :class:`~ocs_l3.addr.Net`; IPv6 ones (optional: a fabric without
 ``ocs_fabric.internal_ranges6`` is IPv4-only) are ints too, printed by
 ``addr.ntoa6``, in attributes of their own (``address6``, ``ip6``, ...), and
-:class:`~ocs_l3.addr.Net6`. IPv6 is validated, not yet rendered.
+:class:`~ocs_l3.addr.Net6`.
 
 The classes compare by identity (``eq=False``), as they did before they were
 dataclasses: a host, a rack or an instance is one object of the fabric.
@@ -100,6 +100,8 @@ class Uplink:
     peer: int | None
     peer_host: str | None = None
     password: str | None = None
+    address6: int | None = None  # a border link's IPv6 address (IPv6 int) on it, and its Net6
+    net6: object = None
 
     @property
     def numbered(self):
@@ -173,6 +175,9 @@ class Fabric:
     hypervisor_asn: int | None = None
     gateway_asn: int | None = None
     border_peers: list = field(default_factory=list)  # [(address int, asn)]
+    # Dual stack: [(IPv6 address int, asn, the peer's IPv4 address int)] of the border peers with an address6
+    # (their IPv6 session: the IPv4 peer's settings, on the IPv6 network of its border link)
+    border_peers6: list = field(default_factory=list)
     # Border session settings, validated: the fabric's defaults (ocs_fabric.border) and, per border
     # peer address (int), that peer's settings with the defaults filled in: {keepalive, holdtime,
     # bfd, password}.

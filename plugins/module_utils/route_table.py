@@ -22,13 +22,15 @@ The file holds the canonical lines ``module_utils/routes.py`` renders::
 and, on a dual-stack fabric, their IPv6 forms (addresses ``nodad``: a tenant answering the
 duplicate address detection of the router's own addresses cannot disable them; every route
 at the kernel's default IPv6 metric, written out so that ``ip -6 -j route`` reads back the
-line itself; no IPv6 ``default``: none is rendered)::
+line itself; in static routing mode a hypervisor's IPv6 ``default`` via its ToRs' ``ocs_address6``)::
 
     address replace fe80::1/64 dev tap1a2b3c4d5e6 nodad
     address replace 2001:db8:0:1::1/64 dev tap1a2b3c4d5e6 nodad noprefixroute
     route replace 2001:db8:0:1::c613:10a/128 dev tap1a2b3c4d5e6 proto 211 metric 1024
     route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024
     route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
+    route replace default via 2001:db8:ffff::11 proto 211 metric 1024
+    route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::11 nexthop via 2001:db8:ffff::12
 
 and its owned ranges, comments to ``ip -batch``: the /32 addresses inside them on
 that interface are ours (``plan`` with ``prune`` deletes those the file does not list,
@@ -77,8 +79,10 @@ _LINE6_RES = (
     re.compile(r"address replace (?P<cidr>%s) dev (?P<dev>%s) nodad(?: noprefixroute)?" % (_CIDR6, _IF)),
     re.compile(r"route replace (?P<dst>%s) dev (?P<dev>%s) proto (?P<proto>\d+) metric %d"
                % (_CIDR6, _IF, ROUTE6_METRIC)),
-    re.compile(r"route replace (?P<dst>%s) via (?P<via>%s) proto (?P<proto>\d+) metric %d"
+    re.compile(r"route replace (?P<dst>default|%s) via (?P<via>%s) proto (?P<proto>\d+) metric %d"
                % (_CIDR6, _IP6, ROUTE6_METRIC)),
+    re.compile(r"route replace (?P<dst>default) proto (?P<proto>\d+) metric %d(?P<hops>(?: nexthop via %s){2,})"
+               % (ROUTE6_METRIC, _IP6)),
     re.compile(r"route replace blackhole (?P<dst>%s) proto (?P<proto>\d+) metric %d" % (_CIDR6, ROUTE6_METRIC)),
 )
 """The IPv6 lines: one address per ``ip`` spelling (RFC 5952, as :func:`canonical6` prints it)."""
@@ -147,6 +151,8 @@ def line_problem(line, protocol):
         for via in vias:
             if not valid_ip(via):
                 return "bad next hop %s" % via
+            if valid_ip is _valid_ip6 and ipaddress.IPv6Address(via).is_link_local:
+                return "bad next hop %s (link-local: a line names no device for it)" % via
         if groups.get("proto") is not None and int(groups["proto"]) != protocol:
             return "route protocol %s is not %d" % (groups["proto"], protocol)
         return None
@@ -431,7 +437,8 @@ def plan(desired, ours, every, addresses, links, protocol, prune=True, owned=())
                                                           prune)
     commands, missing, conflicts, r_before, r_after = a_cmds, set(a_missing), [], [], []
     for inet6 in (False, True):
-        lines = [line for line in desired if not line.startswith("address ") and is_inet6(line_dst(line)) == inet6]
+        # an IPv6 default names no IPv6 destination: its next hops say the family (no IPv4 line has a colon)
+        lines = [line for line in desired if not line.startswith("address ") and is_inet6(line) == inet6]
         r_cmds, r_missing, r_conflicts, before, after = plan_routes(
             lines, [e for e in ours if route_inet6(e) == inet6], [e for e in every if route_inet6(e) == inet6],
             links, protocol, prune, inet6)

@@ -26,7 +26,7 @@ family, then destination)::
     route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
 """
 
-from .addr import aton6, ntoa, ntoa6
+from .addr import from_ntoa6, ntoa, ntoa6
 from .announce import loopback
 from .artifact import Artifact, text
 from .constants import GATEWAY6_LINK_LOCAL, ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME, ROUTES_PATH, RT_PROTOS_PATH
@@ -58,10 +58,10 @@ def _sort_key(line):
     # IPv4 (then an IPv4 default) first, exactly as before IPv6, then IPv6.
     dst = parts[3] if parts[2] == "blackhole" else parts[2]
     if dst == "default":
-        return (parts[0], 1, 0, 0, line)
+        return (parts[0], 3 if ":" in line else 1, 0, 0, line)
     ip, dummy, plen = dst.partition("/")
-    if ":" in ip:
-        return (parts[0], 2, aton6(ip), int(plen or 128), line)
+    if ":" in ip:  # our own lines: canonical text (from_ntoa6 is the fast reader of it)
+        return (parts[0], 2, from_ntoa6(ip), int(plen or 128), line)
     a, b, c, d = (int(x) for x in ip.split("."))
     return (parts[0], 0, (a << 24) | (b << 16) | (c << 8) | d, int(plen or 32), line)
 
@@ -107,7 +107,22 @@ def hypervisor_lines(fab, host):
             hops = [t.address for t in host.rack.tors]
         if hops:
             lines.append(_via("default", hops))
+        lines += default6_lines(host)
     return sorted(set(lines), key=_sort_key)
+
+
+def default6_lines(hv):
+    """Static routing mode: a hypervisor with an IPv6 instance routes IPv6 to its rack's ToRs, by
+    their ``ocs_address6`` (ECMP over several; none without one): the counterpart of the ToR's
+    /128s via the hypervisor's ``ocs_address6`` (static6_lines). Both addresses must be reachable
+    on the link (docs/ipv6.md)."""
+    rack = hv.rack
+    hops = sorted({t.address6 for t in (rack.tors if rack is not None else []) if t.address6 is not None})
+    if not hops or not any(inst.ip6 is not None for inst in hv.instances):
+        return []
+    if len(hops) == 1:
+        return ["route replace default via %s %s" % (ntoa6(hops[0]), _proto6())]
+    return ["route replace default %s %s" % (_proto6(), " ".join("nexthop via %s" % ntoa6(h) for h in hops))]
 
 
 def public_address_line(host):

@@ -16,7 +16,7 @@ from .check import asn_field, ip_field, show, unknown_keys, where
 from .edge import border_links, border_set
 from .model import ROLE_GROUPS, ROLE_OF_GROUP, Downlink, Host, Uplink
 from .validate_bgp import password
-from .validate_ip6 import host_addresses6
+from .validate_ip6 import LINK_KEYS6, host_addresses6, iface_addr6
 
 UPLINK_KEYS = {"interface", "address", "peer", "password"}
 DOWNLINK_KEYS = {"interface", "address", "host"}
@@ -166,7 +166,8 @@ def _public_address(chk, fab, hw, role, pub):
 
 def _uplinks(chk, fab, hw, host, hv, names, ifaddrs):
     prefix = fab.instance_ifname_prefix
-    for lw, link, ifname, address, net in _links(chk, hw, "ocs_uplinks", hv, UPLINK_KEYS, names):
+    keys = UPLINK_KEYS | (LINK_KEYS6 if fab.dual_stack else set())
+    for lw, link, ifname, address, net in _links(chk, hw, "ocs_uplinks", hv, keys, names):
         if address is not None:
             ifaddrs.append((where(lw, "address"), host.name, address))
         if ifname.startswith(prefix) and host.role == "hypervisor":
@@ -179,7 +180,10 @@ def _uplinks(chk, fab, hw, host, hv, names, ifaddrs):
         if host.role == "hypervisor":
             _in_host_subnet(chk, lw, host, address)
         secret = password(chk, where(lw, "password"), link.get("password"))
-        host.uplinks.append(Uplink(ifname, address, net, peer, password=secret))
+        uplink = Uplink(ifname, address, net, peer, password=secret)
+        if fab.dual_stack:
+            uplink.address6, uplink.net6 = iface_addr6(chk, where(lw, "address6"), link.get("address6"))
+        host.uplinks.append(uplink)
 
 
 def _downlinks(chk, hw, host, hv, names, ifaddrs):
@@ -204,7 +208,7 @@ def _links(chk, hw, key, hv, keys, names):
     ``names`` (the host's interface names) is filled in."""
     links = hv.get(key, [])
     # the shape in messages: the link's place (a per-link password is optional, documented)
-    shape = "{%s}" % ", ".join(sorted(keys - {"password"}, key=lambda k: (k != "interface", k)))
+    shape = "{%s}" % ", ".join(sorted(keys - {"password", "address6"}, key=lambda k: (k != "interface", k)))
     if not isinstance(links, list):
         chk.add(where(hw, key), "must be a list of %s" % shape)
         return

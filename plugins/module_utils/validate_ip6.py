@@ -12,7 +12,7 @@ false): no other IPv6 field may be set (``instance_subnets6`` and
 its rack's, then empty, ``instance_subnets6``), and the validator's messages,
 the names of known fields in an unknown-field message included
 (:func:`listed`), are exactly those of an IPv4-only validator. IPv6 is
-validated, not yet rendered.
+validated and rendered (docs/ipv6.md).
 
 Every IPv6 address and network is global: none touches multicast (ff00::/8),
 link-local (fe80::/10), loopback, unspecified or IPv4-mapped (::ffff:0:0/96)
@@ -35,7 +35,7 @@ rack (a rack whose instances carry explicit addresses keeps them). An explicit
 
 import bisect
 
-from .addr import ntoa, ntoa6, special6
+from .addr import DIGITS_RE, Net6, aton6, ntoa, ntoa6, special6
 from .check import ip6_field, net6_items, overlaps, show, where
 from .model import SERVED6_PLEN, gateway6_of
 
@@ -280,3 +280,94 @@ def instance_inbound6(chk, fab, label, value, has_ip6):
     else:
         return value, True
     return None, False
+
+
+# --- IPv6 across the fabric (issue 21): border sessions, link-local sessions -----------------
+
+LINK_KEYS6 = {"address6"}
+"""The IPv6 field of an ``ocs_uplinks`` entry (a border link's) and of a ``border_peers`` entry."""
+
+
+def iface_addr6(chk, place, value):
+    """A border link's IPv6 address in CIDR notation (``2001:db8:ff::1/64``) -> (IPv6 int, Net6),
+    or (None, None) after reporting: global, not the network's subnet-router anycast address."""
+    if value is None:
+        return None, None
+    addr, dummy, plen = value.partition("/") if isinstance(value, str) else ("", "", "")
+    ip = aton6(addr)
+    if ip is None or not DIGITS_RE.fullmatch(plen) or len(plen) > 3 or not 1 <= int(plen) <= 128:
+        chk.add(place, "%s is not an IPv6 interface address in CIDR notation (address/len)" % show(value))
+        return None, None
+    prefixlen = int(plen)
+    net = Net6(ip & (((1 << 128) - 1) ^ ((1 << (128 - prefixlen)) - 1)), prefixlen)
+    problem = special6(ip)
+    if problem is None and ip == net.first and prefixlen < 127:
+        problem = "the subnet-router anycast address of %s" % net.text
+    if problem is not None:
+        chk.add(place, "%s is %s" % (ntoa6(ip), problem))
+        return None, None
+    return ip, net
+
+
+def border_peer6(chk, fab, pw, peer, ip, asn, index):
+    """A border peer's optional ``address6`` (dual stack): the IPv6 session with that peer, on the
+    IPv6 network of the spines' border links to it, into ``fab.border_peers6``."""
+    value = peer.get("address6")
+    if value is None:
+        return
+    place = where(pw, "address6")
+    ip6 = ip6_field(chk, place, value)
+    if ip6 is None:
+        return
+    problem = special6(ip6)
+    problem = "is " + problem if problem is not None else None
+    if problem is None and any(ip6 == other for other, dummy, dummy2, dummy3 in fab.border_peers6):
+        problem = "is listed twice"
+    if problem is not None:
+        chk.add(place, "%s %s" % (ntoa6(ip6), problem))
+    elif ip is not None and asn is not None:
+        fab.border_peers6.append((ip6, asn, ip, index))
+
+
+def border_links6(chk, fab):
+    """An uplink's ``address6`` only on a border link; each border peer with an ``address6`` is
+    reached on an IPv6 border link of every spine linked to it (nat_mode host: the spines are the
+    IPv6 edge; the NAT gateways carry no IPv6 border session)."""
+    border = {ip for ip, dummy in fab.border_peers}
+    for host in fab.hosts.values():
+        for i, up in enumerate(host.uplinks):
+            if up.address6 is not None and (up.peer not in border or host.role != "spine"):
+                chk.add(where(host.group, host.name, "ocs_uplinks", i, "address6"),
+                        "is only for a spine's border link (an uplink whose peer is a border peer): the fabric's "
+                        "links carry IPv6 on their IPv4 sessions (docs/ipv6.md)")
+    for ip6, dummy, ip, index in fab.border_peers6:
+        place = where("ocs_fabric", "border_peers", index, "address6")
+        if fab.nat_mode != "host":
+            chk.add(place, "%s needs nat_mode host: the spines are the IPv6 edge (NAT gateways carry no IPv6 "
+                    "border session)" % ntoa6(ip6))
+            continue
+        links = [(spine, i, up) for spine in sorted(fab.by_role["spine"], key=lambda h: h.name)
+                 for i, up in enumerate(spine.uplinks) if up.peer == ip]
+        if not links:
+            chk.add(place, "%s: no spine has a border link to %s (the IPv6 session runs on it)"
+                    % (ntoa6(ip6), ntoa(ip)))
+        for spine, i, up in links:
+            if up.net6 is None or ip6 not in up.net6 or ip6 == up.address6:
+                has = "has none" if up.net6 is None else "is %s/%d" % (ntoa6(up.address6), up.net6.prefixlen)
+                chk.add(where(spine.group, spine.name, "ocs_uplinks", i, "address6"),
+                        "must be an IPv6 address of the spine on the network of border peer %s's address6 %s "
+                        "(its IPv6 session runs on this border link, %s); it %s"
+                        % (ntoa(ip), ntoa6(ip6), up.interface, has))
+
+
+def link_local_sessions(chk, fab):
+    """Dual stack: an unnumbered downlink (``host`` named) carries that host's BGP session, IPv6
+    included, over link-local addresses; the host must have an unnumbered uplink (else the
+    interface carries no link to it: no session, no IPv6)."""
+    for host in fab.hosts.values():
+        for i, down in enumerate(host.downlinks):
+            other = fab.hosts.get(down.host) if down.host is not None else None
+            if other is not None and not any(up.peer is None for up in other.uplinks):
+                chk.add(where(host.group, host.name, "ocs_downlinks", i, "host"),
+                        "%s has no unnumbered uplink (no peer): %s carries no link to it, so no BGP session and "
+                        "no IPv6 (link-local) runs there" % (other.name, down.interface))

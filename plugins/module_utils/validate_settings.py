@@ -13,7 +13,7 @@ from .host_state import DOMAIN_RE
 from .check import (asn_field, conn_limit_field, duration, ip_field, net_list_field, overlaps, show, unknown_keys,
                     where)
 from .validate_bgp import BORDER_KEYS, bgp, border, border_peer
-from .validate_ip6 import FABRIC_KEYS6, dns_servers6, inbound6, internal_ranges6, listed
+from .validate_ip6 import FABRIC_KEYS6, LINK_KEYS6, border_peer6, dns_servers6, inbound6, internal_ranges6, listed
 
 FABRIC_KEYS = {
     "spine_asn", "hypervisor_asn", "gateway_asn", "border_peers", "floating_ranges", "internal_ranges",
@@ -97,12 +97,14 @@ def _border_peers(chk, fab, peers):
         if not isinstance(peer, dict):
             chk.add(pw, "must be a mapping {address, asn}")
             continue
-        unknown_keys(chk, pw, peer, {"address", "asn"} | BORDER_KEYS)
+        unknown_keys(chk, pw, peer, {"address", "asn"} | BORDER_KEYS | (LINK_KEYS6 if fab.dual_stack else set()))
         ip = ip_field(chk, where(pw, "address"), peer.get("address"))
         asn = asn_field(chk, where(pw, "asn"), peer.get("asn"))
         if ip is not None and ip in seen:
             chk.add(where(pw, "address"), "%s is listed twice" % ntoa(ip))
         border_peer(chk, fab, pw, peer, ip)
+        if fab.dual_stack:
+            border_peer6(chk, fab, pw, peer, ip if ip not in seen else None, asn, i)
         if ip is not None and asn is not None:
             seen.add(ip)
             fab.border_peers.append((ip, asn))

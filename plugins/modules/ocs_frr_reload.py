@@ -19,7 +19,8 @@ description:
     remote-as or password).
   - Then, for every changed prefix-list or route-map, sends C(clear bgp ipv4 unicast PEER soft in) to
     the neighbors and peer-groups whose import route-map uses it (a route refresh, not a reset), so
-    that a widened or narrowed import policy takes effect at once.
+    that a widened or narrowed import policy takes effect at once; C(clear bgp ipv6 unicast PEER soft in)
+    for an import route-map of the IPv6 family (a dual-stack fabric).
   - >-
     The host's own lines are kept as they run: C(hostname) (FRR's default is the system's) and the
     kernel forwarding switches (C(ip forwarding), C(ipv6 forwarding)), so a reload never flips a
@@ -197,23 +198,23 @@ def remove_secret_lines(module, vtysh, text):
 
 
 def changed_policies(lines):
-    """Names of prefix-lists and route-maps touched by diff lines."""
+    """Names of prefix-lists (IPv4 and IPv6) and route-maps touched by diff lines."""
     names = set()
     for line in lines:
         parts = line.strip().split()
         if parts[:1] == ["no"]:
             parts = parts[1:]
-        if parts[:2] == ["ip", "prefix-list"] and len(parts) > 2:
+        if parts[:2] in (["ip", "prefix-list"], ["ipv6", "prefix-list"]) and len(parts) > 2:
             names.add(parts[2])
         elif parts[:1] == ["route-map"] and len(parts) > 1:
             names.add(parts[1])
     return names
 
 
-def soft_in_peers(conf, changed):
+def soft_in_peers(conf, changed, family="ipv4"):
     """Neighbors/peer-groups of ``conf`` (frr.conf text) whose import route-map
-    is in ``changed`` or matches a prefix-list in ``changed``, as
-    [(key, is_peer_group)], sorted."""
+    in address family ``family`` (ipv4, ipv6) is in ``changed`` or matches a
+    prefix-list in ``changed``, as [(key, is_peer_group)], sorted."""
     rmaps, current = set(changed), None
     groups = set()
     lines = conf.splitlines()
@@ -221,24 +222,28 @@ def soft_in_peers(conf, changed):
         parts = line.split()
         if line.startswith("route-map ") and len(parts) >= 2:
             current = parts[1]
-        elif parts[:4] == ["match", "ip", "address", "prefix-list"] and len(parts) == 5 and current \
-                and parts[4] in changed:
+        elif parts[:1] == ["match"] and parts[1:2] in (["ip"], ["ipv6"]) and parts[2:4] == ["address", "prefix-list"] \
+                and len(parts) == 5 and current and parts[4] in changed:
             rmaps.add(current)
         elif not line.startswith(" "):
             current = None
         if len(parts) == 3 and parts[0] == "neighbor" and parts[2] == "peer-group":
             groups.add(parts[1])
-    peers = set()
+    peers, af = set(), None
     for line in lines:
         parts = line.split()
+        if parts[:1] == ["address-family"]:
+            af = parts[1] if len(parts) > 1 else None
+        elif parts[:1] == ["exit-address-family"]:
+            af = None
         if len(parts) == 5 and parts[0] == "neighbor" and parts[2] == "route-map" and parts[4] == "in" \
-                and parts[3] in rmaps:
+                and parts[3] in rmaps and af == family:
             peers.add((parts[1], parts[1] in groups))
     return sorted(peers)
 
 
-def clear_command(key, is_group):
-    return "clear bgp ipv4 unicast %s%s soft in" % ("peer-group " if is_group else "", key)
+def clear_command(key, is_group, family="ipv4"):
+    return "clear bgp %s unicast %s%s soft in" % (family, "peer-group " if is_group else "", key)
 
 
 TARGET = FRR_CONF_PATH  # what frr-reload.py's closing `vtysh write` rewrites
@@ -376,13 +381,21 @@ def main():
     finally:
         os.unlink(tmp)
     if p["soft_in"]:
-        for key, is_group in soft_in_peers(conf, changed_policies(delete + add)):
-            cmd = clear_command(key, is_group)
-            rc, out, err = module.run_command(vtysh + sock + ["-c", cmd])
+        result["soft_in"] = soft_in(module, vtysh + sock, conf, changed_policies(delete + add))
+    module.exit_json(**result)
+
+
+def soft_in(module, vtysh, conf, changed):
+    """Send the soft-in clears of the import policies in ``changed`` (IPv4, then IPv6); return them."""
+    sent = []
+    for family in ("ipv4", "ipv6"):
+        for key, is_group in soft_in_peers(conf, changed, family):
+            cmd = clear_command(key, is_group, family)
+            rc, out, err = module.run_command(vtysh + ["-c", cmd])
             if rc != 0:
                 module.warn("%s failed: %s" % (cmd, (err or out).strip()))
-            result["soft_in"].append(cmd)
-    module.exit_json(**result)
+            sent.append(cmd)
+    return sent
 
 
 if __name__ == "__main__":

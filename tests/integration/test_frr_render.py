@@ -7,7 +7,7 @@ import pytest
 from helpers import example_in_mode, render, sh
 
 
-from fabric_data import BASE, gateway_mode  # noqa: E402
+from fabric_data import BASE, dual_stack_border, gateway_mode, two_tors  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
 
@@ -92,6 +92,32 @@ def test_variants_pass_vtysh_dryrun(tmp_path, mutate):
         path.write_text("\n".join(config_lines(fab, host)) + "\n")
         proc = dryrun(path)
         assert proc.returncode == 0, (name, path.read_text(), proc.stdout, proc.stderr)
+
+
+def _gateway6(d):
+    """Gateway mode, dual stack: no IPv6 border session (the spines are the IPv6 edge, nat_mode host)."""
+    _gateway(d)
+    d["fabric"]["border_peers"][0].pop("address6")
+    d["hostvars"]["spine1"]["ocs_uplinks"][0].pop("address6")
+
+
+@pytest.mark.parametrize("mutate", [lambda d: None, _static, _gateway6, _knobs, _unnumbered, _sessions, two_tors],
+                         ids=["base", "static", "gateway", "knobs", "unnumbered", "sessions", "two_tors"])
+def test_dual_stack_variants_pass_vtysh_dryrun(tmp_path, mutate):
+    """Issue 21: every host's frr.conf of a dual-stack fabric (IPv6 family, IPv6 border session),
+    in each variant, passes FRR's parser; each carries an IPv6 family where it has sessions."""
+    data = dual_stack_border(copy.deepcopy(BASE))
+    mutate(data)
+    fab = build(data)
+    families = 0
+    for name, host in fab.hosts.items():
+        path = tmp_path / ("%s.conf" % name)
+        lines = config_lines(fab, host)
+        families += " address-family ipv6 unicast" in lines
+        path.write_text("\n".join(lines) + "\n")
+        proc = dryrun(path)
+        assert proc.returncode == 0, (name, path.read_text(), proc.stdout, proc.stderr)
+    assert families >= 4
 
 
 def test_a_broken_config_fails_validation(tmp_path):

@@ -144,6 +144,34 @@ def test_module_applies_prunes_and_leaves_foreign_state_alone(lab, tmp_path):
     assert not run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)["changed"]
 
 
+def test_static_mode_ipv6_default_via_the_tors_address6(lab, tmp_path):
+    """Issue 21, static routing mode: the hypervisor's IPv6 default via its ToR's ocs_address6 (on
+    the hypervisor's link, as the ToR's /128s via the hypervisor's), applied by the module, read
+    back as itself (a second run changes nothing) and removed when the ToR loses its address."""
+    data = dual_stack(copy.deepcopy(BASE))
+    data["fabric"]["routing_mode"] = "static"
+    data["hostvars"]["tor-r01"]["ocs_address6"] = "2001:db8:ffff::11"  # on the lab hypervisor's eth0 /64
+    src = tmp_path / "routes.batch"
+    fab = build(data)
+    src.write_text(text(owned_lines(fab, fab.hosts[HV]) + host_lines(fab, fab.hosts[HV])))
+    assert "route replace default via 2001:db8:ffff::11 proto 211 metric 1024" in src.read_text().splitlines()
+    ns = lab.ns["hv"]
+    lab.ip("hv", "addr", "add", "198.18.1.11/25", "dev", "eth0")  # the IPv4 default's next hop on the link too
+    first = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
+    assert first["changed"], first
+    default6 = json.loads(lab.ip("hv", "-j", "-6", "route", "show", "default").stdout)
+    assert [(r.get("gateway"), r.get("dev"), r.get("protocol"), r.get("metric")) for r in default6] == [
+        ("2001:db8:ffff::11", "eth0", "211", 1024)], default6
+    second = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
+    assert not second["changed"] and second["commands"] == [], second
+    data["hostvars"]["tor-r01"].pop("ocs_address6")
+    fab = build(data)
+    src.write_text(text(owned_lines(fab, fab.hosts[HV]) + host_lines(fab, fab.hosts[HV])))
+    third = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
+    assert "route del ::/0 proto 211" in third["commands"], third
+    assert lab.ip("hv", "-6", "route", "show", "default").stdout.strip() == ""
+
+
 class Agent:
     """ocs-l3-agent running inside a namespace, as installed (the archive, ``python3 -S``)."""
 

@@ -60,6 +60,20 @@ def test_gateway_mode_and_static_routing(tmp_path):
     assert all(h.public_address is None for h in fab.by_role["hypervisor"])
 
 
+def test_dual_stack_fleet(tmp_path):
+    """--dual-stack (issue 21's benchmark): every instance an ip6, the border's IPv6 session on every spine."""
+    gen.generate(str(tmp_path / "d"), 2, 2, 3, 0.5, dual_stack=True)
+    fab = build(load_fabric_input(str(tmp_path / "d")))
+    assert fab.dual_stack and all(i.ip6 is not None for i in fab.instances())
+    assert [(ip6, asn) for ip6, asn, dummy, dummy2 in fab.border_peers6] == [(0x20010DB800FF << 80 | 0xFE, 65530)]
+    assert all(h.uplinks[0].address6 is not None for h in fab.by_role["spine"])
+    assert fabric_artifacts(fab)
+    gen.generate(str(tmp_path / "v4"), 2, 2, 3, 0.5)
+    v4 = [(tmp_path / "v4" / "group_vars" / "all" / "fabric.yml").read_text()]
+    v4 += [p.read_text() for p in (tmp_path / "v4" / "host_vars").iterdir()]
+    assert not [text for text in v4 if "6:" in text or "address6" in text]  # no IPv6 field without the flag
+
+
 @pytest.mark.parametrize("racks,internal,floating,data_only", [
     (10, ["198.18.0.0/16", "198.19.0.0/17"], "198.19.128.0/17", []),
     (100, ["198.18.0.0/16", "10.0.0.0/8"], "198.19.0.0/16", ["10.0.0.0/8"]),

@@ -276,7 +276,8 @@ def test_ipv6_lines_are_valid(line):
     ("route replace 2001:db8::b/128 dev tap-a proto 211 scope link", "not an address or route line"),
     ("route replace 2001:db8::b/128 dev tap-a proto 99 metric 1024", "route protocol 99 is not 211"),
     ("route replace 2001:db8::b/128 via 2001:db8::0:1 proto 211 metric 1024", "bad next hop 2001:db8::0:1"),
-    ("route replace default via fe80::1 proto 211 metric 1024", "not an address or route line"),
+    ("route replace default via fe80::1 proto 211 metric 1024", "bad next hop fe80::1 (link-local"),
+    ("route replace default via 2001:db8::1 proto 211", "not an address or route line"),  # no metric
     ("route replace blackhole 2001:db8::/64 proto 211 metric 1024 dev lo", "not an address or route line"),
     ("address replace 198.19.1.1/24 dev tap-a nodad noprefixroute", "not an address or route line"),
 ])
