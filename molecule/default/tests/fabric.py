@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(SCENARIO))
 SOURCES = (os.environ.get("OCS_TEST_INVENTORY") or os.path.join(SCENARIO, "inventory")).split(os.pathsep)
 INVENTORY = SOURCES[0]  # the base: the test settings below come from it
 
-from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import load_fabric_input  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.routes import rack_table  # noqa: E402
@@ -50,6 +50,7 @@ with open(os.path.join(INVENTORY, "host_vars", "ext.yml")) as _fh:
 ECHO_PORT = _TEST_VARS["ocs_test_echo_port"]
 EXT = "ext"
 EXT_PUBLIC = EXT_VARS["ocs_test_ext_public"]
+EXT_PUBLIC6 = EXT_VARS.get("ocs_test_ext_public6")
 INTERNAL = [ipaddress.ip_network(n.text) for n in FAB.internal_ranges]
 FLOATING = [ipaddress.ip_network(n.text) for n in FAB.floating_ranges]
 
@@ -143,6 +144,22 @@ def wait_for(what, check, timeout=60):
             return value
         assert time.monotonic() < end, "timed out after %d s waiting for %s" % (timeout, what)
         time.sleep(1)
+
+
+def ip6(inst):
+    return ntoa6(inst.ip6)
+
+
+def global6(inst):
+    """The global IPv6 addresses of an instance's eth0 (``addr/len``), sorted."""
+    data = json_of(inst.hypervisor.name, "ip -n %s -6 -j addr show dev eth0 scope global" % inst.name)
+    return sorted("%s/%s" % (a["local"], a["prefixlen"]) for d in data for a in d.get("addr_info", []) if "local" in a)
+
+
+def wait_for_dhcpv6(insts, timeout=60):
+    """Every one of ``insts`` holds its DHCPv6 address (dhclient -6 retries until dnsmasq answers)."""
+    for inst in insts:
+        wait_for("%s's DHCPv6 address" % inst.name, lambda: global6(inst) == ["%s/128" % ip6(inst)], timeout)
 
 
 def rack_routes(rack, tor=None):

@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from fabric import ECHO_PORT, FAB, INSTANCES, in_ns, json_of, ping, run, wait_for
+from fabric import ECHO_PORT, FAB, INSTANCES, global6, in_ns, ip6, json_of, ping, run, wait_for, wait_for_dhcpv6
 from frames6 import ALL_NODES, BAD_PREFIX, SEND, frame, icmp6, ra, udp
-from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL, RA_ROUTER_LIFETIME
 
 V6 = [i for i in INSTANCES if i.ip6 is not None]
@@ -22,15 +21,6 @@ PAIR = next([a, b] for a in V6 for b in V6 if a.hypervisor is b.hypervisor and a
 SENDER, RECEIVER = PAIR
 HV = SENDER.hypervisor.name
 COUNT_PORT = 7002  # the receiver counts UDP to this port in its raw PREROUTING (before any filter)
-
-
-def ip6(inst):
-    return ntoa6(inst.ip6)
-
-
-def global6(inst):
-    data = json_of(inst.hypervisor.name, "ip -n %s -6 -j addr show dev eth0 scope global" % inst.name)
-    return sorted("%s/%s" % (a["local"], a["prefixlen"]) for d in data for a in d.get("addr_info", []) if "local" in a)
 
 
 def link_local(inst):
@@ -69,8 +59,7 @@ def send(inst, dst, payload, nh=58, src=None, eth_dst=None, hl=64):
 @pytest.fixture(scope="module")
 def served(leases):
     """Every IPv6 instance holds its DHCPv6 address (dhclient -6 retries until dnsmasq answers)."""
-    for inst in V6:
-        wait_for("%s's DHCPv6 address" % inst.name, lambda: global6(inst) == ["%s/128" % ip6(inst)], 60)
+    wait_for_dhcpv6(V6)
     for inst in PAIR:  # the receiver's counter of arrivals (test-only, in the instance itself)
         if "ocs-test-arrived" not in in_ns(inst, "ip6tables -t raw -S PREROUTING").stdout:
             res = in_ns(inst, "ip6tables -t raw -A PREROUTING -p udp --dport %d -m comment "

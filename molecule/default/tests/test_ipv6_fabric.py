@@ -1,0 +1,152 @@
+"""IPv6 across the fabric and to the edge (issue 21) on the dual-stack container fabric: every
+fabric session carries the IPv6 family, spine1 has an IPv6 session with ext on its border link
+(ocs_fabric.border_peers[0].address6), ext has an IPv6 "internet" address on lo.
+
+- instances on other hypervisors and in the other rack reach each other over IPv6 (ping6, TCP),
+  with their own sources;
+- every IPv6 instance reaches ext's IPv6 address (ping6, TCP, seen with its own address: no NAT);
+  ext opens TCP to exactly the instances the inbound policy opens (a floating IP), and not to the
+  others (the control that the policy holds), while its pings reach every one;
+- the spine holds each rack's IPv6 subnet and no instance /128; ext receives exactly the racks'
+  IPv6 subnets from the spine (ext accepts everything, so what it holds is what the spine sends);
+- a packet from ext forging an instance's source never reaches an instance (spine1's
+  ``ocs-edge-spoof`` counts it), the same packet with ext's own source arrives."""
+
+import ipaddress
+
+import pytest
+
+from fabric import (ECHO_PORT, EXT, EXT_PUBLIC6, EXT_VARS, FAB, INSTANCES, in_ns, ip6, json_of, ping, run, wait_for,
+                    wait_for_dhcpv6)
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa, ntoa6
+from ansible_collections.ocs.l3.plugins.module_utils.firewall import open_inbound6
+
+V6 = [i for i in INSTANCES if i.ip6 is not None]
+SPINE = FAB.by_role["spine"][0].name
+SPINE_PEER6 = next(link["peer6"] for link in EXT_VARS["ocs_test_ext_links"] if link["host"] == SPINE)
+RACKS = sorted({hv.rack.name: hv.rack for hv in FAB.by_role["hypervisor"]}.items())
+RACK_SUBNETS6 = sorted(n.text for dummy, rack in RACKS for n in rack.instance_subnets6)
+COUNT_PORT = 7003  # the target counts UDP to this port in its raw PREROUTING (before any filter)
+
+
+def _pairs():
+    """For each IPv6 instance: one on another hypervisor of its rack and one in another rack."""
+    out = []
+    for a in V6:
+        same = [b for b in V6 if b.hypervisor.rack is a.hypervisor.rack and b.hypervisor is not a.hypervisor]
+        other = [b for b in V6 if b.hypervisor.rack is not a.hypervisor.rack]
+        out += [(a, b[0]) for b in (same, other) if b]
+    return out
+
+
+PAIRS = _pairs()
+
+
+def routes6(host, extra=""):
+    """{destination (with /128 spelled out): route} of ``host``'s IPv6 routes ``extra`` selects."""
+    out = {}
+    for r in json_of(host, "ip -6 -j route show %s" % extra):
+        dst = r["dst"] if "/" in r["dst"] or r["dst"] == "default" else r["dst"] + "/128"
+        out[dst] = r
+    return out
+
+
+@pytest.fixture(scope="module")
+def ready(leases):
+    """The IPv6 instances hold their addresses, the border session is up and carries the racks."""
+    wait_for_dhcpv6(V6)
+    wait_for("ext's IPv6 session with %s" % SPINE, lambda: json_of(
+        EXT, "vtysh -c 'show bgp ipv6 unicast neighbors %s json'" % SPINE_PEER6)[SPINE_PEER6]["bgpState"]
+        == "Established", 90)
+    wait_for("the racks' IPv6 subnets at ext", lambda: set(RACK_SUBNETS6) <= set(routes6(EXT, "proto bgp")), 60)
+    return True
+
+
+def test_the_fabric_has_what_these_tests_need():
+    assert EXT_PUBLIC6 and len(RACK_SUBNETS6) >= 2 and PAIRS
+    assert any(open_inbound6(FAB, i) for i in V6) and any(not open_inbound6(FAB, i) for i in V6)
+
+
+@pytest.mark.parametrize("node", [h for h in FAB.hosts.values() if h.uplinks], ids=lambda h: h.name)
+def test_every_fabric_session_carries_ipv6_and_the_spine_has_its_border6_session(ready, node):
+    """The IPv6 family on each of the node's IPv4 fabric sessions (not on the IPv4 border session),
+    and on a spine the IPv6 border session of each border peer with an address6; all Established."""
+    v4 = json_of(node.name, "vtysh -c 'show bgp ipv4 unicast summary json'").get("peers", {})
+    v6 = json_of(node.name, "vtysh -c 'show bgp ipv6 unicast summary json'").get("peers", {})
+    border4 = {ntoa(address) for address, dummy in FAB.border_peers}
+    border6 = {ntoa6(address) for address, dummy, dummy in FAB.border_peers6} if node.role == "spine" else set()
+    assert sorted(v6) == sorted((set(v4) - border4) | border6), (node.name, sorted(v4), sorted(v6))
+    down = {p: v.get("state") for p, v in v6.items() if v.get("state") != "Established"}
+    assert not down, (node.name, down)
+
+
+def test_the_spine_holds_the_racks_ipv6_subnets_and_no_instance_128(ready):
+    held = routes6(SPINE, "proto bgp")
+    assert set(RACK_SUBNETS6) <= set(held), sorted(held)
+    inside = [d for d in held if d.endswith("/128") and
+              any(ipaddress.ip_address(d[:-4]) in ipaddress.ip_network(n) for n in RACK_SUBNETS6)]
+    assert inside == [], "instance /128s on the spine: %s" % inside
+
+
+def test_the_border_receives_exactly_the_racks_ipv6_subnets(ready):
+    got = json_of(EXT, "vtysh -c 'show bgp ipv6 unicast neighbors %s routes json'" % SPINE_PEER6)
+    assert sorted(got["routes"]) == RACK_SUBNETS6, sorted(got["routes"])
+
+
+@pytest.mark.parametrize("a, b", PAIRS, ids=lambda i: i.name)
+def test_ping6_and_tcp_across_hypervisors_and_racks(ready, a, b):
+    ok, out = ping(None, ip6(b), inst=a)
+    assert ok, out
+    res = in_ns(a, "/usr/local/bin/ocs-probe ask %s %d --peer" % (ip6(b), ECHO_PORT))
+    assert res.rc == 0, res.stderr
+    # the probe answers with the source it saw: the sender's own address
+    assert ip6(a) in res.stdout and res.stdout.split()[-1] == ip6(b), res.stdout
+
+
+@pytest.mark.parametrize("inst", V6, ids=lambda i: i.name)
+def test_ipv6_to_ext_and_from_ext_as_the_inbound_policy_says(ready, inst):
+    ok, out = ping(None, EXT_PUBLIC6, inst=inst)
+    assert ok, out
+    res = in_ns(inst, "/usr/local/bin/ocs-probe ask %s %d" % (EXT_PUBLIC6, ECHO_PORT))
+    assert res.rc == 0 and res.stdout.strip() == ip6(inst), (res.stdout, res.stderr)  # no NAT for IPv6
+    ok, out = ping(EXT, ip6(inst), source=EXT_PUBLIC6)  # echo requests always pass
+    assert ok, out
+    res = run(EXT, "/usr/local/bin/ocs-probe ask %s %d %s" % (ip6(inst), ECHO_PORT, EXT_PUBLIC6))
+    if open_inbound6(FAB, inst):
+        assert res.rc == 0 and res.stdout.strip() == EXT_PUBLIC6, (res.stdout, res.stderr)
+    else:
+        assert res.rc != 0, "ext opened a TCP flow to %s, whose inbound IPv6 is closed: %s" % (inst.name, res.stdout)
+
+
+def _edge_spoof():
+    """Packets spine1's IPv6 edge dropped for a forged source (ip6tables raw, comment ocs-edge-spoof)."""
+    out = run(SPINE, "ip6tables-save -c -t raw").stdout
+    hits = [int(line.split("]")[0].strip("[").split(":")[0]) for line in out.splitlines()
+            if "--comment ocs-edge-spoof" in line]
+    assert hits, out
+    return sum(hits)
+
+
+def test_a_forged_instance_source_from_ext_never_reaches_an_instance(ready):
+    target = next(i for i in V6 if open_inbound6(FAB, i))
+    forged = next(i for i in V6 if i is not target)
+    rule = "PREROUTING -p udp --dport %d -m comment --comment ocs-test-arrived-ext" % COUNT_PORT
+
+    def arrived():
+        out = in_ns(target, "ip6tables-save -c -t raw").stdout
+        return sum(int(line.split("]")[0].strip("[").split(":")[0]) for line in out.splitlines()
+                   if "ocs-test-arrived-ext" in line)
+
+    assert in_ns(target, "ip6tables -t raw -A %s" % rule).rc == 0
+    added = run(EXT, "ip -6 address add %s/128 dev lo nodad" % ip6(forged))
+    assert added.rc == 0, added.stderr
+    try:
+        before, dropped = arrived(), _edge_spoof()
+        for source in (ip6(forged), EXT_PUBLIC6):
+            run(EXT, "/usr/local/bin/ocs-probe ask %s %d %s --udp --no-reply" % (ip6(target), COUNT_PORT, source))
+        wait_for("the control (ext's own source) at %s" % target.name, lambda: arrived() == before + 1, 10)
+        assert _edge_spoof() >= dropped + 1
+        assert arrived() == before + 1  # the forged one never came
+    finally:
+        run(EXT, "ip -6 address del %s/128 dev lo" % ip6(forged))
+        in_ns(target, "ip6tables -t raw -D %s" % rule)
