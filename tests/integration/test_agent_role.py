@@ -12,6 +12,7 @@ import pytest
 
 from helpers import BIN, EXAMPLE, ROOT, ansible_env
 from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.module_utils.host_state import parse_config
 from ansible_collections.ocs.l3.plugins.plugin_utils import host_library
 
 PLAY = """---
@@ -77,7 +78,9 @@ def test_the_role_installs_the_library_executables_units_and_config(installed):
     assert "Requires=ocs-l3-restore.service" in dropin and "After=ocs-l3-restore.service" in dropin
     agent = (units / "ocs-l3-agent.service").read_text()  # the hypervisor's
     assert "Restart=always" in agent and "/usr/lib/ocs-l3/ocs-l3.pyz agent --window 0.1" in agent
-    assert (up / "etc/ocs-l3/agent.conf").read_text().endswith("instance_ifname_prefix=tap\n")
+    # the example is dual-stack: the RA settings the agent's router advertisements carry
+    conf = parse_config((up / "etc/ocs-l3/agent.conf").read_text(), "agent.conf")
+    assert conf == {"instance_ifname_prefix": "tap", "ra_mtu": 1450, "ra_dns_lifetime": 43200}, conf
 
 
 def test_the_second_run_changes_nothing(installed):
