@@ -7,7 +7,8 @@ fabric session carries the IPv6 family, spine1 has an IPv6 session with ext on i
 - every IPv6 instance reaches ext's IPv6 address (ping6, TCP, seen with its own address: no NAT);
   ext opens TCP to exactly the instances the inbound policy opens (a floating IP), and not to the
   others (the control that the policy holds), while its pings reach every one;
-- the spine holds each rack's IPv6 subnet and no instance /128; ext receives exactly the racks'
+- the spine holds each rack's IPv6 subnet, no instance /128 of a one-ToR rack (a two-ToR rack's, as
+  for IPv4); ext receives exactly the racks'
   IPv6 subnets from the spine (ext accepts everything, so what it holds is what the spine sends);
 - a packet from ext forging an instance's source never reaches an instance (spine1's
   ``ocs-edge-spoof`` counts it), the same packet with ext's own source arrives."""
@@ -24,7 +25,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.firewall import open_inboun
 V6 = [i for i in INSTANCES if i.ip6 is not None]
 SPINE = FAB.by_role["spine"][0].name
 SPINE_PEER6 = next(link["peer6"] for link in EXT_VARS["ocs_test_ext_links"] if link["host"] == SPINE)
-RACKS = sorted({hv.rack.name: hv.rack for hv in FAB.by_role["hypervisor"]}.items())
+RACKS = sorted({hv.rack.id: hv.rack for hv in FAB.by_role["hypervisor"]}.items())
 RACK_SUBNETS6 = sorted(n.text for dummy, rack in RACKS for n in rack.instance_subnets6)
 COUNT_PORT = 7003  # the target counts UDP to this port in its raw PREROUTING (before any filter)
 
@@ -56,7 +57,7 @@ def ready(leases):
     """The IPv6 instances hold their addresses, the border session is up and carries the racks."""
     wait_for_dhcpv6(V6)
     wait_for("ext's IPv6 session with %s" % SPINE, lambda: json_of(
-        EXT, "vtysh -c 'show bgp ipv6 unicast neighbors %s json'" % SPINE_PEER6)[SPINE_PEER6]["bgpState"]
+        EXT, "vtysh -c 'show bgp neighbors %s json'" % SPINE_PEER6)[SPINE_PEER6]["bgpState"]
         == "Established", 90)
     wait_for("the racks' IPv6 subnets at ext", lambda: set(RACK_SUBNETS6) <= set(routes6(EXT, "proto bgp")), 60)
     return True
@@ -74,18 +75,23 @@ def test_every_fabric_session_carries_ipv6_and_the_spine_has_its_border6_session
     v4 = json_of(node.name, "vtysh -c 'show bgp ipv4 unicast summary json'").get("peers", {})
     v6 = json_of(node.name, "vtysh -c 'show bgp ipv6 unicast summary json'").get("peers", {})
     border4 = {ntoa(address) for address, dummy in FAB.border_peers}
-    border6 = {ntoa6(address) for address, dummy, dummy in FAB.border_peers6} if node.role == "spine" else set()
+    border6 = {ntoa6(peer[0]) for peer in FAB.border_peers6} if node.role == "spine" else set()
     assert sorted(v6) == sorted((set(v4) - border4) | border6), (node.name, sorted(v4), sorted(v6))
     down = {p: v.get("state") for p, v in v6.items() if v.get("state") != "Established"}
     assert not down, (node.name, down)
 
 
-def test_the_spine_holds_the_racks_ipv6_subnets_and_no_instance_128(ready):
+def test_the_spine_holds_the_racks_ipv6_subnets_and_an_instance_128_only_from_a_two_tor_rack(ready):
+    """Each rack's IPv6 subnet; an instance /128 of a one-ToR rack never; of a two-ToR rack each
+    IPv6 instance's /128, as for IPv4 (the spine follows an instance to the ToR that still reaches
+    it: test_routes.py), and nothing else inside a rack subnet."""
     held = routes6(SPINE, "proto bgp")
     assert set(RACK_SUBNETS6) <= set(held), sorted(held)
-    inside = [d for d in held if d.endswith("/128") and
-              any(ipaddress.ip_address(d[:-4]) in ipaddress.ip_network(n) for n in RACK_SUBNETS6)]
-    assert inside == [], "instance /128s on the spine: %s" % inside
+    inside = sorted(d for d in held if d.endswith("/128") and
+                    any(ipaddress.ip_address(d[:-4]) in ipaddress.ip_network(n) for n in RACK_SUBNETS6))
+    want = sorted("%s/128" % ip6(i) for i in V6 if len(i.hypervisor.rack.tors) > 1)
+    assert inside == want, "instance /128s on the spine: %s, expected %s" % (inside, want)
+    assert any(len(rack.tors) == 1 and rack.instance_subnets6 for dummy, rack in RACKS)  # the "never" case exists
 
 
 def test_the_border_receives_exactly_the_racks_ipv6_subnets(ready):
