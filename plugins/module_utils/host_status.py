@@ -47,6 +47,9 @@ PROM_DIR = "/var/lib/prometheus/node-exporter"
 """node_exporter's textfile collector directory (Debian's prometheus-node-exporter default)."""
 VTYSH = ("vtysh",)
 SUMMARY = "show bgp vrf default ipv4 unicast summary json"
+SUMMARY6 = "show bgp vrf default ipv6 unicast summary json"
+"""Read only when an expected session is not in the IPv4 summary: an IPv6-only session (a spine's
+IPv6 border session, docs/ipv6.md) shows in the IPv6 family alone."""
 RULE_COMMENT_PREFIX = "ocs-"
 """Rules whose comment starts with this are counted under their comment; other commented rules
 of our chains are per instance and counted together as ``rule="instance"``."""
@@ -117,12 +120,21 @@ def run_json(run, argv, what):
         raise ValueError("%s: not JSON: %s" % (what, exc))
 
 
-def bgp_peers(run, vtysh):
-    """{peer: {state, received, advertised}} from FRR's summary."""
-    doc = run_json(run, list(vtysh) + ["-c", SUMMARY], "vtysh summary") or {}
+def _summary_peers(run, vtysh, command):
+    doc = run_json(run, list(vtysh) + ["-c", command], "vtysh summary") or {}
     peers = doc.get("peers") or {}
     return {key: dict(state=p.get("state", "?"), received=int(p.get("pfxRcd", 0) or 0),
                       advertised=int(p.get("pfxSnt", 0) or 0)) for key, p in peers.items()}
+
+
+def bgp_peers(run, vtysh, expected=()):
+    """{peer: {state, received, advertised}} from FRR's IPv4 summary; an ``expected`` peer absent
+    there is looked up in the IPv6 summary (a session of the IPv6 family only)."""
+    peers = _summary_peers(run, vtysh, SUMMARY)
+    if any(peer not in peers for peer in expected):
+        for key, value in _summary_peers(run, vtysh, SUMMARY6).items():
+            peers.setdefault(key, value)
+    return peers
 
 
 def received_routes(run, vtysh, peer):
@@ -357,7 +369,8 @@ def _guard(rep, what, func, *args):
 
 
 def collect_bgp(rep, exp, run, src, present_links):
-    peers = _guard(rep, "bgp-session", bgp_peers, run, src.vtysh) if exp["sessions"] else {}
+    expected = [s["peer"] for s in exp["sessions"]]
+    peers = _guard(rep, "bgp-session", bgp_peers, run, src.vtysh, expected) if expected else {}
     if peers is None:
         peers = {}
 

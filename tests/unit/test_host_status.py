@@ -214,3 +214,19 @@ def test_the_prom_parser_rejects_what_node_exporter_rejects():
 def test_worst_and_exit_codes():
     assert host_status.worst([]) == "ok" and host_status.worst(["info", "critical", "warning"]) == "critical"
     assert [host_status.EXIT_CODES[s] for s in host_status.SEVERITIES] == [0, 0, 1, 2]
+
+
+def test_an_ipv6_only_session_is_read_from_the_ipv6_summary_and_only_then():
+    """A spine's IPv6 border session exists in the IPv6 family alone: absent from the IPv4 summary,
+    it is looked up in the IPv6 one (seen on the molecule fabric: reported absent before). The IPv6
+    summary is not read when every expected session is in the IPv4 one."""
+    v4 = json.dumps({"peers": {"198.18.0.100": {"state": "Established", "pfxRcd": 2, "pfxSnt": 3}}})
+    v6 = json.dumps({"peers": {"2001:db8:ff:98::100": {"state": "Established", "pfxRcd": 1, "pfxSnt": 2},
+                               "198.18.0.100": {"state": "Idle"}}})
+    fake = Fake({"vtysh -c " + host_status.SUMMARY: (0, v4, ""), "vtysh -c " + host_status.SUMMARY6: (0, v6, "")})
+    peers = host_status.bgp_peers(fake, ["vtysh"], ["198.18.0.100", "2001:db8:ff:98::100"])
+    assert peers == {"198.18.0.100": dict(state="Established", received=2, advertised=3),
+                     "2001:db8:ff:98::100": dict(state="Established", received=1, advertised=2)}
+    fake.calls.clear()
+    assert list(host_status.bgp_peers(fake, ["vtysh"], ["198.18.0.100"])) == ["198.18.0.100"]
+    assert fake.calls == [["vtysh", "-c", host_status.SUMMARY]]
