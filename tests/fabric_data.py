@@ -113,6 +113,21 @@ def dual_stack(data):
     return data
 
 
+def static6(data):
+    """routing_mode static on ``dual_stack`` data, as validate_topology.static6 wants it: each
+    hypervisor with an IPv6 instance and each ToR of its rack an ``ocs_address6``, hv-r02-01 a
+    numbered uplink to tor-r02 on a downlink of it; returns ``data``."""
+    data["fabric"]["routing_mode"] = "static"
+    hv = data["hostvars"]
+    hv["hv-r01-01"]["ocs_address6"] = "2001:db8:ffff::21"
+    hv["hv-r01-02"]["ocs_address6"] = "2001:db8:ffff::22"
+    hv["hv-r02-01"]["ocs_address6"] = "2001:db8:ffff::31"
+    hv["tor-r02"]["ocs_address6"] = "2001:db8:ffff::13"
+    hv["tor-r02"]["ocs_downlinks"] = [{"interface": "eth1", "address": "198.18.2.1/24"}]
+    hv["hv-r02-01"]["ocs_uplinks"] = [{"interface": "eth0", "address": "198.18.2.11/24", "peer": "198.18.2.1"}]
+    return data
+
+
 def dual_stack_border(data):
     """``dual_stack`` with an IPv6 border session (issue 21): the border peer's ``address6`` on the
     spine's border link, which gets its IPv6 address (``address6``); returns ``data``."""

@@ -70,6 +70,7 @@ def build(data):
     if fab.dual_stack:
         validate_ip6.border_links6(chk, fab)
         validate_ip6.link_local_sessions(chk, fab)
+        validate_topology.static6(chk, fab)
     if fab.nat_mode == "gateway":
         validate_settings.gateway_mode(chk, fab, groups)
     if chk.problems:

@@ -83,9 +83,16 @@ _LINE6_RES = (
                % (_CIDR6, _IP6, ROUTE6_METRIC)),
     re.compile(r"route replace (?P<dst>default) proto (?P<proto>\d+) metric %d(?P<hops>(?: nexthop via %s){2,})"
                % (ROUTE6_METRIC, _IP6)),
+    re.compile(r"route replace (?P<dst>default|%s) via (?P<via>%s) dev (?P<dev>%s) proto (?P<proto>\d+) metric %d onlink"
+               % (_CIDR6, _IP6, _IF, ROUTE6_METRIC)),
+    re.compile(r"route replace (?P<dst>default|%s) proto (?P<proto>\d+) metric %d(?P<hops>(?: nexthop via %s dev %s onlink){2,})"
+               % (_CIDR6, ROUTE6_METRIC, _IP6, _IF)),
     re.compile(r"route replace blackhole (?P<dst>%s) proto (?P<proto>\d+) metric %d" % (_CIDR6, ROUTE6_METRIC)),
 )
-"""The IPv6 lines: one address per ``ip`` spelling (RFC 5952, as :func:`canonical6` prints it)."""
+"""The IPv6 lines: one address per ``ip`` spelling (RFC 5952, as :func:`canonical6` prints it). Static
+routing mode's next hops are ``onlink`` on a named device (a hypervisor's or ToR's ``ocs_address6``, a /128
+on the link: in no prefix of it)."""
+_VIA_RE = re.compile(r"\bvia (\S+)")
 
 OWNED_MARK = "#owned"
 """Starts a line ``#owned RANGE dev IF``: the /32 addresses inside RANGE on IF are ours."""
@@ -147,7 +154,7 @@ def line_problem(line, protocol):
             if groups.get(key) not in (None, "default") and not valid_cidr(groups[key]):
                 return "bad prefix %s" % groups[key]
         vias = [groups["via"]] if groups.get("via") else []
-        vias += (groups.get("hops") or "").split()[2::3]
+        vias += _VIA_RE.findall(groups.get("hops") or "")
         for via in vias:
             if not valid_ip(via):
                 return "bad next hop %s" % via
@@ -243,6 +250,12 @@ def canonical_route(entry, protocol):
     proto = "proto %d" % protocol + (" metric %s" % entry.get("metric", ROUTE6_METRIC) if inet6 else "")
     if entry.get("type") == "blackhole":
         return "route replace blackhole %s %s" % (dst, proto)
+    if inet6 and any("onlink" in h.get("flags", ()) for h in [entry] + entry.get("nexthops", [])):
+        hops = sorted({(gw(h["gateway"]), h.get("dev")) for h in entry.get("nexthops", []) or [entry]
+                       if "gateway" in h}, key=lambda hop: (_ipkey(hop[0]), hop[1] or ""))
+        if len(hops) == 1:
+            return "route replace %s via %s dev %s %s onlink" % (dst, hops[0][0], hops[0][1], proto)
+        return "route replace %s %s %s" % (dst, proto, " ".join("nexthop via %s dev %s onlink" % hop for hop in hops))
     hops = [gw(h["gateway"]) for h in entry.get("nexthops", []) if "gateway" in h]
     if hops:
         hops = sorted(set(hops), key=_ipkey)
@@ -266,6 +279,12 @@ def line_dst(line):
 def line_dev(line):
     parts = line.split()
     return parts[parts.index("dev") + 1] if "dev" in parts else None
+
+
+def line_devs(line):
+    """Every device a line names (a multipath route's next hops can name several)."""
+    parts = line.split()
+    return [parts[i + 1] for i, word in enumerate(parts[:-1]) if word == "dev"]
 
 
 def by_device(lines):
@@ -400,15 +419,16 @@ def plan_routes(desired, ours, every, links, protocol, prune=True, inet6=False):
                if _dst(e) not in current and e.get("metric", slot) == slot}
     commands, missing, conflicts, want_dsts = [], set(), [], set()
     for line in desired:
-        dst, dev = line_dst(line), line_dev(line)
+        dst = line_dst(line)
         want_dsts.add(dst)
         if current.get(dst) == line:
             continue
         if dst not in current and dst in foreign:
             conflicts.append("%s is held by a route of protocol %s" % (dst, foreign[dst]))
             continue
-        if dev is not None and dev not in links:
-            missing.add(dev)
+        absent = {d for d in line_devs(line) if d not in links}
+        if absent:
+            missing |= absent
             continue
         commands.append(line)
     stale = sorted(set(current) - want_dsts) if prune else []

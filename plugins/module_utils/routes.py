@@ -22,7 +22,9 @@ family, then destination)::
     address replace 2001:db8:0:1::1/64 dev tap1a2b3c4d5e6 nodad noprefixroute
     address replace fe80::1/64 dev tap1a2b3c4d5e6 nodad
     route replace 2001:db8:0:1::c613:10a/128 dev tap1a2b3c4d5e6 proto 211 metric 1024
-    route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024
+    route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 dev eth1 proto 211 metric 1024 onlink
+    route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::1 dev eth0 onlink nexthop via ...
+    address replace 2001:db8:ffff::21/128 dev eth0 nodad
     route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024
 """
 
@@ -108,21 +110,43 @@ def hypervisor_lines(fab, host):
         if hops:
             lines.append(_via("default", hops))
         lines += default6_lines(host)
+    lines += link6_address_lines(host)
     return sorted(set(lines), key=_sort_key)
 
 
 def default6_lines(hv):
     """Static routing mode: a hypervisor with an IPv6 instance routes IPv6 to its rack's ToRs, by
-    their ``ocs_address6`` (ECMP over several; none without one): the counterpart of the ToR's
-    /128s via the hypervisor's ``ocs_address6`` (static6_lines). Both addresses must be reachable
-    on the link (docs/ipv6.md)."""
-    rack = hv.rack
-    hops = sorted({t.address6 for t in (rack.tors if rack is not None else []) if t.address6 is not None})
-    if not hops or not any(inst.ip6 is not None for inst in hv.instances):
+    their ``ocs_address6``, on each of its uplinks to that ToR (ECMP over several), ``onlink``: the
+    ToR's address is a /128 on its downlinks (link6_address_lines), in no prefix of the link. The
+    counterpart of the ToR's /128s via the hypervisor's ``ocs_address6`` (static6_lines).
+    Validated: such a hypervisor, its ToRs and their links have what this needs
+    (validate_topology.static6)."""
+    if not any(inst.ip6 is not None for inst in hv.instances):
         return []
+    tors = {t.name: t.address6 for t in (hv.rack.tors if hv.rack is not None else []) if t.address6 is not None}
+    hops = sorted({(tors[up.peer_host], up.interface) for up in hv.uplinks if up.peer_host in tors})
+    return [_onlink6("default", hops)] if hops else []
+
+
+def _onlink6(dst, hops):
+    """An IPv6 route over on-link next hops [(address6 int, interface)], sorted as the kernel's
+    route reads back (route_table.canonical_route)."""
     if len(hops) == 1:
-        return ["route replace default via %s %s" % (ntoa6(hops[0]), _proto6())]
-    return ["route replace default %s %s" % (_proto6(), " ".join("nexthop via %s" % ntoa6(h) for h in hops))]
+        return "route replace %s via %s dev %s %s onlink" % (dst, ntoa6(hops[0][0]), hops[0][1], _proto6())
+    return "route replace %s %s %s" % (dst, _proto6(), " ".join(
+        "nexthop via %s dev %s onlink" % (ntoa6(ip), dev) for ip, dev in hops))
+
+
+def link6_address_lines(host):
+    """A hypervisor's or ToR's ``ocs_address6`` as a /128 on each of its rack links (a hypervisor's
+    uplinks, a ToR's downlinks), without duplicate address detection (one address on several
+    links): the next hop of static mode's IPv6 routes, answering neighbour discovery there, and
+    the connected route by which BGP announces it (``network``). None for other roles."""
+    if host.address6 is None or host.role not in ("hypervisor", "tor"):
+        return []
+    links = host.uplinks if host.role == "hypervisor" else host.downlinks
+    return ["address replace %s/128 dev %s nodad" % (ntoa6(host.address6), dev)
+            for dev in sorted({link.interface for link in links})]
 
 
 def public_address_line(host):
@@ -149,12 +173,13 @@ def tor_lines(fab, host):
     never back up a default route), and in static routing mode every instance
     /32 (and host-NAT floating /32 and public address, and a hypervisor's
     loopback address) via its hypervisor. IPv6 likewise: a blackhole per IPv6
-    instance subnet and, in static mode, each instance /128 via its
-    hypervisor's ``ocs_address6`` (a hypervisor without one: none; BGP carries
-    IPv6 across the fabric)."""
+    instance subnet, its ``ocs_address6`` on its downlinks and, in static mode,
+    each instance /128 via its hypervisor's ``ocs_address6``, on-link (BGP
+    carries IPv6 across the fabric)."""
     rack = host.rack
     lines = ["route replace blackhole %s proto %d" % (net.text, ROUTE_PROTOCOL) for net in rack.instance_subnets]
     lines += ["route replace blackhole %s %s" % (net.text, _proto6()) for net in rack.instance_subnets6]
+    lines += link6_address_lines(host)
     if fab.routing_mode == "static":
         for hv in rack.hypervisors:
             hops = next_hops(hv, host)
@@ -167,17 +192,22 @@ def tor_lines(fab, host):
             lo = loopback(hv)
             if lo is not None:  # a hypervisor address on no link: routed like its instances
                 lines.append(_via(lo.text, hops))
-            lines += static6_lines(hv)
+            lines += static6_lines(hv, host)
     return sorted(set(lines), key=_sort_key)
 
 
-def static6_lines(hv):
-    """A ToR's static IPv6 routes to hypervisor ``hv``'s instances: each /128 via its ``ocs_address6``
-    (none without one: the ToR has no IPv6 next hop for it)."""
+def static6_lines(hv, tor):
+    """``tor``'s static IPv6 routes to hypervisor ``hv``'s instances: each /128 via its
+    ``ocs_address6``, ``onlink`` on each of the ToR's downlinks whose network holds one of hv's
+    uplink addresses to it (none without: validate_topology.static6 says so)."""
     if hv.address6 is None:
         return []
-    return ["route replace %s/128 via %s %s" % (ntoa6(inst.ip6), ntoa6(hv.address6), _proto6())
-            for inst in hv.instances if inst.ip6 is not None]
+    addrs = [up.address for up in hv.uplinks if up.peer_host == tor.name and up.address is not None]
+    hops = sorted({(hv.address6, d.interface) for d in tor.downlinks
+                   if d.net is not None and any(a in d.net for a in addrs)})
+    if not hops:
+        return []
+    return [_onlink6("%s/128" % ntoa6(inst.ip6), hops) for inst in hv.instances if inst.ip6 is not None]
 
 
 def host_lines(fab, host):

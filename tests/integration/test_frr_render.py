@@ -7,7 +7,7 @@ import pytest
 from helpers import example_in_mode, render, sh
 
 
-from fabric_data import BASE, dual_stack_border, gateway_mode, two_tors  # noqa: E402
+from fabric_data import BASE, dual_stack_border, gateway_mode, static6, two_tors  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.frr import config_lines  # noqa: E402
 
@@ -101,7 +101,7 @@ def _gateway6(d):
     d["hostvars"]["spine1"]["ocs_uplinks"][0].pop("address6")
 
 
-@pytest.mark.parametrize("mutate", [lambda d: None, _static, _gateway6, _knobs, _unnumbered, _sessions, two_tors],
+@pytest.mark.parametrize("mutate", [lambda d: None, static6, _gateway6, _knobs, _unnumbered, _sessions, two_tors],
                          ids=["base", "static", "gateway", "knobs", "unnumbered", "sessions", "two_tors"])
 def test_dual_stack_variants_pass_vtysh_dryrun(tmp_path, mutate):
     """Issue 21: every host's frr.conf of a dual-stack fabric (IPv6 family, IPv6 border session),

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from fabric_data import BASE, dual_stack
-from helpers import NetnsLab, run_module, sh
+from fabric_data import BASE, dual_stack, static6
+from helpers import NetnsLab, run_module
 from ansible_collections.ocs.l3.plugins.module_utils import constants
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
@@ -145,31 +145,33 @@ def test_module_applies_prunes_and_leaves_foreign_state_alone(lab, tmp_path):
 
 
 def test_static_mode_ipv6_default_via_the_tors_address6(lab, tmp_path):
-    """Issue 21, static routing mode: the hypervisor's IPv6 default via its ToR's ocs_address6 (on
-    the hypervisor's link, as the ToR's /128s via the hypervisor's), applied by the module, read
-    back as itself (a second run changes nothing) and removed when the ToR loses its address."""
-    data = dual_stack(copy.deepcopy(BASE))
-    data["fabric"]["routing_mode"] = "static"
-    data["hostvars"]["tor-r01"]["ocs_address6"] = "2001:db8:ffff::11"  # on the lab hypervisor's eth0 /64
+    """Issue 21, static routing mode: the hypervisor's ocs_address6 on its uplink and its IPv6 default
+    via its ToR's ocs_address6, on-link there (no prefix of the link holds it), applied by the module,
+    read back as itself (a second run changes nothing); back in BGP mode the default goes, the
+    address stays (BGP announces it)."""
+    data = static6(dual_stack(copy.deepcopy(BASE)))
     src = tmp_path / "routes.batch"
     fab = build(data)
     src.write_text(text(owned_lines(fab, fab.hosts[HV]) + host_lines(fab, fab.hosts[HV])))
-    assert "route replace default via 2001:db8:ffff::11 proto 211 metric 1024" in src.read_text().splitlines()
+    lines = src.read_text().splitlines()
+    assert "route replace default via 2001:db8:ffff::11 dev eth0 proto 211 metric 1024 onlink" in lines
+    assert "address replace 2001:db8:ffff::21/128 dev eth0 nodad" in lines
     ns = lab.ns["hv"]
     lab.ip("hv", "addr", "add", "198.18.1.11/25", "dev", "eth0")  # the IPv4 default's next hop on the link too
     first = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
     assert first["changed"], first
     default6 = json.loads(lab.ip("hv", "-j", "-6", "route", "show", "default").stdout)
-    assert [(r.get("gateway"), r.get("dev"), r.get("protocol"), r.get("metric")) for r in default6] == [
-        ("2001:db8:ffff::11", "eth0", "211", 1024)], default6
+    assert [(r.get("gateway"), r.get("dev"), r.get("protocol"), r.get("metric"), "onlink" in r.get("flags", ()))
+            for r in default6] == [("2001:db8:ffff::11", "eth0", "211", 1024, True)], default6  # (and linkdown here)
     second = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
     assert not second["changed"] and second["commands"] == [], second
-    data["hostvars"]["tor-r01"].pop("ocs_address6")
+    data["fabric"]["routing_mode"] = "bgp"
     fab = build(data)
     src.write_text(text(owned_lines(fab, fab.hosts[HV]) + host_lines(fab, fab.hosts[HV])))
     third = run_module(ns, "ocs.l3.ocs_route_table", "src=%s" % src)
-    assert "route del ::/0 proto 211" in third["commands"], third
+    assert "route del ::/0 proto 211" in third["commands"], third  # and the IPv4 static default
     assert lab.ip("hv", "-6", "route", "show", "default").stdout.strip() == ""
+    assert "2001:db8:ffff::21/128" in lab.ip("hv", "-6", "addr", "show", "dev", "eth0").stdout
 
 
 class Agent:

@@ -26,7 +26,8 @@ from helpers import BIN, run_module, sh
 from test_frr_netns import Lab, wait_for
 
 
-from fabric_data import BASE  # noqa: E402
+from fabric_data import BASE, dual_stack, static6  # noqa: E402
+from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa6  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.artifact import text  # noqa: E402
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build  # noqa: E402
@@ -40,7 +41,7 @@ PORT = 8080
 
 SERVER = """
 import socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], %d))
 s.listen(4)
@@ -148,16 +149,34 @@ class StaticLab(Lab):
         return subprocess.run(["ip", "netns", "exec", self.ns[host], *cmd], capture_output=True, text=True, **kw)
 
 
-@pytest.fixture
-def lab():
+def _lab(data):
     if os.geteuid() != 0 or not shutil.which("vtysh") or not os.path.exists("/usr/lib/frr/frr-reload.py"):
         pytest.fail("this test needs root, frr and frr-pythontools (make validate installs them)")
-    lab = StaticLab(build(static_data()))
+    lab = StaticLab(build(data))
     try:
         lab.build()
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture
+def lab():
+    yield from _lab(static_data())
+
+
+@pytest.fixture
+def lab6():
+    """The lab dual-stack (fabric_data.dual_stack, static6: each hypervisor with an IPv6 instance and
+    each ToR an ocs_address6); each instance with an ip6 configured as its guest's DHCPv6/RA would."""
+    for lab in _lab(static6(dual_stack(static_data()))):
+        for host in FRR_HOSTS + HYPERVISORS:
+            lab.sysctl(host, "net.ipv6.conf.all.forwarding=1")  # what ocs_routes sets
+        for name, (hv, inst) in lab.instances.items():
+            if inst.ip6 is not None:
+                lab.ip(name, "-6", "addr", "add", "%s/128" % ntoa6(inst.ip6), "dev", "eth0", "nodad")
+                lab.ip(name, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
+        yield lab
 
 
 def apply_all(lab):
@@ -236,3 +255,60 @@ def test_static_mode_end_to_end(lab):
     assert {h: lab.table(h) for h in ROUTED} == before
     assert lab.json("spine1", "show bgp neighbors")["198.18.0.11"]["connectionsEstablished"] == 1
 
+
+
+def table6(lab, host, *sel):
+    """{destination: (sorted (gateway, device, onlink) next hops, protocol)} of the IPv6 main table."""
+    out = {}
+    for r in json.loads(lab.ip(host, "-j", "-6", "route", "show", *sel).stdout):
+        hops = sorted((h["gateway"], h.get("dev"), "onlink" in h.get("flags", ())) for h in r.get("nexthops", [r])
+                      if "gateway" in h)
+        out[r["dst"]] = (["blackhole"] if r.get("type") == "blackhole" else hops, r.get("protocol"))
+    return out
+
+
+def test_static_mode_ipv6_end_to_end(lab6):
+    """Issue 21, static mode with IPv6: each ToR routes its rack's instance /128s via the hypervisor's
+    ocs_address6 on-link out of its downlink(s) (ECMP for the dual-homed hv-r01-02), each hypervisor
+    its IPv6 default via its ToR's ocs_address6 out of its uplink(s); each puts its own address on
+    those links (and answers neighbour discovery for it there). The spine holds the racks' IPv6
+    subnets (the ToRs aggregate their kernel /128s), no instance /128. TCP over IPv6 between the
+    racks with the instances' own addresses; a second apply changes nothing."""
+    lab, proto = lab6, str(ROUTE_PROTOCOL)
+    apply_all(lab)
+    tor1 = table6(lab, "tor-r01", "proto", proto)
+    hv1, hv2 = "2001:db8:ffff::21", "2001:db8:ffff::22"
+    assert {d: tor1[d][0] for d in ("2001:db8:0:1::b", "2001:db8:0:1::c613:10a", "2001:db8:0:1::c613:10c")} == {
+        "2001:db8:0:1::b": [(hv1, "eth1", True)], "2001:db8:0:1::c613:10a": [(hv1, "eth1", True)],
+        "2001:db8:0:1::c613:10c": [(hv2, "eth1", True), (hv2, "eth2", True)]}, tor1
+    assert table6(lab, "tor-r02", "proto", proto)["2001:db8:0:2::d"][0] == [("2001:db8:ffff::31", "eth1", True)]
+    want_default = {"hv-r01-01": [("2001:db8:ffff::11", "eth0", True)],
+                    "hv-r01-02": [("2001:db8:ffff::11", "eth0", True), ("2001:db8:ffff::11", "eth1", True)],
+                    "hv-r02-01": [("2001:db8:ffff::13", "eth0", True)]}
+    for hv, hops in want_default.items():
+        assert table6(lab, hv, "proto", proto)["default"][0] == hops, hv
+    assert "2001:db8:ffff::22/128" in lab.ip("hv-r01-02", "-6", "addr", "show", "dev", "eth1").stdout
+
+    want_spine = ("2001:db8:0:1::/64", "2001:db8:0:2::/64")
+    spine = wait_for(lambda: (lambda t: t if all(d in t for d in want_spine) else None)(table6(lab, "spine1")),
+                     "the racks' IPv6 subnets in the spine's kernel table", 60)
+    assert all(spine[d][1] == "bgp" for d in want_spine), spine
+    assert not [d for d in spine if d.startswith("2001:db8:0:") and "/" not in d], spine  # no instance /128
+
+    server = subprocess.Popen(["ip", "netns", "exec", lab.ns["vm-d"], os.path.join(BIN, "python"), "-c", SERVER,
+                               "2001:db8:0:2::d", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lab.procs.append(server)
+    clients = (("vm-a", "2001:db8:0:1::c613:10a"), ("vm-b", "2001:db8:0:1::b"), ("vm-c", "2001:db8:0:1::c613:10c"))
+    for client, addr in clients:
+        got = wait_for(lambda: (lambda p: p.stdout.split() if p.returncode == 0 else None)(
+            lab.exec(client, os.path.join(BIN, "python"), "-c", CLIENT, "2001:db8:0:2::d", timeout=20)),
+            "TCP over IPv6 %s -> vm-d" % client, 60)
+        assert got == [addr, "2001:db8:0:2::d", addr], got
+    out, err = server.communicate(timeout=30)
+    assert out.split() == [addr for dummy, addr in clients], (out, err)
+
+    before = {h: table6(lab, h) for h in ROUTED}
+    for host, (routes, frr) in apply_all(lab).items():
+        assert routes is None or (not routes["changed"] and routes["commands"] == []), (host, routes)
+        assert frr is None or not frr["changed"], (host, frr)
+    assert {h: table6(lab, h) for h in ROUTED} == before

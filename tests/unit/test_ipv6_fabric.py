@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from fabric_data import BASE, dual_stack, dual_stack_border, gateway_mode, problems_of, two_tors
+from fabric_data import BASE, dual_stack, dual_stack_border, gateway_mode, problems_of, static6, two_tors
 from ansible_collections.ocs.l3.plugins.module_utils.addr import aton6, compact_hosts6, from_ntoa6, host_blocks, ntoa6
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build
 from ansible_collections.ocs.l3.plugins.module_utils.firewall import ipv6_lines
@@ -101,13 +101,11 @@ def test_spine_sends_the_border_only_the_racks_ipv6_subnets():
 
 
 def test_static_mode_tor_aggregates_its_kernel_128s():
-    def static(d):
-        d["fabric"]["routing_mode"] = "static"
-        d["hostvars"]["hv-r01-01"]["ocs_address6"] = "2001:db8:ffff::21"
-    fab = _fab(static)
+    fab = _fab(static6)
     pol = policy(fab, fab.hosts["tor-r01"])
-    # hv-r01-02 has no ocs_address6: the ToR has no static IPv6 route to its instance (routes.static6_lines)
-    assert pol.prefix_lists6["OCS6-RACK-KERNEL"] == ["2001:db8:0:1::b/128", "2001:db8:0:1::c613:10a/128"]
+    # the static IPv6 routes to each hypervisor's instances (routes.static6_lines), exactly
+    assert pol.prefix_lists6["OCS6-RACK-KERNEL"] == [
+        "2001:db8:0:1::b/128", "2001:db8:0:1::c613:10a/128", "2001:db8:0:1::c613:10c/128"]
     assert pol.redistribute6 == ["redistribute kernel route-map OCS6-IN-KERNEL"]
     assert not config_lines(fab, fab.hosts["hv-r01-01"])[3:]  # no BGP on hypervisors
 
@@ -237,18 +235,44 @@ def test_overlapping_rack_ipv6_aggregates():
 
 def test_static_mode_hypervisor_ipv6_default_via_its_tors_address6():
     def static(d):
-        d["fabric"]["routing_mode"] = "static"
+        static6(d)
         two_tors(d)
         d["hostvars"]["tor-r01b"]["ocs_address6"] = "2001:db8:ffff::12"
     fab = _fab(static)
     lines = host_lines(fab, fab.hosts["hv-r01-01"])
-    want = "route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::11 nexthop via 2001:db8:ffff::12"
+    want = ("route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::11 dev eth0 onlink "
+            "nexthop via 2001:db8:ffff::12 dev eth1 onlink")  # one uplink to each ToR
     assert lines[-1] == want and line_problem(want, 211) is None
-    assert default6_lines(fab.hosts["hv-r02-01"]) == []  # tor-r02 has no ocs_address6
-    one = _fab(lambda d: d["fabric"].update(routing_mode="static"))
+    assert [ln for ln in lines if ln.startswith("address") and "ffff" in ln] == [
+        "address replace 2001:db8:ffff::21/128 dev eth0 nodad", "address replace 2001:db8:ffff::21/128 dev eth1 nodad"]
+    assert default6_lines(fab.hosts["hv-r02-01"]) == [
+        "route replace default via 2001:db8:ffff::13 dev eth0 proto 211 metric 1024 onlink"]
+    one = _fab(static6)  # hv-r01-02: both uplinks to tor-r01 (its eth1 and eth2)
     assert default6_lines(one.hosts["hv-r01-02"]) == [
-        "route replace default via 2001:db8:ffff::11 proto 211 metric 1024"]
+        "route replace default proto 211 metric 1024 nexthop via 2001:db8:ffff::11 dev eth0 onlink "
+        "nexthop via 2001:db8:ffff::11 dev eth1 onlink"]
     assert not [ln for ln in host_lines(_fab(), _fab().hosts["hv-r01-01"]) if "default" in ln]  # BGP mode: none
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda d: d["hostvars"]["hv-r01-02"].pop("ocs_address6"),
+     "hypervisors.hv-r01-02.ocs_address6 is not set, but routing_mode static routes the IPv6 of its instances "
+     "(vm-c) by ocs_address6 next hops on its rack links"),
+    (lambda d: d["hostvars"]["tor-r02"].pop("ocs_address6"),
+     "tors.tor-r02.ocs_address6 is not set, but routing_mode static routes the IPv6 of rack r02's instances "
+     "(on hv-r02-01) through this ToR by its ocs_address6 on its downlinks"),
+    (lambda d: d["hostvars"]["hv-r02-01"].pop("ocs_uplinks"),
+     "hypervisors.hv-r02-01.ocs_uplinks has no numbered uplink to tor-r02 of rack r02, but routing_mode static"),
+    (lambda d: d["hostvars"]["tor-r02"].pop("ocs_downlinks"),
+     "tors.tor-r02.ocs_downlinks has none on the network of hv-r02-01's uplink eth0 (198.18.2.0/24), but "
+     "routing_mode static routes the IPv6 of hv-r02-01's instances out of it, on-link"),
+])
+def test_static_mode_ipv6_needs_its_on_link_next_hops(change, problem):
+    data = static6(dual_stack_border(copy.deepcopy(BASE)))
+    assert problems_of(copy.deepcopy(data)) == []
+    change(data)
+    found = problems_of(data)
+    assert any(p.startswith(problem) for p in found), found
 
 
 def test_ntoa6_prints_as_ipaddress_and_from_ntoa6_reads_it_back():

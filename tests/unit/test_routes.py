@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fabric_data import dual_stack, gateway_mode
+from fabric_data import dual_stack, gateway_mode, static6
 
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
@@ -210,8 +210,9 @@ def test_dual_stack_hypervisor_ports_follow_the_ipv4_lines_unchanged(data):
     assert lines == v4["hv-r01-01"][:3] + V6_HV[:4] + v4["hv-r01-01"][3:] + V6_HV[4:]
     assert _v4(lines) == v4["hv-r01-01"]  # the IPv4 lines: same text, same order
     assert route_table.parse_lines("\n".join(lines), "f", 211) == lines  # every one reads as valid
-    assert host_lines(fab, fab.hosts["tor-r01"]) == v4["tor-r01"] + [
-        "route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024"]
+    assert host_lines(fab, fab.hosts["tor-r01"]) == [  # its ocs_address6 on its downlinks
+        "address replace 2001:db8:ffff::11/128 dev eth1 nodad", "address replace 2001:db8:ffff::11/128 dev eth2 nodad",
+    ] + v4["tor-r01"] + ["route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024"]
     assert host_lines(fab, fab.hosts["tor-r02"])[-1] == \
         "route replace blackhole 2001:db8:0:2::/64 proto 211 metric 1024"
 
@@ -235,18 +236,24 @@ def test_the_ipv6_gateway_is_the_subnets_second_address_with_its_prefix_length(d
         in host_lines(fab, fab.hosts["hv-r02-01"])
 
 
-def test_static_mode_routes_ipv6_instances_only_via_a_hypervisor_ocs_address6(data):
-    dual_stack(data)
-    data["fabric"]["routing_mode"] = "static"
-    data["hostvars"]["hv-r01-01"]["ocs_address6"] = "2001:db8:ffff::21"
-    fab = build(data)
+def test_static_mode_routes_ipv6_instances_via_their_hypervisors_ocs_address6_on_link(data):
+    fab = build(static6(dual_stack(data)))
     tor = host_lines(fab, fab.hosts["tor-r01"])
     assert [ln for ln in tor if ":" in ln] == [
+        "address replace 2001:db8:ffff::11/128 dev eth1 nodad",
+        "address replace 2001:db8:ffff::11/128 dev eth2 nodad",
         "route replace blackhole 2001:db8:0:1::/64 proto 211 metric 1024",
-        "route replace 2001:db8:0:1::b/128 via 2001:db8:ffff::21 proto 211 metric 1024",
-        "route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 proto 211 metric 1024",
-    ]  # vm-c's hypervisor hv-r01-02 has no ocs_address6: no IPv6 next hop, no line
+        "route replace 2001:db8:0:1::b/128 via 2001:db8:ffff::21 dev eth1 proto 211 metric 1024 onlink",
+        "route replace 2001:db8:0:1::c613:10a/128 via 2001:db8:ffff::21 dev eth1 proto 211 metric 1024 onlink",
+        # vm-c: hv-r01-02 has an uplink on each of the ToR's downlinks
+        "route replace 2001:db8:0:1::c613:10c/128 proto 211 metric 1024 nexthop via 2001:db8:ffff::22 dev eth1 "
+        "onlink nexthop via 2001:db8:ffff::22 dev eth2 onlink",
+    ]
     assert route_table.parse_lines("\n".join(tor), "f", 211) == tor
+    hv = host_lines(fab, fab.hosts["hv-r02-01"])
+    assert [ln for ln in hv if "ffff" in ln] == [
+        "address replace 2001:db8:ffff::31/128 dev eth0 nodad",
+        "route replace default via 2001:db8:ffff::13 dev eth0 proto 211 metric 1024 onlink"]
 
 
 def test_an_ipv4_only_fabric_renders_no_ipv6_line(data):
@@ -279,6 +286,10 @@ def test_ipv6_lines_are_valid(line):
     ("route replace default via fe80::1 proto 211 metric 1024", "bad next hop fe80::1 (link-local"),
     ("route replace default via 2001:db8::1 proto 211", "not an address or route line"),  # no metric
     ("route replace blackhole 2001:db8::/64 proto 211 metric 1024 dev lo", "not an address or route line"),
+    ("route replace default via 2001:db8::1 dev eth0 proto 211 metric 1024", "not an address or route line"),
+    ("route replace default via 2001:db8::01 dev eth0 proto 211 metric 1024 onlink", "bad next hop 2001:db8::01"),
+    ("route replace default proto 211 metric 1024 nexthop via 2001:db8::1 dev eth0 onlink nexthop via "
+     "2001:db8::0:1 dev eth1 onlink", "bad next hop 2001:db8::0:1"),
     ("address replace 198.19.1.1/24 dev tap-a nodad noprefixroute", "not an address or route line"),
 ])
 def test_a_bad_ipv6_line_is_named(line, problem):
@@ -301,6 +312,16 @@ def test_a_bad_ipv6_line_is_named(line, problem):
      "route replace 2001:db8::b/128 proto 211 metric 1024 nexthop via fe80::1 nexthop via fe80::2"),
     ({"dst": "2001:db8::b", "dev": "tap-b", "metric": 5, "family": "inet6"},
      "route replace 2001:db8::b/128 dev tap-b proto 211 metric 5"),
+    # static mode's on-link next hops, as `ip -j -6 route` prints them (kernel 6.x)
+    ({"dst": "default", "gateway": "2001:db8:ffff::1", "dev": "eth0", "metric": 1024, "flags": ["onlink"],
+      "pref": "medium", "family": "inet6"},
+     "route replace default via 2001:db8:ffff::1 dev eth0 proto 211 metric 1024 onlink"),
+    ({"dst": "2001:db8:0:1::5", "metric": 1024, "flags": [], "pref": "medium", "family": "inet6", "nexthops": [
+        {"gateway": "2001:db8:ffff::2", "dev": "eth1", "weight": 1, "flags": ["onlink"]},
+        {"gateway": "2001:db8:ffff::1", "dev": "eth1", "weight": 1, "flags": ["onlink"]},
+        {"gateway": "2001:db8:ffff::1", "dev": "eth0", "weight": 1, "flags": ["onlink"]}]},
+     "route replace 2001:db8:0:1::5/128 proto 211 metric 1024 nexthop via 2001:db8:ffff::1 dev eth0 onlink "
+     "nexthop via 2001:db8:ffff::1 dev eth1 onlink nexthop via 2001:db8:ffff::2 dev eth1 onlink"),
 ])
 def test_kernel_ipv6_routes_read_back_canonically(entry, line):
     assert route_table.canonical_route(entry, 211) == line
