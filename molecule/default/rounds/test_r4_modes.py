@@ -2,7 +2,7 @@
 routing_mode static (an override inventory: the scenario's ocs_fabric with
 those two keys changed), verify's tests that depend on the modes run again in
 those modes (the NAT tier under ECMP with >= 20 parallel flows, a gateway going
-down, hairpin, ToR static routes, pings), a NAT gateway is drained and
+down, hairpin, ToR static routes, pings, IPv6 by static routes across racks), a NAT gateway is drained and
 undrained under open flows (test_drain_gateway.py), the NAT gateway gw-01 is
 rebooted (its nft maps restored before FRR starts, the tier translating again,
 nothing leaked), then the base inventory is re-converged and each host must
@@ -12,6 +12,7 @@ re-converge costs about 1.5 minutes."""
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -49,6 +50,18 @@ def test_round4_converge_the_fabric_in_gateway_and_static_mode():
 def test_round4_verify_tests_pass_in_those_modes():
     rc, tail = nested_pytest(*_tests(*MODE_TESTS), env={"OCS_TEST_INVENTORY": os.pathsep.join(MODES)})
     assert rc == 0, tail
+
+
+def test_round4_ipv6_by_static_routes_on_link():
+    """test_ipv6_fabric.py in these modes: the ToRs' instance /128s via each hypervisor's ocs_address6
+    and the hypervisors' IPv6 defaults via their ToRs', on-link, exactly the route files'; ping6 and TCP
+    across hypervisors and racks. Only its border tests may skip (no IPv6 border in gateway mode)."""
+    rc, tail = nested_pytest(*_tests("test_ipv6_fabric.py"), env={"OCS_TEST_INVENTORY": os.pathsep.join(MODES)})
+    assert rc == 0, tail
+    passed = re.search(r"(\d+) passed", tail.splitlines()[-1])
+    assert passed and int(passed.group(1)) >= 10, tail
+    skips = [ln for ln in tail.splitlines() if ln.startswith("SKIPPED")]
+    assert all("no IPv6 border session" in ln for ln in skips), tail
 
 
 def test_round4_drain_a_nat_gateway_under_open_flows():
