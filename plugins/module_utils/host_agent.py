@@ -286,6 +286,8 @@ class Agent:
         ra = {k: v for k, v in config.items() if k.startswith("ra_")} if "ra_mtu" in config else None
         taps6 = frozenset(tap for tap in route_table.ipv6_taps(lines) if tap in taps)
         self.state, self._error = State(prefix, taps, read_generation(p.generation), len(lines), ra, taps6), None
+        if ra is not None and self.next_ra is None:
+            self.schedule_ra()  # the first periodic round; periodic_ra() schedules the next ones
         LOG.info("desired state: generation %s, %d taps, %d lines (%s)",
                  self.state.generation or "unknown", len(taps), len(lines), p.routes)
         return before_unusable
@@ -460,20 +462,22 @@ class Agent:
         self.ra_sent += len(sent)
         return sent
 
+    def schedule_ra(self):
+        """Set the next periodic round of RAs RA_INTERVAL x 3/4..1 from now (dnsmasq's spread)."""
+        self.next_ra = self.clock() + constants.RA_INTERVAL * (0.75 + 0.25 * self.rand())
+
     def ra_wait(self):
         """Seconds until the next periodic round of RAs is due (0: now), None when there are none."""
-        if self.state is None or self.state.ra is None:
+        if self.state is None or self.state.ra is None or self.next_ra is None:
             return None
-        now = self.clock()
-        if self.next_ra is None:
-            self.next_ra = now + constants.RA_INTERVAL * (0.75 + 0.25 * self.rand())
-        return max(0.0, self.next_ra - now)
+        return max(0.0, self.next_ra - self.clock())
 
     def periodic_ra(self):
-        """The periodic round when it is due: the RA to every UP tap with IPv6 lines. [taps]."""
+        """The periodic round when it is due: the RA to every UP tap with IPv6 lines, and the next
+        round scheduled. [taps]."""
         if self.ra_wait() != 0:
             return []
-        self.next_ra = None
+        self.schedule_ra()
         self.load_state()
         if self.state is None:
             return []

@@ -13,6 +13,7 @@ when that part lands, flip it to ``DHCP = fabric.LANDED``.
 
 import ipaddress
 import json
+import re
 import os
 import shlex
 import time
@@ -82,6 +83,28 @@ def run(name, cmd, *args):
 def in_ns(inst, cmd, *args):
     """Run a command inside an instance (its netns in its hypervisor)."""
     return run(inst.hypervisor.name, "ip netns exec %s %s" % (shlex.quote(inst.name), cmd), *args)
+
+
+def _counters(text, pattern):
+    """The packet counters of the ``ip6tables-save -c`` lines of ``text`` matching ``pattern``."""
+    rx = re.compile(r"\[(\d+):\d+\] " + pattern)
+    return [int(m.group(1)) for m in map(rx.match, text.splitlines()) if m]
+
+
+def count6(host, word, table="filter"):
+    """Packets counted by the rules commented ``word`` in ip6tables ``table`` of ``host`` (at least one)."""
+    res = run(host, "ip6tables-save -c -t %s" % table)
+    assert res.rc == 0, res.stderr
+    hits = _counters(res.stdout, r".* --comment %s(?: |$)" % re.escape(word))
+    assert hits, "%s: no rule commented %s in ip6tables %s" % (host, word, table)
+    return sum(hits)
+
+
+def arrived6(inst, port, comment):
+    """IPv6 packets to ``port`` that reached instance ``inst``: the counter of its own raw PREROUTING
+    rule commented ``comment`` (before anything can drop them)."""
+    res = in_ns(inst, "ip6tables-save -c -t raw")
+    return sum(_counters(res.stdout, r"-A PREROUTING .*--dport %d .*--comment %s(?: |$)" % (port, re.escape(comment))))
 
 
 def json_of(name, cmd, *args):

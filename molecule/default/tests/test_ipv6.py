@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from fabric import ECHO_PORT, FAB, INSTANCES, global6, in_ns, ip6, json_of, ping, run, wait_for, wait_for_dhcpv6
-from frames6 import ALL_NODES, BAD_PREFIX, SEND, frame, icmp6, ra, udp
+from fabric import (ECHO_PORT, FAB, INSTANCES, arrived6, count6, global6, in_ns, ip6, json_of, ping, run, wait_for,
+                    wait_for_dhcpv6)
+from frames6 import ALL_NODES, BAD_PREFIX, SEND, frame, ra, udp
 from ansible_collections.ocs.l3.plugins.module_utils.constants import GATEWAY6_LINK_LOCAL, RA_ROUTER_LIFETIME
 
 V6 = [i for i in INSTANCES if i.ip6 is not None]
@@ -30,23 +31,6 @@ def link_local(inst):
 
 def tap_mac(inst):
     return json_of(inst.hypervisor.name, "ip -j link show dev %s" % inst.interface)[0]["address"]
-
-
-def count(host, word, table="filter"):
-    """Packets dropped (or counted) by the rules commented ``word`` in ip6tables ``table`` of ``host``."""
-    res = run(host, "ip6tables-save -c -t %s" % table)
-    assert res.rc == 0, res.stderr
-    hits = [int(m.group(1)) for m in (re.match(r"\[(\d+):\d+\] .* --comment %s " % re.escape(word), line)
-                                      for line in res.stdout.splitlines()) if m]
-    assert hits, "%s: no rule commented %s in ip6tables %s" % (host, word, table)
-    return sum(hits)
-
-
-def arrived(inst):
-    """UDP to COUNT_PORT that reached ``inst`` (its own raw counter, before anything can drop it)."""
-    res = in_ns(inst, "ip6tables-save -c -t raw")
-    return sum(int(m.group(1)) for m in (re.match(r"\[(\d+):\d+\] -A PREROUTING .*--dport %d .*ocs-test-arrived"
-                                                  % COUNT_PORT, line) for line in res.stdout.splitlines()) if m)
 
 
 def send(inst, dst, payload, nh=58, src=None, eth_dst=None, hl=64):
@@ -124,26 +108,26 @@ def test_ping6_and_tcp_between_two_instances_of_one_hypervisor(served):
 
 
 def test_spoofed_source_is_dropped_own_source_passes(served):
-    before, got = count(HV, "ocs-spoof6"), arrived(RECEIVER)
+    before, got = count6(HV, "ocs-spoof6"), arrived6(RECEIVER, COUNT_PORT, "ocs-test-arrived")
     send(SENDER, ip6(RECEIVER), udp(5000, COUNT_PORT), nh=17)  # control: its own address
     for forged in (ip6(RECEIVER), "2001:db8:0:1::dead", "2001:db8:bad::1"):
         send(SENDER, ip6(RECEIVER), udp(5000, COUNT_PORT), nh=17, src=forged)
     time.sleep(0.5)
-    assert arrived(RECEIVER) == got + 1
-    assert count(HV, "ocs-spoof6") == before + 3
+    assert arrived6(RECEIVER, COUNT_PORT, "ocs-test-arrived") == got + 1
+    assert count6(HV, "ocs-spoof6") == before + 3
 
 
 def test_router_advertisement_and_dhcpv6_server_messages_are_dropped(served):
     ll = link_local(SENDER)
-    ra_before, dhcp_before, got = count(HV, "ocs-ra6"), count(HV, "ocs-dhcp6-server"), arrived(RECEIVER)
+    ra_before, dhcp_before, got = count6(HV, "ocs-ra6"), count6(HV, "ocs-dhcp6-server"), arrived6(RECEIVER, COUNT_PORT, "ocs-test-arrived")
     send(SENDER, ALL_NODES[0], ra(SENDER.mac), src=ll, eth_dst=ALL_NODES[1], hl=255)
     send(SENDER, GATEWAY6_LINK_LOCAL, udp(547, 546), nh=17, src=ll)  # a DHCPv6 server's reply to the host
     send(SENDER, ip6(RECEIVER), udp(547, COUNT_PORT), nh=17)  # and one routed to another instance
     send(SENDER, ip6(RECEIVER), udp(5470, COUNT_PORT), nh=17)  # control: another source port arrives
     time.sleep(0.5)
-    assert count(HV, "ocs-ra6") == ra_before + 1
-    assert count(HV, "ocs-dhcp6-server") == dhcp_before + 2
-    assert arrived(RECEIVER) == got + 1
+    assert count6(HV, "ocs-ra6") == ra_before + 1
+    assert count6(HV, "ocs-dhcp6-server") == dhcp_before + 2
+    assert arrived6(RECEIVER, COUNT_PORT, "ocs-test-arrived") == got + 1
     # the other instances still have their default route through fe80::1 only
     route = run(HV, "ip -n %s -6 route show default" % RECEIVER.name).stdout
     assert route.count("default") == 1 and GATEWAY6_LINK_LOCAL in route, route
@@ -173,10 +157,10 @@ def test_without_its_guard_an_instances_router_advertisement_hijacks_the_hypervi
         if "-A INPUT -j OCS-INPUT" not in run(HV, "ip6tables -S INPUT").stdout:
             assert run(HV, "ip6tables -I INPUT 1 -j OCS-INPUT").rc == 0
     try:
-        before = count(HV, "ocs-ra6")
+        before = count6(HV, "ocs-ra6")
         send(SENDER, ra_from_instance[0], ra_from_instance[1], src=ll, eth_dst=ALL_NODES[1], hl=255)
         time.sleep(1)
-        assert count(HV, "ocs-ra6") == before + 1
+        assert count6(HV, "ocs-ra6") == before + 1
         routes = run(HV, "ip -6 route show dev %s" % tap).stdout
         assert "default" not in routes and BAD_PREFIX not in routes, routes
     finally:
