@@ -157,13 +157,26 @@ def config6_lines(fab, host):
     return lines
 
 
+IPV6_NOTE = (
+    "# - IPv6: router advertisements (enable-ra; M flag, prefixes off-link: no",
+    "#   on-link route, no SLAAC; the fabric MTU) and static-only DHCPv6, one",
+    "#   tagged range per IPv6 instance subnet of the rack. The tap's global",
+    "#   gateway address (noprefixroute) selects the range; guests route through",
+    "#   the RA's source, the tap's link-local router address. Host file lines",
+    "#   carry the IPv6 address as [ip6]; a client is known by its MAC, not its DUID.",
+)
+"""The main config's header lines on a hypervisor with IPv6 instances (the template prints them)."""
+
+
 def artifacts(fab, host):
     """The DHCP files of a hypervisor: main config, host file, systemd unit."""
     if host.role != "hypervisor":
         return []
+    config = text(config_lines(fab, host))
     return [
         Artifact(CONFIG_PATH, "dnsmasq", "ocs_dhcp", "etc/ocs-l3/dnsmasq.conf.j2",
-                 {"_ocs_dhcp_config_text": text(config_lines(fab, host))}),
+                 {"_ocs_dhcp_config_text": config,
+                  "_ocs_dhcp_ipv6_note": text(IPV6_NOTE) if "enable-ra" in config else ""}),
         Artifact(HOSTS_PATH, "dnsmasq-hosts", "ocs_dhcp", "etc/ocs-l3/dhcp-hosts.j2",
                  {"_ocs_dhcp_hosts_text": text(host_lines(fab, host))}),
         Artifact(UNIT_PATH, "systemd", "ocs_dhcp", "etc/systemd/system/ocs-dhcp.service.j2",

@@ -251,7 +251,7 @@ def artifacts(fab, host):
         return []
     return [
         Artifact(RT_PROTOS_PATH, "iproute2", "ocs_routes", "etc/iproute2/rt_protos.d/ocs-l3.conf.j2",
-                 {"_ocs_routes_protocol": ROUTE_PROTOCOL, "_ocs_routes_protocol_name": ROUTE_PROTOCOL_NAME}),
+                 {"_ocs_routes_protocol": str(ROUTE_PROTOCOL), "_ocs_routes_protocol_name": ROUTE_PROTOCOL_NAME}),
         Artifact(ROUTES_PATH, "routes", "ocs_routes", "etc/ocs-l3/routes.batch.j2",
                  {"_ocs_routes_text": text(owned_lines(fab, host) + host_lines(fab, host))}),
     ]
