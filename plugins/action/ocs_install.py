@@ -38,6 +38,10 @@ class ActionModule(ActionBase):
             state=dict(type="str", choices=["present", "absent"], default="present"),
             manage=dict(type="bool", default=True),
             validate=dict(type="str"),
+            alternate=dict(type="dict", options=dict(
+                if_exists=dict(type="str", required=True),
+                content=dict(type="str", required=True, no_log=True),
+            )),
         )),
         directories=dict(type="list", elements="str", default=[]),
         owner=dict(type="str", default="root"),
@@ -48,7 +52,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
-        specs, data = [], {}
+        specs, data, alternates = [], {}, {}
         for f in args["files"]:
             if not f["manage"]:
                 continue
@@ -66,6 +70,10 @@ class ActionModule(ActionBase):
             spec = dict(dest=f["dest"], mode=f["mode"], sha256=hashlib.sha256(blob).hexdigest())
             if f.get("validate"):
                 spec["validate"] = f["validate"]
+            if f.get("alternate"):
+                alt = to_bytes(f["alternate"]["content"], errors="surrogate_or_strict")
+                alternates[f["dest"]] = alt
+                spec.update(alternate_if=f["alternate"]["if_exists"], alternate_sha256=hashlib.sha256(alt).hexdigest())
             specs.append(spec)
         common = dict(owner=args["owner"], group=args["group"], directory_mode=args["directory_mode"])
         first = self._execute_module(MODULE, module_args=dict(files=specs, directories=args["directories"], **common),
@@ -76,7 +84,15 @@ class ActionModule(ActionBase):
         changed = list(first.get("changed_files", []))
         needed = set(first.get("needed", []))
         if needed:
-            send = [dict(s, content=base64.b64encode(data[s["dest"]]).decode()) for s in specs if s["dest"] in needed]
+            # The module said which files it wants in their alternate form (its flag file exists).
+            chosen = set(first.get("alternates", []))
+            send = []
+            for s in specs:
+                if s["dest"] not in needed:
+                    continue
+                blob = alternates[s["dest"]] if s["dest"] in chosen else data[s["dest"]]
+                s = {k: v for k, v in s.items() if k not in ("alternate_if", "alternate_sha256")}
+                send.append(dict(s, sha256=hashlib.sha256(blob).hexdigest(), content=base64.b64encode(blob).decode()))
             second = self._execute_module(MODULE, module_args=dict(files=send, **common), task_vars=task_vars)
             if second.get("failed"):
                 result.update(second)

@@ -26,6 +26,7 @@ Filters
   ocs_status_summary(reports, targeted) -> several hosts' status reports as one (host_status.summary)
   ocs_status_table(reports)         -> the human table of status reports, worst first
   ocs_drain_pending(bgp_json, host, keys, state) -> prefixes whose best path has not moved yet
+  ocs_site_packages(group_names, manage) -> the packages site.yml's roles need on a host, one list
 """
 
 from __future__ import annotations
@@ -118,6 +119,23 @@ def ocs_in_ranges(address, ranges):
     return any(ip in net for net in nets)
 
 
+def ocs_site_packages(group_names, manage):
+    if not isinstance(group_names, (list, tuple)) or not isinstance(manage, dict):
+        raise AnsibleFilterError("ocs_site_packages: takes a host's group_names (a list) and {role: bool}, got %r, %r"
+                                 % (group_names, manage))
+    flags = {}
+    for role, value in manage.items():
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            value = value.lower() in ("true", "yes")
+        if not isinstance(value, bool):
+            raise AnsibleFilterError("ocs_site_packages: %s_manage_packages must be a boolean, got %r" % (role, value))
+        flags[role] = value
+    try:
+        return constants.site_packages(group_names, flags)
+    except ValueError as exc:
+        raise AnsibleFilterError("ocs_site_packages: %s" % exc) from None
+
+
 def ocs_frr_drained(text, drained=True):
     if not isinstance(text, str):
         raise AnsibleFilterError("ocs_frr_drained: frr.conf must be text, got %s" % type(text).__name__)
@@ -174,6 +192,7 @@ class FilterModule:
             "ocs_host_files": ocs_host_files,
             "ocs_in_ranges": ocs_in_ranges,
             "ocs_frr_drained": ocs_frr_drained,
+            "ocs_site_packages": ocs_site_packages,
             "ocs_drain_plan": ocs_drain_plan,
             "ocs_drain_pending": ocs_drain_pending,
             "ocs_path": ocs_path,

@@ -152,6 +152,45 @@ SCRATCH_NETNS_PREFIX = "ocs-chk-"
 """Name prefix of the throwaway network namespaces candidates are tested in."""
 
 
+PACKAGES = {
+    "ocs_dhcp": ("dnsmasq-base", "dnsmasq-utils"),
+    "ocs_firewall": ("iptables",),
+    "ocs_frr": ("frr", "frr-pythontools"),
+    "ocs_nat": ("iptables", "conntrack"),
+    "ocs_natgw": ("nftables", "conntrack"),
+}
+"""The Debian packages each role installs (when its ``ocs_<role>_manage_packages`` is on)."""
+
+FABRIC_GROUPS = ("spines", "tors", "hypervisors", "nat_gateways")
+
+SITE_ROLE_GROUPS = {
+    "ocs_dhcp": ("hypervisors",),
+    "ocs_firewall": FABRIC_GROUPS,
+    "ocs_frr": FABRIC_GROUPS,
+    "ocs_nat": ("hypervisors",),
+    "ocs_natgw": ("nat_gateways",),
+}
+"""The inventory groups ``playbooks/site.yml`` applies each role of PACKAGES to
+(``tests/unit/test_site_packages.py`` reads site.yml's plays and checks it)."""
+
+
+def site_packages(group_names, manage):
+    """The packages site.yml's roles need on a host of ``group_names``, sorted, each once.
+    ``manage``: {role: bool} for every role of PACKAGES (False: that role's packages are
+    the operator's business). ValueError naming the role on a missing or unknown one."""
+    unknown = sorted(set(manage) - set(PACKAGES))
+    missing = sorted(set(PACKAGES) - set(manage))
+    if unknown or missing:
+        raise ValueError("manage must name exactly the roles %s (unknown: %s, missing: %s)"
+                         % (", ".join(sorted(PACKAGES)), ", ".join(unknown) or "none", ", ".join(missing) or "none"))
+    groups = set(group_names)
+    out = set()
+    for role, packages in PACKAGES.items():
+        if manage[role] and groups & set(SITE_ROLE_GROUPS[role]):
+            out.update(packages)
+    return sorted(out)
+
+
 def _jumps(jumps, first):
     return [dict(table=t, chain=c, target=target, first=first) for t, c, target in jumps]
 
@@ -180,4 +219,5 @@ def contract():
         filter_jumps=_jumps(FILTER_JUMPS, True),
         nft_family=NFT_FAMILY,
         nft_table=NFT_TABLE,
+        packages={role: list(names) for role, names in PACKAGES.items()},
     )

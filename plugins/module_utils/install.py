@@ -42,6 +42,19 @@ def _ids(owner, group):
     return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
 
 
+def choose_alternates(files):
+    """Each spec with ``alternate_if`` whose path exists, as its alternate: ``sha256`` the
+    alternate's, ``alternate_chosen`` true (the action then sends that content). Others unchanged."""
+    out = []
+    for spec in files:
+        if spec.get("alternate_if") and os.path.lexists(spec["alternate_if"]):
+            if not spec.get("alternate_sha256"):
+                raise ValueError("%s: alternate_if without alternate_sha256" % spec["dest"])
+            spec = dict(spec, sha256=spec["alternate_sha256"], alternate_chosen=True)
+        out.append(spec)
+    return out
+
+
 def plan(files, owner="root", group="root"):
     """What differs: ``[(spec, reasons)]`` for each spec (``dest``, ``mode`` as an octal string,
     ``sha256``) whose file is missing, has other content, mode or owner, and for each spec with

@@ -54,6 +54,24 @@ options:
   started:
     description: When this run began (seconds since the epoch); orders concurrent runs (wait-die).
     type: float
+  generation:
+    description:
+      - This run's inventory generation. With O(generation_file), C(acquired) refuses (fails, gives the
+        lease it just took back, changes nothing) a host whose recorded generation is newer, and
+        C(released) records it there before giving the lease back (a change only when it differs).
+    type: int
+  generation_file:
+    description: The file holding the generation the host last applied.
+    type: path
+  reconciled_file:
+    description:
+      - C(released) only. Touched (its mtime is the end of the last successful run); never reported as a change.
+      - C(released) fails, recording nothing, when another run has taken this run's lease over.
+    type: path
+  record:
+    description: C(released) only. V(false) (a check-mode run) writes neither O(generation_file) nor O(reconciled_file).
+    type: bool
+    default: true
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -76,6 +94,10 @@ waited_for:
   description: The run whose lease this run waited for.
   type: str
   returned: when it waited
+host_generation:
+  description: The generation the host had recorded (C(acquired) with O(generation_file)), or null.
+  type: int
+  returned: when O(generation_file) is given
 gave_way:
   description: This run gave way to an older run holding the lease (wait-die); the task fails.
   type: bool
@@ -118,12 +140,66 @@ def decide(lease, owner, now, break_owners, started=None):
     return "busy"
 
 
+def read_generation(path):
+    """The generation recorded in ``path``, or None (absent, empty or not a number)."""
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def rollback_problem(host_generation, generation):
+    """Pure: the refusal message when this run's ``generation`` is older than the host's, else None."""
+    if generation is None or host_generation is None or host_generation <= generation:
+        return None
+    return ("this host has applied generation %d, newer than this run's %d: refusing to roll it back "
+            "(run from an up-to-date inventory)" % (host_generation, generation))
+
+
+def record(generation_file, generation, reconciled_file):
+    """End of a successful run: the generation written when it differs (returns whether it did),
+    the reconciled file touched."""
+    changed = False
+    if generation_file and generation is not None and read_generation(generation_file) != generation:
+        os.makedirs(os.path.dirname(generation_file), mode=0o755, exist_ok=True)
+        tmp = "%s.%d.tmp" % (generation_file, os.getpid())
+        with open(tmp, "w") as fh:
+            fh.write("%d\n" % generation)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, generation_file)
+        changed = True
+    if reconciled_file:
+        os.makedirs(os.path.dirname(reconciled_file), mode=0o755, exist_ok=True)
+        with open(reconciled_file, "a"):
+            pass
+        os.chmod(reconciled_file, 0o644)
+        os.utime(reconciled_file)
+    return changed
+
+
 def write(path, owner, ttl, now, started=None):
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w") as fh:
         json.dump({"owner": owner, "taken": int(now), "expires": int(now + ttl), "started": started}, fh)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def release(module, lease):
+    """State released, under the mutex: record the run, then give the lease back (exits)."""
+    p = module.params
+    if lease is not None and lease.get("owner") != p["owner"]:
+        # Taken over (expired, or this run listed as dead): another run may have
+        # changed the host since; this one must not claim its state.
+        module.fail_json(msg="run %s's lease on this host was taken over by run %s: not recording this run's "
+                         "generation" % (p["owner"], lease.get("owner")), owner=lease.get("owner"))
+    # The run's bookkeeping first: a lease is given back only after its run is recorded.
+    changed = p["record"] and record(p["generation_file"], p["generation"], p["reconciled_file"])
+    if lease is not None:
+        os.unlink(p["path"])
+    module.exit_json(changed=changed, generation=p["generation"])
 
 
 def main():
@@ -136,6 +212,10 @@ def main():
             wait=dict(type="int", default=300),
             break_owners=dict(type="list", elements="str", default=[]),
             started=dict(type="float"),
+            generation=dict(type="int"),
+            generation_file=dict(type="path"),
+            reconciled_file=dict(type="path"),
+            record=dict(type="bool", default=True),
         ),
         supports_check_mode=False,
     )
@@ -152,18 +232,20 @@ def main():
                 now = time.time()
                 lease = read(path)
                 if p["state"] == "released":
-                    if lease is not None and lease.get("owner") == owner:
-                        os.unlink(path)
-                        module.exit_json(changed=True)
-                    module.exit_json(changed=False)
+                    release(module, lease)
                 verdict = decide(lease, owner, now, p["break_owners"], p["started"])
                 if verdict == "yield":
                     module.fail_json(msg="an older ocs-l3 run (%s) holds this host's lease: this run gives way "
                                      "(no deadlock between runs); the older run converges the host"
                                      % lease.get("owner"), owner=lease.get("owner"), gave_way=True)
                 if verdict != "busy":
-                    write(path, owner, p["ttl"], now, p["started"])
                     result = dict(changed=verdict != "mine", waited=round(time.time() - began, 1))
+                    if p["generation_file"]:
+                        result["host_generation"] = read_generation(p["generation_file"])
+                        problem = rollback_problem(result["host_generation"], p["generation"])
+                        if problem:  # nothing taken, nothing changed
+                            module.fail_json(msg=problem, **result)
+                    write(path, owner, p["ttl"], now, p["started"])
                     if waited_for:
                         result["waited_for"] = waited_for
                     if verdict == "take":

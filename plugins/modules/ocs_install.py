@@ -58,6 +58,25 @@ options:
         description: False leaves this path alone (a file this host does not have).
         type: bool
         default: true
+      alternate:
+        description:
+          - To the action. Another content for this file, wanted instead while O(files[].alternate.if_exists)
+            exists on the host (a drained host's C(frr.conf)); the module decides, the action sends the content
+            it then needs. To the module, C(alternate_if) (the path) and C(alternate_sha256).
+        type: dict
+        suboptions:
+          if_exists:
+            description: A path on the host.
+            type: path
+          content:
+            description: The alternate content (text).
+            type: str
+      alternate_if:
+        description: The module's side of O(files[].alternate) (set by the action).
+        type: path
+      alternate_sha256:
+        description: The module's side of O(files[].alternate) (set by the action).
+        type: str
   directories:
     description: Directories that must exist (created, or their mode and owner set, with C(directory_mode)).
     type: list
@@ -94,6 +113,11 @@ changed_files:
   type: list
   elements: str
   returned: always
+alternates:
+  description: The files wanted in their alternate form (their O(files[].alternate.if_exists) exists).
+  type: list
+  elements: str
+  returned: always
 needed:
   description: The files whose content differs and for which no content was sent (left alone).
   type: list
@@ -117,6 +141,10 @@ def main():
                 validate=dict(type="str"),
                 src=dict(type="path"),
                 manage=dict(type="bool", default=True),
+                alternate=dict(type="dict", options=dict(  # the action's; the module ignores it
+                    if_exists=dict(type="path"), content=dict(type="str", no_log=True))),
+                alternate_if=dict(type="path"),
+                alternate_sha256=dict(type="str"),
             ), required_if=[("state", "present", ("mode", "sha256"))]),
             directories=dict(type="list", elements="path", default=[]),
             owner=dict(type="str", default="root"),
@@ -132,15 +160,17 @@ def main():
             int(mode, 8)
         except ValueError:
             module.fail_json(msg="%s: mode %r is not an octal string" % (what, mode))
+    files = []
     try:
+        files = install.choose_alternates([f for f in p["files"] if f["manage"]])
         made = install.directories(p["directories"], p["owner"], p["group"], p["directory_mode"],
                                    check=module.check_mode)
-        changed, needed = install.apply([f for f in p["files"] if f["manage"]], p["owner"], p["group"], p["directory_mode"],
-                                        check=module.check_mode)
+        changed, needed = install.apply(files, p["owner"], p["group"], p["directory_mode"], check=module.check_mode)
         changed = made + changed
     except (OSError, KeyError, ValueError) as exc:
         module.fail_json(msg="cannot install: %s" % exc)
-    module.exit_json(changed=bool(changed), changed_files=changed, needed=needed)
+    module.exit_json(changed=bool(changed), changed_files=changed, needed=needed,
+                     alternates=[f["dest"] for f in files if f.get("alternate_chosen")])
 
 
 if __name__ == "__main__":

@@ -69,6 +69,12 @@ options:
           bypass); an existing copy elsewhere is moved to the top. When false an existing jump keeps its position.
         type: bool
         default: false
+  ipv6_src:
+    description:
+      - >-
+        With O(family=ipv4), an IPv6 file applied in the same module run after O(src), with the same O(jumps)
+        (the host policy's two families, one task per host). Its result is returned as RV(ipv6).
+    type: path
   conntrack:
     description: Delete conntrack entries of changed or vanished translations after a change (table nat, ipv4).
     type: bool
@@ -111,6 +117,10 @@ conntrack_deleted:
   description: conntrack -D selections run (or that would be), e.g. "--orig-dst 203.0.113.101".
   type: list
   returned: always
+ipv6:
+  description: The result of O(ipv6_src)'s part (transaction, tables, jumps_fixed, conntrack_deleted).
+  type: dict
+  returned: with O(ipv6_src)
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -118,6 +128,21 @@ from ansible_collections.ocs.l3.plugins.module_utils.constants import CHAIN_PREF
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import ApplyError, check_candidate, parse_restore, plan
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import live_tables, scratch_save, tools
 from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, module_runner
+
+
+class _Partial:
+    """The module, whose failures also report the part a run applied already (``ipv4``)."""
+
+    def __init__(self, module, done):
+        self._module, self._done = module, done
+
+    def fail_json(self, **kw):
+        kw.setdefault("ipv4", self._done)
+        kw.setdefault("changed", self._done.get("changed", False))
+        self._module.fail_json(**kw)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
 
 
 def _scratch_save(module, text, family):
@@ -130,38 +155,30 @@ def _scratch_save(module, text, family):
         module.fail_json(msg="%s to test the rules" % exc)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4"),
-            prefix=dict(type="str", default=CHAIN_PREFIX),
-            jumps=dict(type="list", elements="dict", default=[], options=dict(
-                table=dict(type="str", default="nat"), chain=dict(type="str", required=True),
-                target=dict(type="str", required=True), first=dict(type="bool", default=False))),
-            conntrack=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
+def apply_part(module, src, family, done=None):
+    """Apply one family's file (fails the module, with what ``done`` already applied, on an error);
+    returns its result."""
     p = module.params
+    if done is not None:
+        module = _Partial(module, done)
     try:
-        with open(p["src"]) as fh:
+        with open(src) as fh:
             text = fh.read()
         candidate = parse_restore(text)
     except (OSError, ValueError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (p["src"], exc))
+        module.fail_json(msg="cannot read %s: %s" % (src, exc))
     problems = check_candidate(candidate, p["prefix"], p["jumps"])
     if problems:
-        module.fail_json(msg="%s would touch chains that are not ours: %s" % (p["src"], "; ".join(problems)))
-    restore, save = tools(p["family"])
+        module.fail_json(msg="%s would touch chains that are not ours: %s" % (src, "; ".join(problems)))
+    restore, save = tools(family)
     for tool in (restore, save, "ip"):
         module.get_bin_path(tool, required=True)
-    candidate_save = _scratch_save(module, text, p["family"])
+    candidate_save = _scratch_save(module, text, family)
     tables = sorted(set(candidate) | {j["table"] for j in p["jumps"]})
 
     def live():
         try:
-            return live_tables(module_runner(module), p["family"], tables)
+            return live_tables(module_runner(module), family, tables)
         except ApplyError as exc:
             module.fail_json(msg=str(exc))
 
@@ -169,14 +186,14 @@ def main():
         res = plan(candidate, live(), candidate_save, p["jumps"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    conntrack = [" ".join(sel) for sel in res["conntrack"]] if p["conntrack"] and p["family"] == "ipv4" else []
+    conntrack = [" ".join(sel) for sel in res["conntrack"]] if p["conntrack"] and family == "ipv4" else []
     result = dict(changed=bool(res["transaction"]), transaction=res["transaction"], tables=res["tables"],
                   jumps_fixed=res["jumps_fixed"], conntrack_deleted=conntrack)
     if module._diff:
         result["diff"] = dict(before=res["before"], after=res["after"], before_header="live chains",
-                              after_header=p["src"])
+                              after_header=src)
     if module.check_mode or not res["transaction"]:
-        module.exit_json(**result)
+        return result
     rc, out, err = module.run_command([restore, "-w", "--noflush"], data=res["transaction"],
                                       binary_data=True)
     if rc != 0:
@@ -196,6 +213,33 @@ def main():
                 rc, out, err = module.run_command([ct_bin, "-D"] + sel)
                 if rc != 0 and "0 flow entries" not in err:
                     module.fail_json(msg="conntrack -D %s failed: %s" % (" ".join(sel), err.strip()), **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4"),
+            ipv6_src=dict(type="path"),
+            prefix=dict(type="str", default=CHAIN_PREFIX),
+            jumps=dict(type="list", elements="dict", default=[], options=dict(
+                table=dict(type="str", default="nat"), chain=dict(type="str", required=True),
+                target=dict(type="str", required=True), first=dict(type="bool", default=False))),
+            conntrack=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    result = apply_part(module, p["src"], p["family"])
+    if p["ipv6_src"]:
+        if p["family"] != "ipv4":
+            module.fail_json(msg="ipv6_src goes with an IPv4 src (family ipv4)")
+        # The same run, after the IPv4 part (applied already: each family is its own transaction).
+        six = apply_part(module, p["ipv6_src"], "ipv6", done=result)
+        result = dict(result, changed=result["changed"] or six["changed"], ipv6=six)
+        if "diff" in result or "diff" in six:
+            result["diff"] = [d for d in (result.get("diff"), six.pop("diff", None)) if d]
     module.exit_json(**result)
 
 

@@ -24,6 +24,16 @@ description:
   - No other table is read or touched.
   - Supports check mode and diff mode.
 options:
+  sysctls:
+    description:
+      - Kernel settings the NAT tier needs (its C(rp_filter)s), each with the value it must read (C(/proc/sys));
+        checked first, any that does not fails the task naming each, before anything is applied.
+    type: dict
+    default: {}
+  sysctl_hint:
+    description: Added to the failure message of O(sysctls) (how to set them).
+    type: str
+    default: ""
   src:
     description: Path of the nft file on the host.
     type: path
@@ -65,6 +75,7 @@ elements_removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocs.l3.plugins.module_utils import sysctl
 from ansible_collections.ocs.l3.plugins.module_utils.constants import NFT_FAMILY, NFT_TABLE
 from ansible_collections.ocs.l3.plugins.module_utils.netns import NetnsError, module_runner
 from ansible_collections.ocs.l3.plugins.module_utils.nft import ApplyError, declared_tables, list_table, plan, scratch_table
@@ -93,10 +104,15 @@ def main():
             src=dict(type="path", required=True),
             family=dict(type="str", default=NFT_FAMILY),
             name=dict(type="str", default=NFT_TABLE),
+            sysctls=dict(type="dict", default={}),
+            sysctl_hint=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    wrong = sysctl.problem(p["sysctls"], p["sysctl_hint"])
+    if wrong:
+        module.fail_json(msg=wrong)
     family, name = p["family"], p["name"]
     try:
         with open(p["src"]) as fh:

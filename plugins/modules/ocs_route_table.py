@@ -49,8 +49,20 @@ description:
     and C(autoconf=0) (a tenant's router advertisement never configures the hypervisor), then
     C(disable_ipv6=0) (an IPv6 address cannot be added while IPv6 is off on the tap); reports a change
     only when it set one, warns when one cannot be set.
+  - >-
+    With O(sysctls), first checks that each kernel setting reads as given (C(/proc/sys)); any that does not
+    fails the task, naming each, before anything is applied (the role sets them, or checks them where the
+    operator does).
   - Supports check mode and diff mode.
 options:
+  sysctls:
+    description: Kernel settings routing needs (C(net.ipv4.ip_forward) and the like), each with the value it must read.
+    type: dict
+    default: {}
+  sysctl_hint:
+    description: Added to the failure message of O(sysctls) (how to set them).
+    type: str
+    default: ""
   src:
     description: Path of the desired ip-batch file on the host.
     type: path
@@ -102,16 +114,21 @@ ipv6_sysctls:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL
 from ansible_collections.ocs.l3.plugins.module_utils.netns import module_runner
+from ansible_collections.ocs.l3.plugins.module_utils import sysctl
 from ansible_collections.ocs.l3.plugins.module_utils.route_table import KernelError, read_file, reconcile
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=ROUTE_PROTOCOL),
-                           prune=dict(type="bool", default=True)),
+                           prune=dict(type="bool", default=True), sysctls=dict(type="dict", default={}),
+                           sysctl_hint=dict(type="str", default="")),
         supports_check_mode=True,
     )
     src, protocol = module.params["src"], module.params["protocol"]
+    wrong = sysctl.problem(module.params["sysctls"], module.params["sysctl_hint"])
+    if wrong:
+        module.fail_json(msg=wrong)
     try:
         desired = read_file(src, protocol)
     except OSError as exc:

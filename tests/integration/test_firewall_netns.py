@@ -392,9 +392,14 @@ def test_ipv6_from_taps_is_dropped(lab):
         return res.stdout.split()[0] if res.returncode == 0 else None
 
     assert ssh6("vm-b", tap_ll + "%eth0") == "hv-sshd6"  # control: open before the IPv6 rules
-    res = lab.chains("hv1", "/etc/ocs-l3/ip6tables-filter.rules", family="ipv6")
-    assert res["changed"] and res["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD",
-                                                     "-I PREROUTING 1 -j OCS-NOTRACK"]
+    # as the role applies them: both families in one module run (IPv4 first, IPv6 returned as `ipv6`)
+    both = {"src": str(lab.file("hv1", "/etc/ocs-l3/iptables-filter.rules")), "family": "ipv4",
+            "ipv6_src": str(lab.file("hv1", "/etc/ocs-l3/ip6tables-filter.rules")), "jumps": FILTER_JUMPS,
+            "conntrack": False}
+    res = run_module(lab.ns["hv1"], "ocs.l3.ocs_iptables_chains", both)
+    assert not res.get("failed"), res
+    assert res["changed"] and res["ipv6"]["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD",
+                                                             "-I PREROUTING 1 -j OCS-NOTRACK"]
     assert ssh6("vm-b", tap_ll + "%eth0") is None
     assert ssh6("core", "2001:db8:1::11") == "hv-sshd6"  # management over IPv6 (a management range) works
     lab.ip("core", "-6", "addr", "add", "2001:db8:2::1/64", "dev", "c-hv1", "nodad")
@@ -404,6 +409,8 @@ def test_ipv6_from_taps_is_dropped(lab):
     res = lab.x("core", sys.executable, "-c", script, check=False, timeout=20)
     assert res.returncode != 0, res.stdout  # the same host's sshd from outside the ranges: dropped
     assert not lab.chains("hv1", "/etc/ocs-l3/ip6tables-filter.rules", family="ipv6")["changed"]
+    again = run_module(lab.ns["hv1"], "ocs.l3.ocs_iptables_chains", both)
+    assert not again["changed"] and again["ipv6"]["transaction"] == "" and again["transaction"] == ""
 
 
 def test_second_apply_is_a_noop_and_counters_keep_counting(lab):

@@ -25,7 +25,8 @@ def test_second_run_waits_then_fails_naming_the_holder(tmp_path):
     res = lease(path, "run-b", wait=2)
     assert res["failed"] and "another ocs-l3 run (run-a) holds this host's lease" in res["msg"]
     assert not lease(path, "run-a").get("failed")  # the holder may take it again
-    assert lease(path, "run-a", state="released")["changed"]
+    assert not lease(path, "run-a", state="released")["changed"]  # run bookkeeping, not a change
+    assert not os.path.exists(path)
     assert not lease(path, "run-b").get("failed")  # free now
 
 

@@ -71,13 +71,18 @@ def test_every_role_has_its_tag_in_site_yml():
         plays = yaml.safe_load(fh)
     tags = {tag for play in plays for tag in play.get("tags", [])}
     roles = {"ocs_routes", "ocs_dhcp", "ocs_nat", "ocs_firewall", "ocs_natgw", "ocs_agent", "ocs_frr"}
-    assert roles | {"always"} == tags
+    # and the one package play (ocs_setup only: the fast path, which skips ocs_setup, never runs it)
+    assert roles | {"always", change.SETUP_TAG} == tags
+    assert [p["name"] for p in plays if change.SETUP_TAG in p.get("tags", [])] == [
+        "Install the packages of every role, one apt run per host"]
     # every play applying a role is tagged with that role, the others always
     always = {"ocs_render", "ocs_guard"}  # the render, the host leases: every run
     for play in plays:
         named = {r["role"].split(".")[-1] for r in play.get("roles", [])}
         if named:
             assert play["tags"] == (["always"] if named <= always else sorted(named)), play["name"]
+        elif play["tags"] == [change.SETUP_TAG]:
+            assert [t["ansible.builtin.apt"]["state"] for t in play["tasks"]] == ["present"], play["name"]
         else:  # include_role plays: the lock-out check and the finish are always, the prune is routes'
             included = {t["ansible.builtin.include_role"]["name"].split(".")[-1] for t in play["tasks"]}
             assert play["tags"] == (["ocs_routes"] if included == {"ocs_routes"} else ["always"]), play["name"]

@@ -58,3 +58,53 @@ def test_module_reports_how_long_it_waited_and_whether_it_gave_way(tmp_path):
     # the wait runs out: failed, with the time waited and the holder
     out = _lock_module(tmp_path, "run-z", started=5.0, wait=1)
     assert out["failed"] and out["owner"] == "run-o" and out["waited"] >= 1 and out["waited_for"] == "run-o"
+
+
+def test_rollback_problem_refuses_only_an_older_run():
+    assert lock.rollback_problem(None, 5) is None  # the host has no record yet
+    assert lock.rollback_problem(5, None) is None  # a run outside git: no generation to compare
+    assert lock.rollback_problem(5, 5) is None and lock.rollback_problem(4, 5) is None
+    assert lock.rollback_problem(6, 5) == ("this host has applied generation 6, newer than this run's 5: "
+                                           "refusing to roll it back (run from an up-to-date inventory)")
+
+
+def test_acquire_refuses_an_older_generation_and_takes_nothing(tmp_path):
+    gen = tmp_path / "state" / "generation"
+    gen.parent.mkdir()
+    gen.write_text("200\n")
+    old = _lock_module(tmp_path, "run-old", generation=100, generation_file=str(gen))
+    assert old["failed"] and "applied generation 200, newer than this run's 100" in old["msg"]
+    assert old["host_generation"] == 200
+    assert not (tmp_path / "run.lease").exists()  # the lease was not taken
+    assert gen.read_text() == "200\n"
+    new = _lock_module(tmp_path, "run-new", generation=200, generation_file=str(gen))
+    assert not new.get("failed") and new["host_generation"] == 200 and (tmp_path / "run.lease").exists()
+    # a host without a record (first run) or a corrupt one is not refused
+    gen.write_text("garbage")
+    assert _lock_module(tmp_path, "run-new", generation=1, generation_file=str(gen))["host_generation"] is None
+
+
+def test_release_records_the_generation_and_the_time_then_gives_the_lease_back(tmp_path):
+    import os
+    import time
+    gen, done = tmp_path / "state" / "generation", tmp_path / "state" / "reconciled"
+    files = dict(generation_file=str(gen), reconciled_file=str(done))
+    _lock_module(tmp_path, "run-a")
+    first = _lock_module(tmp_path, "run-a", state="released", generation=7, **files)
+    assert first["changed"] and gen.read_text() == "7\n" and done.exists()
+    assert oct(os.stat(str(gen)).st_mode & 0o777) == "0o644"
+    assert not (tmp_path / "run.lease").exists()
+    # the same generation again: no change, but the time of the run is recorded
+    os.utime(str(done), (1, 1))
+    _lock_module(tmp_path, "run-b")
+    again = _lock_module(tmp_path, "run-b", state="released", generation=7, **files)
+    assert not again["changed"] and os.stat(str(done)).st_mtime > time.time() - 60
+    # check mode (record=false): nothing written, the lease still given back
+    _lock_module(tmp_path, "run-c")
+    dry = _lock_module(tmp_path, "run-c", state="released", generation=8, record=False, **files)
+    assert not dry["changed"] and gen.read_text() == "7\n" and not (tmp_path / "run.lease").exists()
+    # a run whose lease another run took over records nothing and leaves that run's lease alone
+    _lock_module(tmp_path, "run-d")
+    lost = _lock_module(tmp_path, "run-e", state="released", generation=8, **files)
+    assert lost["failed"] and "taken over by run run-d" in lost["msg"] and lost["owner"] == "run-d"
+    assert gen.read_text() == "7\n" and (tmp_path / "run.lease").exists()

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from ansible_collections.ocs.l3.plugins.module_utils import install
+from ansible_collections.ocs.l3.plugins.modules import ocs_units
 
 ME = dict(owner=__import__("pwd").getpwuid(os.getuid()).pw_name, group=__import__("grp").getgrgid(os.getgid()).gr_name)
 
@@ -112,3 +113,22 @@ def test_validate_runs_on_the_new_content_and_one_rejected_file_installs_none(tm
     assert install.apply([good, dict(bad, content=base64.b64encode(b"new b\n").decode(),
                                      sha256=hashlib.sha256(b"new b\n").hexdigest())], **ME) == ([str(a), str(b)], [])
     assert a.read_text() == "new a\n" and b.read_text() == "new b\n"
+
+
+def test_units_plan_enables_and_starts_only_what_is_not():
+    """ocs_units (one module run for several systemd units): two queries per unit, no action when converged."""
+    answers = {("is-enabled", "a.service"): "enabled", ("is-active", "a.service"): "active",
+               ("is-enabled", "b.service"): "disabled", ("is-active", "b.service"): "inactive",
+               ("is-enabled", "c.timer"): "static", ("is-active", "c.timer"): "failed",
+               ("is-enabled", "d.service"): "not-found", ("is-active", "d.service"): "inactive"}
+    asked = []
+
+    def query(verb, name):
+        asked.append((verb, name))
+        return answers[(verb, name)]
+
+    units = [{"name": "a.service"}, {"name": "b.service"}, {"name": "c.timer"},
+             {"name": "d.service", "manage": False}, {"name": "b.service", "started": False, "enabled": False}]
+    assert ocs_units.plan(units, query) == [("enable", "b.service"), ("start", "b.service"), ("start", "c.timer")]
+    assert ("is-enabled", "d.service") not in asked  # an unmanaged unit is not even asked about
+    assert ocs_units.plan([{"name": "a.service"}], query) == []

@@ -9,7 +9,8 @@ from fabric_data import dual_stack, gateway_mode, static6
 
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import build, default_ifname
 from ansible_collections.ocs.l3.plugins.module_utils.routes import host_lines, rack_table
-from ansible_collections.ocs.l3.plugins.module_utils import route_table
+from ansible_collections.ocs.l3.plugins.module_utils import route_table, sysctl
+from ansible_collections.ocs.l3.plugins.modules import ocs_route_table as route_table_module
 
 
 
@@ -516,3 +517,21 @@ def test_kernel_state_reads_ipv6_only_when_asked_and_a_kernel_without_it_is_empt
         return (1, "", "Cannot open netlink socket") if "-6" in argv else (0, "[]", "")
     with pytest.raises(route_table.KernelError):
         route_table.kernel_state(broken, 211, links=False)
+
+
+def test_route_table_module_checks_the_routing_sysctls_before_anything(tmp_path):
+    """ocs_route_table's sysctls: each wrong one named with what it must be and what it is; nothing
+    read or applied then (the route file here does not even exist). Real /proc/sys, run as Ansible does."""
+    import os
+    import subprocess
+    import sys
+
+    assert sysctl.sysctl_problems({"a.b": "1", "c": 0, "d": "1"}, {"a.b": "1", "c": "1"}.get) == [
+        ("c", "0", "1"), ("d", "1", "(none)")]
+    args = {"ANSIBLE_MODULE_ARGS": {"src": str(tmp_path / "absent.batch"), "sysctl_hint": "set them",
+                                    "sysctls": {"kernel.ostype": "Plan9", "kernel.ocs_absent": "1"}}}
+    res = subprocess.run([sys.executable, route_table_module.__file__], input=json.dumps(args), capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=60)
+    out = json.loads(res.stdout)
+    assert out["failed"] and out["msg"] == ("kernel.ocs_absent, kernel.ostype must be 1, Plan9, found (none), Linux "
+                                            "(set them)")

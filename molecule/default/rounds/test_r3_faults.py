@@ -54,9 +54,9 @@ def test_round3a_a_run_with_files_the_daemons_reject_fails_at_their_install():
     res = playbook(path, "--limit", LIMIT, "-e", "ocs_render_run_id=se-broken", "-e", "ocs_render_build_dir=%s" % BUILD)
     failures = res.failures()
     assert res.rc != 0 and sorted(failures) == HOSTS, res.brief()
-    assert failures["hv-r01-02"][0] == "Install the dnsmasq configuration" and \
-        "failed to validate" in failures["hv-r01-02"][1], failures
-    assert failures["hv-r01-01"][0].startswith("Install frr.conf") and \
+    assert failures["hv-r01-02"][0].startswith("Install the DHCP host file, the dnsmasq configuration") and \
+        "/etc/ocs-l3/dnsmasq.conf: failed to validate" in failures["hv-r01-02"][1], failures
+    assert failures["hv-r01-01"][0].startswith("Install the FRR daemons file and frr.conf") and \
         "failed to validate" in failures["hv-r01-01"][1], failures
     assert all(res.stats[h]["failures"] == 1 for h in HOSTS), res.stats
 
@@ -93,8 +93,8 @@ def test_round3b_two_runs_at_once_after_daemons_died():
     else:
         assert rcs == [0, 2] and len(gave_way) == 1, "runs stuck or failed: %s" % detail
         loser = done[gave_way[0]]
-        assert {task for task, _msg in loser.failures().values()} == {LEASE_TASK + " (waits for another run)"}, \
-            loser.brief()
+        assert {task for task, _msg in loser.failures().values()} == {
+            LEASE_TASK + " (waits for another run) and refuse an older inventory"}, loser.brief()
 
 
 def test_round3b_the_daemons_are_back_and_the_leases_given_back():

@@ -1,0 +1,73 @@
+"""One apt run per host (issue 19, push cost): site.yml installs every role's packages at once.
+
+What it installs must be what the roles would: the package lists live once (constants.PACKAGES,
+the roles read them from the render's contract), the groups each role runs on are read here from
+site.yml's own plays, and the manage flags' fallbacks from the roles' defaults.
+"""
+
+import os
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ocs.l3.plugins.filter import ocs_l3 as plugin
+from ansible_collections.ocs.l3.plugins.module_utils import constants
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SITE = os.path.join(ROOT, "playbooks", "site.yml")
+ALL_ON = {role: True for role in constants.PACKAGES}
+site_packages = plugin.FilterModule().filters()["ocs_site_packages"]
+
+
+def _site():
+    with open(SITE) as fh:
+        return yaml.safe_load(fh)
+
+
+def test_each_roles_groups_are_the_plays_site_yml_runs_it_in():
+    seen = {}
+    for play in _site():
+        for role in play.get("roles", []):
+            name = role["role"].rsplit(".", 1)[-1]
+            seen.setdefault(name, set()).update(play["hosts"].split(":"))
+    for role in constants.PACKAGES:
+        assert seen[role] == set(constants.SITE_ROLE_GROUPS[role]), role
+
+
+def test_the_package_play_comes_before_every_role_play_and_its_fallbacks_are_the_roles_defaults():
+    plays = _site()
+    names = [p["name"] for p in plays]
+    at = names.index("Install the packages of every role, one apt run per host")
+    always = {"ocs.l3.ocs_render", "ocs.l3.ocs_guard"}
+    first_role = min(i for i, p in enumerate(plays) if any(r["role"] not in always for r in p.get("roles", [])))
+    assert at < first_role
+    task = plays[at]["tasks"][0]
+    assert task["register"] == "_ocs_site_packages"
+    expr = task["vars"]["_ocs_site_packages_wanted"]
+    for role in constants.PACKAGES:
+        with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as fh:
+            default = yaml.safe_load(fh)["%s_manage_packages" % role]
+        assert "'%s': %s_manage_packages | default(%s)" % (role, role, str(default).lower()) in expr, role
+        with open(os.path.join(ROOT, "roles", role, "tasks", "main.yml")) as fh:
+            assert "_ocs_site_packages is not defined" in fh.read(), "%s's own apt task must skip after it" % role
+
+
+def test_a_host_gets_the_union_of_its_roles_packages_once():
+    assert site_packages(["hypervisors"], ALL_ON) == sorted(
+        {"dnsmasq-base", "dnsmasq-utils", "iptables", "frr", "frr-pythontools", "conntrack"})
+    assert site_packages(["spines"], ALL_ON) == ["frr", "frr-pythontools", "iptables"]
+    assert site_packages(["nat_gateways"], ALL_ON) == ["conntrack", "frr", "frr-pythontools", "iptables", "nftables"]
+    assert site_packages(["border"], ALL_ON) == []  # not a fabric host: nothing
+    # a role whose packages the operator manages is left out, the others stay
+    off = dict(ALL_ON, ocs_frr=False, ocs_nat="false")
+    assert site_packages(["hypervisors"], off) == ["dnsmasq-base", "dnsmasq-utils", "iptables"]
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(AnsibleFilterError, match="ocs_frr_manage_packages must be a boolean, got 'sometimes'"):
+        site_packages(["tors"], dict(ALL_ON, ocs_frr="sometimes"))
+    with pytest.raises(AnsibleFilterError, match=r"unknown: ocs_bogus, missing: ocs_natgw"):
+        site_packages(["tors"], dict({k: v for k, v in ALL_ON.items() if k != "ocs_natgw"}, ocs_bogus=True))
+    with pytest.raises(AnsibleFilterError, match="takes a host's group_names"):
+        site_packages("tors", ALL_ON)
