@@ -39,6 +39,7 @@ description:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 try:
     import netaddr  # noqa: F401
@@ -125,11 +126,12 @@ def ocs_site_packages(group_names, manage):
                                  % (group_names, manage))
     flags = {}
     for role, value in manage.items():
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-            value = value.lower() in ("true", "yes")
-        if not isinstance(value, bool):
-            raise AnsibleFilterError("ocs_site_packages: %s_manage_packages must be a boolean, got %r" % (role, value))
-        flags[role] = value
+        # Ansible's own reading of a boolean, as the roles' argument specs and `| bool` read the same setting.
+        try:
+            flags[role] = boolean(value, strict=True)
+        except TypeError:
+            raise AnsibleFilterError("ocs_site_packages: %s_manage_packages must be a boolean, got %r"
+                                     % (role, value)) from None
     try:
         return constants.site_packages(group_names, flags)
     except ValueError as exc:

@@ -62,6 +62,9 @@ def test_a_host_gets_the_union_of_its_roles_packages_once():
     # a role whose packages the operator manages is left out, the others stay
     off = dict(ALL_ON, ocs_frr=False, ocs_nat="false")
     assert site_packages(["hypervisors"], off) == ["dnsmasq-base", "dnsmasq-utils", "iptables"]
+    # read as the roles read the same settings (their argument specs: Ansible's booleans)
+    assert site_packages(["hypervisors"], dict(off, ocs_frr=1, ocs_nat="no")) == site_packages(
+        ["hypervisors"], dict(ALL_ON, ocs_nat=False))
 
 
 def test_bad_settings_are_named():
