@@ -27,9 +27,10 @@ address to the spine's crosses the ToR's forwarding plane on BGP routes only
    pings the spine every 50 ms: at most a few pings are lost (0 measured).
    The control without graceful restart loses seconds of pings and the
    neighbours withdraw the ToR's routes. A clean stop (SIGTERM) with graceful
-   restart is measured too: the neighbours keep their routes, but bgpd
-   withdraws its own from zebra on a clean exit, so the ToR drops traffic
-   until it has converged again (observed and reported).
+   restart is measured too: the neighbours keep their routes (asserted);
+   bgpd usually withdraws its own from zebra on a clean exit, so the ToR
+   drops traffic until it has converged again, but not always: a race
+   inside FRR (reported, not asserted).
 
 FRR sets the restart state bit (R) in every OPEN it sends during the first
 120 s after bgpd started (its restart time; not configurable before the
@@ -431,11 +432,14 @@ def test_graceful_restart_keeps_forwarding_while_bgpd_restarts(gr_lab):
     assert lost <= 3, (sent, lost)
     # A clean stop (SIGTERM: frrinit.sh/watchfrr restarting bgpd): no
     # NOTIFICATION to graceful restart peers, so the neighbours keep the
-    # ToR's routes, but bgpd withdraws its own routes from zebra as it exits.
+    # ToR's routes. Whether the ToR's own kernel keeps them is a race inside
+    # FRR (bgpd's route deletes on exit against zebra's handling of a
+    # graceful client's disconnect): lost in most runs, kept in one CI run
+    # on a loaded machine. Only the neighbours' side is a guarantee; the
+    # ToR's side is reported, not asserted (docs/failures.md).
     lab.settle()
     sent, lost, neighbours_kept, tor_kept = restart_tor_bgpd(lab, signal.SIGTERM)
     report("graceful restart, ToR bgpd stopped (SIGTERM) and restarted: %d of %d pings lost (%.1f s); "
            "neighbours kept the routes: %s, the ToR's kernel: %s" % (lost, sent, lost * PING_INTERVAL,
                                                                       neighbours_kept, tor_kept))
-    assert neighbours_kept and not tor_kept
-    assert lost > 0
+    assert neighbours_kept
