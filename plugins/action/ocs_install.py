@@ -47,13 +47,19 @@ class ActionModule(ActionBase):
         owner=dict(type="str", default="root"),
         group=dict(type="str", default="root"),
         directory_mode=dict(type="str", default="0755"),
+        units=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            enabled=dict(type="bool", default=True),
+            started=dict(type="bool", default=True),
+            manage=dict(type="bool", default=True),
+        )),
     )
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+    @staticmethod
+    def _specs(files, loader):
+        """The module's file specs (checksums, no content), and the content of each file and its alternate."""
         specs, data, alternates = [], {}, {}
-        for f in args["files"]:
+        for f in files:
             if not f["manage"]:
                 continue
             if f["state"] == "absent":
@@ -62,7 +68,7 @@ class ActionModule(ActionBase):
             if (f.get("src") is None) == (f.get("content") is None) or not f.get("mode"):
                 raise AnsibleActionFail("%s: give a mode and exactly one of src and content" % f["dest"])
             if f.get("src") is not None:
-                with open(self._loader.path_dwim(f["src"]), "rb") as fh:
+                with open(loader.path_dwim(f["src"]), "rb") as fh:
                     blob = fh.read()
             else:
                 blob = to_bytes(f["content"], errors="surrogate_or_strict")
@@ -75,7 +81,15 @@ class ActionModule(ActionBase):
                 alternates[f["dest"]] = alt
                 spec.update(alternate_if=f["alternate"]["if_exists"], alternate_sha256=hashlib.sha256(alt).hexdigest())
             specs.append(spec)
-        common = dict(owner=args["owner"], group=args["group"], directory_mode=args["directory_mode"])
+        return specs, data, alternates
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        specs, data, alternates = self._specs(args["files"], self._loader)
+        # The units go with both runs: the module brings them up in the run that leaves no file to send.
+        common = dict(owner=args["owner"], group=args["group"], directory_mode=args["directory_mode"],
+                      units=[u for u in args["units"] if u["manage"]])
         first = self._execute_module(MODULE, module_args=dict(files=specs, directories=args["directories"], **common),
                                      task_vars=task_vars)
         if first.get("failed"):
@@ -93,12 +107,17 @@ class ActionModule(ActionBase):
                 blob = alternates[s["dest"]] if s["dest"] in chosen else data[s["dest"]]
                 s = {k: v for k, v in s.items() if k not in ("alternate_if", "alternate_sha256")}
                 send.append(dict(s, sha256=hashlib.sha256(blob).hexdigest(), content=base64.b64encode(blob).decode()))
-            second = self._execute_module(MODULE, module_args=dict(files=send, **common), task_vars=task_vars)
+            second = self._execute_module(MODULE, module_args=dict(files=send, changed_before=changed, **common),
+                                          task_vars=task_vars)
             if second.get("failed"):
                 result.update(second)
                 return result
             changed += second.get("changed_files", [])
-        result.update(changed=bool(changed), changed_files=sorted(changed), files=len(specs))
+            unit_actions = second.get("unit_actions", [])
+        else:
+            unit_actions = first.get("unit_actions", [])
+        result.update(changed=bool(changed or unit_actions), changed_files=sorted(changed), files=len(specs),
+                      unit_actions=unit_actions)
         if changed and self._task.diff:
             # Names only (a file may hold a secret): the drift report shows which files differ.
             result["diff"] = [dict(prepared="%s: %s" % ("would change" if self._task.check_mode else "changed",

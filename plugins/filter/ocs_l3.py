@@ -27,6 +27,7 @@ Filters
   ocs_status_table(reports)         -> the human table of status reports, worst first
   ocs_drain_pending(bgp_json, host, keys, state) -> prefixes whose best path has not moved yet
   ocs_site_packages(group_names, manage) -> the packages site.yml's roles need on a host, one list
+  ocs_packages_missing(dpkg_output, wanted) -> those of wanted that dpkg-query's output shows not installed
 """
 
 from __future__ import annotations
@@ -138,6 +139,14 @@ def ocs_site_packages(group_names, manage):
         raise AnsibleFilterError("ocs_site_packages: %s" % exc) from None
 
 
+def ocs_packages_missing(output, wanted):
+    if not isinstance(output, str) or not isinstance(wanted, (list, tuple)) \
+            or not all(isinstance(name, str) for name in wanted):
+        raise AnsibleFilterError("ocs_packages_missing: takes dpkg-query's output (text) and the package names "
+                                 "(a list of strings), got %r, %r" % (output, wanted))
+    return constants.missing_packages(output, wanted)
+
+
 def ocs_frr_drained(text, drained=True):
     if not isinstance(text, str):
         raise AnsibleFilterError("ocs_frr_drained: frr.conf must be text, got %s" % type(text).__name__)
@@ -195,6 +204,7 @@ class FilterModule:
             "ocs_in_ranges": ocs_in_ranges,
             "ocs_frr_drained": ocs_frr_drained,
             "ocs_site_packages": ocs_site_packages,
+            "ocs_packages_missing": ocs_packages_missing,
             "ocs_drain_plan": ocs_drain_plan,
             "ocs_drain_pending": ocs_drain_pending,
             "ocs_path": ocs_path,

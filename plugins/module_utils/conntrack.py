@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.ocs.l3.plugins.module_utils.sysctl import write_atomic
+
 CONNTRACK_BASE = 65536
 """Entries a hypervisor keeps beyond its instances' caps: its own flows, inbound connections to
 floating IPs (not capped per instance), replies in flight."""
@@ -116,3 +118,68 @@ HEADER = "# ocs-l3 (ocs_firewall): the conntrack table of this hypervisor; rewri
 def sysctl_conf(want):
     """The text of ``constants.CONNTRACK_SYSCTL_PATH`` for ``want``."""
     return HEADER + "".join("net.netfilter.%s = %d\n" % (k, want[k]) for k in KEYS)
+
+
+MODULES_LOAD = "nf_conntrack\n"
+"""The modules-load.d file's content: nf_conntrack loaded at boot, before sysctl.d sets its table."""
+
+
+def converge(module, maximum, buckets=0, manage=True, readonly="warn", sysctl_file=None, modules_file=None,
+             proc="/proc"):
+    """Run by a module (ocs_conntrack; ocs_iptables_chains' ``conntrack_table``): set the table's size
+    where this host may (the maximum exactly, the buckets only raised) and, with the two paths, keep
+    it for the next boot (``sysctl_file``, ``modules_file``: written whole when they differ); where it
+    may not, report what is smaller than wanted (``module.warn``, or fail with ``readonly='fail'``).
+    Returns the result dict (``changed`` among it); fails the module on bad input or a failed write."""
+    try:
+        want = wanted(maximum, buckets)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    state = read(proc)
+    current = {k: v["value"] for k, v in state.items()}
+    settable = manage and state[MAX]["writable"]
+    keep = dict(want, **{BUCKETS: max(current[BUCKETS] or 0, want[BUCKETS])})
+    out = dict(current=current, wanted=want, settable=settable, set=[], short=[], persisted=[],
+               sysctl_conf=sysctl_conf(keep))
+    if settable:
+        # the buckets may stay read-only where the maximum is not (older kernels): leave them then
+        changes = [c for c in plan(state, want) if state[c[0]]["writable"]]
+        out["set"] = ["%s %s -> %d" % (k, old, new) for k, old, new in changes]
+        try:
+            if changes and not module.check_mode:
+                apply(changes, proc)
+            out["persisted"] = _persist([(sysctl_file, out["sysctl_conf"]), (modules_file, MODULES_LOAD)],
+                                        module.check_mode)
+        except OSError as exc:
+            module.fail_json(msg=str(exc), **out)
+        out["changed"] = bool(changes or out["persisted"])
+        return out
+    out["changed"] = False
+    out["short"] = ["%s %s < %d" % (k, "missing" if v is None else v, w) for k, v, w in shortfall(state, want)]
+    if out["short"]:
+        why = ("this host may not set them (a container, or a non-init network namespace: the kernel keeps them "
+               "per host)" if manage else "ocs_firewall_conntrack_manage is false")
+        msg = "conntrack table smaller than wanted: %s; %s. Set them on the host that owns the kernel." % (
+            ", ".join(out["short"]), why)
+        if readonly == "fail":
+            module.fail_json(msg=msg, **out)
+        module.warn(msg)
+    return out
+
+
+def _persist(files, check):
+    """Write each (path, text) whose content differs (paths None are skipped); the paths written."""
+    done = []
+    for path, text in files:
+        if not path:
+            continue
+        try:
+            with open(path) as fh:
+                if fh.read() == text:
+                    continue
+        except OSError:
+            pass
+        done.append(path)
+        if not check:
+            write_atomic(path, text)
+    return done

@@ -191,6 +191,25 @@ def site_packages(group_names, manage):
     return sorted(out)
 
 
+DPKG_STATUS_FORMAT = "${Package} ${db:Status-Abbrev}\\n"
+"""The ``dpkg-query -W -f`` format site.yml reads installed packages with (one line per package:
+its name and dpkg's three-letter status, e.g. ``frr ii ``); :func:`missing_packages` parses it."""
+
+
+def missing_packages(output, wanted):
+    """The packages of ``wanted`` that ``output`` (``dpkg-query -W -f DPKG_STATUS_FORMAT`` of them)
+    does not show installed, in ``wanted``'s order. Installed: status ``?i`` with no error flag
+    (``ii``, or ``hi`` for a held package). A package dpkg does not know prints no line (dpkg-query
+    says so on stderr); a line this parser does not understand (a connection's banner, a carriage
+    return) counts for nothing: the package is then missing, and apt, which is idempotent, runs."""
+    installed = set()
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and len(fields[1]) == 2 and fields[1][1] == "i":
+            installed.add(fields[0])
+    return [name for name in wanted if name not in installed]
+
+
 def _jumps(jumps, first):
     return [dict(table=t, chain=c, target=target, first=first) for t, c, target in jumps]
 

@@ -626,13 +626,19 @@ def reconcile(run, desired, protocol, prune=True, check=False, sysctl=None):
     IPv6 addresses need IPv6 on), apply the commands in one ``ip -force -batch`` (not in check mode),
     set proxy ARP on every instance tap the file names that exists. Returns dict(changed, commands,
     missing_interfaces, conflicts, proxy_arp: [taps set], ipv6_sysctls: [``name=value`` set],
+    prune_pending: without ``prune``, how many deletions a pruning run would add (0 with it),
     warnings, before, after, error: None or why the batch failed).
     KernelError when the kernel's state cannot be read."""
     ours, every, addresses, links = kernel_state(run, protocol)
     commands, missing, conflicts, before, after = plan(desired.lines, ours, every, addresses, links, protocol,
                                                        prune, desired.owned)
+    pending = 0
+    if not prune:
+        planned = set(commands)
+        pending = sum(1 for c in plan(desired.lines, ours, every, addresses, links, protocol, True,
+                                      desired.owned)[0] if c not in planned)
     result = dict(commands=commands, missing_interfaces=missing, conflicts=conflicts, proxy_arp=[],
-                  ipv6_sysctls=[], warnings=[], before=before, after=after, error=None)
+                  ipv6_sysctls=[], warnings=[], before=before, after=after, error=None, prune_pending=pending)
     if missing:
         result["warnings"].append("interfaces not present, their lines skipped: %s" % ", ".join(missing))
     result["warnings"].extend(conflicts)

@@ -1,9 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: ocs-l3 contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kernel settings a module checks before it applies anything (routing, the NAT tier)."""
+"""Kernel settings a module sets (and keeps for the next boot) or checks before it applies anything (routing,
+the NAT tier)."""
 
 from __future__ import annotations
+
+import os
+import tempfile
 
 
 def read_sysctl(key):
@@ -36,3 +40,60 @@ def problem(wanted, hint="", read=read_sysctl):
     return "%s must be %s, found %s%s" % (
         ", ".join(k for k, dummy, dummy in wrong), ", ".join(w for dummy, w, dummy in wrong),
         ", ".join(f for dummy, dummy, f in wrong), " (%s)" % hint if hint else "")
+
+
+def write_sysctl(key, value):
+    """Set a kernel setting through /proc/sys (as `sysctl -w` does); OSError when it cannot be set."""
+    path = key if "/" in key else key.replace(".", "/")
+    with open("/proc/sys/" + path.lstrip("/"), "w") as fh:
+        fh.write(str(value))
+
+
+def conf_text(wanted, owner):
+    """Pure: the sysctl.d file that sets ``wanted`` at boot, sorted, one ``key = value`` line each."""
+    lines = ["# Managed by ocs-l3 (%s): the kernel settings it needs, set again at each boot." % owner]
+    lines += ["%s = %s" % (key, wanted[key]) for key in sorted(wanted)]
+    return "\n".join(lines) + "\n"
+
+
+def settle(wanted, conf_file, owner, check=False, read=read_sysctl, write=write_sysctl):
+    """Set each setting of ``wanted`` that does not read as given, and keep them all in ``conf_file``
+    (written whole, atomically, when its content differs). Returns what it changed (check mode:
+    would change): ``["key=value", ..., conf_file]``. ValueError naming the setting that cannot be set
+    (a read-only /proc/sys: a container's), nothing written to ``conf_file`` then."""
+    changed = []
+    if not wanted:
+        return changed
+    for key, want, dummy in sysctl_problems(wanted, read):
+        changed.append("%s=%s" % (key, want))
+        if not check:
+            try:
+                write(key, want)
+            except OSError as exc:
+                raise ValueError("cannot set %s to %s: %s" % (key, want, exc.strerror or exc)) from None
+    text = conf_text(wanted, owner)
+    try:
+        with open(conf_file) as fh:
+            same = fh.read() == text
+    except OSError:
+        same = False
+    if not same:
+        changed.append(conf_file)
+        if not check:
+            write_atomic(conf_file, text)
+    return changed
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` (mode 0644) beside it and rename it over it; the directory is made."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".ocs-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

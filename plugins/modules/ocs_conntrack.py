@@ -18,7 +18,10 @@ description:
   - Where it may not (a container; the kernel shows them mode 0444 in a non-init network namespace) or when
     C(manage=false), changes nothing and reports the values that are smaller than wanted, as a warning or a
     failure (C(readonly)).
-  - Does not persist the values; the role writes C(sysctl_conf) to C(/etc/sysctl.d). Supports check mode.
+  - >-
+    With O(sysctl_file) and O(modules_file), where it sets them it also keeps them for the next boot: C(sysctl_conf)
+    in the first, C(nf_conntrack) in the second (loaded at boot before sysctl.d applies), each written whole when it
+    differs. Supports check mode.
 options:
   max:
     description: The wanted C(nf_conntrack_max), a positive integer.
@@ -37,6 +40,12 @@ options:
     type: str
     choices: [warn, fail]
     default: warn
+  sysctl_file:
+    description: Where this host may set them, the C(sysctl.d) file that keeps them (C(sysctl_conf)).
+    type: path
+  modules_file:
+    description: Where this host may set them, the C(modules-load.d) file that loads C(nf_conntrack) at boot.
+    type: path
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -73,6 +82,11 @@ sysctl_conf:
   description: The lines that keep the wanted values across a reboot (for C(/etc/sysctl.d)).
   type: str
   returned: always
+persisted:
+  description: The files of O(sysctl_file) and O(modules_file) written (check mode, that would be).
+  type: list
+  elements: str
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -86,42 +100,13 @@ def main():
             buckets=dict(type="int", default=0),
             manage=dict(type="bool", default=True),
             readonly=dict(type="str", choices=["warn", "fail"], default="warn"),
+            sysctl_file=dict(type="path"),
+            modules_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    try:
-        want = conntrack.wanted(p["max"], p["buckets"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    state = conntrack.read()
-    current = {k: v["value"] for k, v in state.items()}
-    settable = p["manage"] and state[conntrack.MAX]["writable"]
-    keep = dict(want, **{conntrack.BUCKETS: max(current[conntrack.BUCKETS] or 0, want[conntrack.BUCKETS])})
-    out = dict(current=current, wanted=want, settable=settable, set=[], short=[],
-               sysctl_conf=conntrack.sysctl_conf(keep))
-    if settable:
-        changes = conntrack.plan(state, want)
-        # the buckets may stay read-only where the maximum is not (older kernels): leave them then
-        changes = [c for c in changes if state[c[0]]["writable"]]
-        out["set"] = ["%s %s -> %d" % (k, old, new) for k, old, new in changes]
-        if changes and not module.check_mode:
-            try:
-                conntrack.apply(changes)
-            except OSError as exc:
-                module.fail_json(msg=str(exc), **out)
-        module.exit_json(changed=bool(changes), **out)
-    short = conntrack.shortfall(state, want)
-    out["short"] = ["%s %s < %d" % (k, "missing" if v is None else v, w) for k, v, w in short]
-    if short:
-        why = ("this host may not set them (a container, or a non-init network namespace: the kernel keeps them "
-               "per host)" if p["manage"] else "ocs_firewall_conntrack_manage is false")
-        msg = "conntrack table smaller than wanted: %s; %s. Set them on the host that owns the kernel." % (
-            ", ".join(out["short"]), why)
-        if p["readonly"] == "fail":
-            module.fail_json(msg=msg, **out)
-        module.warn(msg)
-    module.exit_json(changed=False, **out)
+    module.exit_json(**conntrack.converge(module, module.params["max"], **{
+        k: module.params[k] for k in ("buckets", "manage", "readonly", "sysctl_file", "modules_file")}))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,40 @@ options:
     description: Mode of parent directories that have to be created.
     type: str
     default: "0755"
+  units:
+    description:
+      - >-
+        systemd units this role's files belong to, brought up once every file is in place (as the module
+        M(ocs.l3.ocs_units) does, in the same module run): C(systemctl daemon-reload) first when a changed file
+        is under a systemd directory, then each unit enabled and started where it is not. Never stops, restarts
+        or reloads a unit (handlers do that).
+      - Not when a file's content is still O(files[].content)-less and differs (C(needed)); the action's second
+        run, with that content, does it.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The unit's full name (C(frr.service)).
+        type: str
+        required: true
+      enabled:
+        description: Enable it (start at boot).
+        type: bool
+        default: true
+      started:
+        description: Start it now when it is not running.
+        type: bool
+        default: true
+      manage:
+        description: False leaves this unit alone.
+        type: bool
+        default: true
+  changed_before:
+    description: Files an earlier run of this task changed (the action's first run), for the daemon-reload decision.
+    type: list
+    elements: str
+    default: []
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -123,10 +157,15 @@ needed:
   type: list
   elements: str
   returned: always
+unit_actions:
+  description: What O(units) took (check mode, would take), as C(daemon-reload), C(enable NAME), C(start NAME).
+  type: list
+  elements: str
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ocs.l3.plugins.module_utils import install
+from ansible_collections.ocs.l3.plugins.module_utils import install, units
 
 
 def main():
@@ -150,6 +189,13 @@ def main():
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
             directory_mode=dict(type="str", default="0755"),
+            units=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                enabled=dict(type="bool", default=True),
+                started=dict(type="bool", default=True),
+                manage=dict(type="bool", default=True),
+            )),
+            changed_before=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -169,7 +215,9 @@ def main():
         changed = made + changed
     except (OSError, KeyError, ValueError) as exc:
         module.fail_json(msg="cannot install: %s" % exc)
-    module.exit_json(changed=bool(changed), changed_files=changed, needed=needed,
+    # The units once every file is in place (with content still to come, the action runs this again).
+    done = [] if needed else units.converge(module, p["units"], p["changed_before"] + changed)
+    module.exit_json(changed=bool(changed or done), changed_files=changed, needed=needed, unit_actions=done,
                      alternates=[f["dest"] for f in files if f.get("alternate_chosen")])
 
 

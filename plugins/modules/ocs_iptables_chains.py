@@ -79,6 +79,38 @@ options:
     description: Delete conntrack entries of changed or vanished translations after a change (table nat, ipv4).
     type: bool
     default: true
+  conntrack_table:
+    description:
+      - >-
+        After the chains (applying them loads C(nf_conntrack)), size the host's conntrack table in the same
+        module run, as M(ocs.l3.ocs_conntrack) does with the same options: set where this host may (and kept for
+        the next boot with C(sysctl_file) and C(modules_file)), checked where it may not. Its result is returned
+        as RV(conntrack_table).
+    type: dict
+    suboptions:
+      max:
+        description: The wanted C(nf_conntrack_max).
+        type: int
+        required: true
+      buckets:
+        description: The wanted C(nf_conntrack_buckets); 0, from the maximum.
+        type: int
+        default: 0
+      manage:
+        description: Set them when possible; false, only check them.
+        type: bool
+        default: true
+      readonly:
+        description: When they cannot be set and are smaller than wanted, C(warn) or C(fail).
+        type: str
+        choices: [warn, fail]
+        default: warn
+      sysctl_file:
+        description: The C(sysctl.d) file that keeps them.
+        type: path
+      modules_file:
+        description: The C(modules-load.d) file that loads C(nf_conntrack) at boot.
+        type: path
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -101,6 +133,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+conntrack_table:
+  description: With O(conntrack_table), what M(ocs.l3.ocs_conntrack) returns (current, wanted, settable, set, short,
+    persisted, sysctl_conf).
+  type: dict
+  returned: with O(conntrack_table)
 transaction:
   description: The iptables-restore --noflush input applied (or that would be, in check mode); empty when none.
   type: str
@@ -124,6 +161,7 @@ ipv6:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocs.l3.plugins.module_utils import conntrack as conntrack_size
 from ansible_collections.ocs.l3.plugins.module_utils.constants import CHAIN_PREFIX
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import ApplyError, check_candidate, parse_restore, plan
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import live_tables, scratch_save, tools
@@ -227,6 +265,11 @@ def main():
                 table=dict(type="str", default="nat"), chain=dict(type="str", required=True),
                 target=dict(type="str", required=True), first=dict(type="bool", default=False))),
             conntrack=dict(type="bool", default=True),
+            conntrack_table=dict(type="dict", options=dict(
+                max=dict(type="int", required=True), buckets=dict(type="int", default=0),
+                manage=dict(type="bool", default=True),
+                readonly=dict(type="str", choices=["warn", "fail"], default="warn"),
+                sysctl_file=dict(type="path"), modules_file=dict(type="path"))),
         ),
         supports_check_mode=True,
     )
@@ -240,6 +283,10 @@ def main():
         result = dict(result, changed=result["changed"] or six["changed"], ipv6=six)
         if "diff" in result or "diff" in six:
             result["diff"] = [d for d in (result.get("diff"), six.pop("diff", None)) if d]
+    if p["conntrack_table"]:
+        table = p["conntrack_table"]
+        sized = conntrack_size.converge(module, table["max"], **{k: v for k, v in table.items() if k != "max"})
+        result = dict(result, changed=result["changed"] or sized["changed"], conntrack_table=sized)
     module.exit_json(**result)
 
 

@@ -34,6 +34,15 @@ options:
     description: Added to the failure message of O(sysctls) (how to set them).
     type: str
     default: ""
+  sysctl_file:
+    description:
+      - >-
+        With it, O(sysctls) are set first, each that does not read as given (through C(/proc/sys), as
+        C(sysctl -w)), and kept for the next boot in this C(sysctl.d) file (written whole, atomically, when its
+        content differs: the role owns it); then checked. A setting that cannot be set (a read-only
+        C(/proc/sys)) fails the task before anything is applied. Without it they are only checked.
+      - One module run where a C(sysctl) task costs a module run per setting.
+    type: path
   src:
     description: Path of the nft file on the host.
     type: path
@@ -56,6 +65,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sysctls_set:
+  description: With O(sysctl_file), the settings set (C(key=value)) and the file when it was written (check mode, would be).
+  type: list
+  elements: str
+  returned: when something was set
 operation:
   description: C(none), C(create), C(replace), C(elements) or C(delete).
   returned: always
@@ -106,11 +120,18 @@ def main():
             name=dict(type="str", default=NFT_TABLE),
             sysctls=dict(type="dict", default={}),
             sysctl_hint=dict(type="str", default=""),
+            sysctl_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    wrong = sysctl.problem(p["sysctls"], p["sysctl_hint"])
+    sysctls_set = []
+    if p["sysctl_file"]:
+        try:
+            sysctls_set = sysctl.settle(p["sysctls"], p["sysctl_file"], "the NAT tier", check=module.check_mode)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="%s (nothing applied)" % exc)
+    wrong = None if module.check_mode and sysctls_set else sysctl.problem(p["sysctls"], p["sysctl_hint"])
     if wrong:
         module.fail_json(msg=wrong)
     family, name = p["family"], p["name"]
@@ -128,10 +149,13 @@ def main():
     live, before = _list(module, family, name)
     res = plan(family, name, text, candidate, live)
     result = dict(changed=res["operation"] != "none", **res)
+    if sysctls_set:
+        result["sysctls_set"] = sysctls_set
     if module._diff:
         result["diff"] = dict(before=before, after=after, before_header="live table %s %s" % (family, name),
                               after_header=p["src"])
     if module.check_mode or not result["changed"]:
+        result["changed"] = result["changed"] or bool(sysctls_set)
         module.exit_json(**result)
     rc, out, err = module.run_command(["nft", "-f", "-"], data=res["transaction"], binary_data=True)
     if rc != 0:

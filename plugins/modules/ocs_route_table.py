@@ -63,6 +63,15 @@ options:
     description: Added to the failure message of O(sysctls) (how to set them).
     type: str
     default: ""
+  sysctl_file:
+    description:
+      - >-
+        With it, O(sysctls) are set first, each that does not read as given (through C(/proc/sys), as
+        C(sysctl -w)), and kept for the next boot in this C(sysctl.d) file (written whole, atomically, when its
+        content differs: the role owns it); then checked. A setting that cannot be set (a read-only
+        C(/proc/sys)) fails the task before anything is applied. Without it they are only checked.
+      - One module run where a C(sysctl) task costs a module run per setting.
+    type: path
   src:
     description: Path of the desired ip-batch file on the host.
     type: path
@@ -89,6 +98,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sysctls_set:
+  description: With O(sysctl_file), the settings set (C(key=value)) and the file when it was written (check mode, would be).
+  type: list
+  elements: str
+  returned: when something was set
+prune_pending:
+  description:
+    - >-
+      With O(prune=false), how many more commands a run with O(prune=true) would send now (its deletions of routes
+      and addresses, and the addresses a deletion takes along, put back); 0 with it. The role's prune step runs
+      only when this (or RV(conflicts)) was not empty: make before break, without a second module run on a host
+      with nothing to delete.
+  type: int
+  returned: always
 commands:
   description: ip-batch commands applied (or that would be, in check mode).
   type: list
@@ -122,11 +145,17 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=ROUTE_PROTOCOL),
                            prune=dict(type="bool", default=True), sysctls=dict(type="dict", default={}),
-                           sysctl_hint=dict(type="str", default="")),
+                           sysctl_hint=dict(type="str", default=""), sysctl_file=dict(type="path")),
         supports_check_mode=True,
     )
-    src, protocol = module.params["src"], module.params["protocol"]
-    wrong = sysctl.problem(module.params["sysctls"], module.params["sysctl_hint"])
+    src, protocol, p = module.params["src"], module.params["protocol"], module.params
+    sysctls_set = []
+    if p["sysctl_file"]:
+        try:
+            sysctls_set = sysctl.settle(p["sysctls"], p["sysctl_file"], "routing", check=module.check_mode)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="%s (nothing applied)" % exc)
+    wrong = None if module.check_mode and sysctls_set else sysctl.problem(p["sysctls"], p["sysctl_hint"])
     if wrong:
         module.fail_json(msg=wrong)
     try:
@@ -145,6 +174,8 @@ def main():
     if module._diff:
         res["diff"] = dict(before=before, after=after, after_header=src,
                            before_header="kernel routes (proto %d), our addresses, tap sysctls" % protocol)
+    if sysctls_set:
+        res.update(sysctls_set=sysctls_set, changed=True)
     if error:
         module.fail_json(msg=error, **res)
     module.exit_json(**res)

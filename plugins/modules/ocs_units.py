@@ -66,26 +66,9 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocs.l3.plugins.module_utils import units as units_lib
 
-# `systemctl is-enabled` answers that need no `enable`: enabled by the unit itself or by other means.
-ENABLED = ("enabled", "enabled-runtime", "static", "indirect", "generated", "alias", "linked", "linked-runtime")
-# `systemctl is-active` answers that need no `start`.
-RUNNING = ("active", "activating", "reloading")
-
-
-def plan(units, query):
-    """Pure: the (verb, unit) actions that bring ``units`` to their wanted state.
-    ``query(verb, name)`` returns `systemctl VERB NAME`'s one-word answer (is-enabled, is-active)."""
-    actions = []
-    for unit in units:
-        if not unit.get("manage", True):
-            continue
-        name = unit["name"]
-        if unit.get("enabled", True) and query("is-enabled", name) not in ENABLED:
-            actions.append(("enable", name))
-        if unit.get("started", True) and query("is-active", name) not in RUNNING:
-            actions.append(("start", name))
-    return actions
+plan = units_lib.plan
 
 
 def main():
@@ -100,22 +83,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    systemctl = module.get_bin_path("systemctl", required=True)
-
-    def query(verb, name):
-        dummy, out, dummy = module.run_command([systemctl, verb, name])
-        return (out.strip().splitlines() or [""])[-1]
-
-    actions = plan(module.params["units"], query)
-    done = ["%s %s" % action for action in actions]
-    if module.check_mode or not actions:
-        module.exit_json(changed=bool(actions), actions=done)
-    for verb, name in actions:
-        rc, out, err = module.run_command([systemctl, verb, name])
-        if rc != 0:
-            module.fail_json(msg="systemctl %s %s failed (rc %d): %s" % (verb, name, rc, (err or out).strip()),
-                             actions=done)
-    module.exit_json(changed=True, actions=done)
+    done = units_lib.converge(module, module.params["units"])
+    module.exit_json(changed=bool(done), actions=done)
 
 
 if __name__ == "__main__":

@@ -395,9 +395,13 @@ def test_ipv6_from_taps_is_dropped(lab):
     # as the role applies them: both families in one module run (IPv4 first, IPv6 returned as `ipv6`)
     both = {"src": str(lab.file("hv1", "/etc/ocs-l3/iptables-filter.rules")), "family": "ipv4",
             "ipv6_src": str(lab.file("hv1", "/etc/ocs-l3/ip6tables-filter.rules")), "jumps": FILTER_JUMPS,
-            "conntrack": False}
+            "conntrack": False,
+            # and the conntrack table, checked only here (a non-init namespace: the kernel's, read-only)
+            "conntrack_table": {"max": 1, "sysctl_file": str(lab.file("hv1", "/etc/sysctl.d/61-ocs-l3-conntrack.conf"))}}
     res = run_module(lab.ns["hv1"], "ocs.l3.ocs_iptables_chains", both)
     assert not res.get("failed"), res
+    assert res["conntrack_table"]["settable"] is False and res["conntrack_table"]["short"] == [], res
+    assert not lab.file("hv1", "/etc/sysctl.d/61-ocs-l3-conntrack.conf").exists()  # nothing persisted there
     assert res["changed"] and res["ipv6"]["jumps_fixed"] == ["-I INPUT 1 -j OCS-INPUT", "-I FORWARD 1 -j OCS-FORWARD",
                                                              "-I PREROUTING 1 -j OCS-NOTRACK"]
     assert ssh6("vm-b", tap_ll + "%eth0") is None

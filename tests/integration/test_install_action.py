@@ -1,6 +1,7 @@
 """ocs.l3.ocs_install through Ansible (action + module, two module runs when content is needed):
 the alternate content a host wants while its flag file exists (the FRR role's drained frr.conf),
-validation before anything is installed, and a second run that changes nothing."""
+validation before anything is installed, a second run that changes nothing, and the units brought up
+once every file is in place (a systemctl on PATH that records what it was asked)."""
 
 import json
 import os
@@ -71,3 +72,80 @@ def test_content_that_fails_validation_installs_nothing(tmp_path):
     assert res["failed"] and "frr.conf: failed to validate (grep -q router %s, exit 1)" in res["msg"]
     assert (tmp_path / "frr.conf").read_text() == "router bgp 1\n"
     assert (tmp_path / "daemons").read_text() == "old\n"  # the other file of the call was not installed either
+
+
+UNITS_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: install
+      ocs.l3.ocs_install:
+        owner: "{{ lookup('env', 'USER') or 'root' }}"
+        group: "{{ lookup('env', 'OCS_TEST_GROUP') }}"
+        files:
+          - dest: "%(dir)s/app.conf"
+            content: "%(content)s"
+            mode: "0644"
+            validate: grep -q ok %%s
+        units:
+          - name: app.service
+          - name: other.service
+            manage: false
+      environment:
+        PATH: "%(dir)s/bin:{{ lookup('env', 'PATH') }}"
+      register: out
+"""
+
+# Answers from files (the unit's state), and logs each call with app.conf's content at that moment.
+SYSTEMCTL = """#!/bin/sh
+d=%(dir)s
+echo "$* [$(cat $d/app.conf 2>/dev/null)]" >> $d/calls
+case "$1" in
+  is-enabled) cat $d/enabled 2>/dev/null || echo disabled ;;
+  is-active) cat $d/active 2>/dev/null || echo inactive ;;
+  enable) echo enabled > $d/enabled ;;
+  start) echo active > $d/active ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def run_units(tmp_path, content):
+    import grp
+    import pwd
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    fake = tmp_path / "bin" / "systemctl"
+    fake.write_text(SYSTEMCTL % dict(dir=tmp_path))
+    fake.chmod(0o755)
+    play = tmp_path / "units.yml"
+    play.write_text(UNITS_PLAY % dict(dir=tmp_path, content=content))
+    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
+                      USER=pwd.getpwuid(os.getuid()).pw_name, OCS_TEST_GROUP=grp.getgrgid(os.getgid()).gr_name)
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python"), str(play)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    calls = (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+    (tmp_path / "calls").unlink(missing_ok=True)
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"], calls
+
+
+def test_units_come_up_after_the_files_and_only_where_they_are_not(tmp_path):
+    # First run: the file is new (its content goes in the action's second module run); the unit is
+    # enabled and started in that run, after the file is in place, never in the first.
+    res, calls = run_units(tmp_path, "ok 1\\n")
+    assert res["changed"] and res["unit_actions"] == ["enable app.service", "start app.service"]
+    assert calls == ["is-enabled app.service [ok 1]", "is-active app.service [ok 1]",
+                     "enable app.service [ok 1]", "start app.service [ok 1]"]
+    # Converged: two queries, no change; the unmanaged unit is never asked about.
+    res, calls = run_units(tmp_path, "ok 1\\n")
+    assert not res["changed"] and res["unit_actions"] == [] and calls == [
+        "is-enabled app.service [ok 1]", "is-active app.service [ok 1]"]
+    # A stopped unit is started even when no file changed (drift repair).
+    (tmp_path / "active").write_text("failed\n")
+    res, calls = run_units(tmp_path, "ok 1\\n")
+    assert res["changed"] and res["changed_files"] == [] and res["unit_actions"] == ["start app.service"]
+    # A file that fails validation: nothing installed, no unit touched.
+    (tmp_path / "active").write_text("inactive\n")
+    res, calls = run_units(tmp_path, "bad\\n")
+    assert res["failed"] and "failed to validate" in res["msg"] and calls == []
+    assert (tmp_path / "app.conf").read_text() == "ok 1\n"

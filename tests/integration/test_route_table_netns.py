@@ -88,3 +88,36 @@ def test_tor_static_table_with_ecmp(netns, tmp_path):
     assert "blackhole 198.19.1.0/24" in table
     assert "nexthop via 198.18.1.12" in table and "nexthop via 198.18.1.140" in table
     assert not apply(netns, src)["changed"]
+
+
+def test_routing_sysctls_are_set_kept_for_boot_and_checked_in_the_same_run(netns, tmp_path):
+    """sysctl_file: the module sets the settings that differ (this namespace's own), writes the
+    sysctl.d file, then applies; a second run changes nothing; check mode sets nothing; a setting
+    that cannot be set fails the run before anything is applied, the file not written."""
+    src = tmp_path / "routes.batch"
+    src.write_text("")
+    conf = tmp_path / "sysctl.d" / "60-ocs-l3.conf"
+    wanted = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.default.proxy_arp": "1"}
+
+    def read(key):
+        return sh("ip", "netns", "exec", netns, "sysctl", "-n", key).stdout.strip()
+
+    for key in wanted:  # a new namespace may inherit the host's values
+        sh("ip", "netns", "exec", netns, "sysctl", "-q", "-w", "%s=0" % key)
+    args = {"src": str(src), "sysctls": wanted, "sysctl_file": str(conf)}
+    would = run_module(netns, "ocs.l3.ocs_route_table", args, check=True)
+    assert would["changed"] and would["sysctls_set"] == [
+        "net.ipv4.conf.default.proxy_arp=1", "net.ipv4.ip_forward=1", str(conf)]
+    assert [read(k) for k in wanted] == ["0", "0"] and not conf.exists()
+    first = run_module(netns, "ocs.l3.ocs_route_table", args)
+    assert first["changed"] and first["sysctls_set"] == would["sysctls_set"], first
+    assert [read(k) for k in wanted] == ["1", "1"]
+    assert conf.read_text().splitlines()[1:] == ["net.ipv4.conf.default.proxy_arp = 1", "net.ipv4.ip_forward = 1"]
+    again = run_module(netns, "ocs.l3.ocs_route_table", args)
+    assert not again["changed"] and "sysctls_set" not in again
+    # read-only (0444, even for root): refused before anything, the file untouched
+    bad_args = dict(args, sysctls=dict(wanted, **{"kernel.ostype": "Plan9"}), sysctl_file=str(tmp_path / "other.conf"))
+    bad = run_module(netns, "ocs.l3.ocs_route_table", bad_args)
+    assert bad["failed"] and bad["msg"].startswith("cannot set kernel.ostype to Plan9: ") and \
+        bad["msg"].endswith("(nothing applied)"), bad
+    assert not (tmp_path / "other.conf").exists()

@@ -82,7 +82,11 @@ def test_every_role_has_its_tag_in_site_yml():
         if named:
             assert play["tags"] == (["always"] if named <= always else sorted(named)), play["name"]
         elif play["tags"] == [change.SETUP_TAG]:
-            assert [t["ansible.builtin.apt"]["state"] for t in play["tasks"]] == ["present"], play["name"]
+            # a read of dpkg's database (no change), then apt for what is missing
+            assert [sorted(k for k in t if k.startswith("ansible.builtin.")) for t in play["tasks"]] == [
+                ["ansible.builtin.raw"], ["ansible.builtin.apt"]], play["name"]
+            assert play["tasks"][0]["changed_when"] is False and play["tasks"][1]["ansible.builtin.apt"]["state"] == \
+                "present", play["name"]
         else:  # include_role plays: the lock-out check and the finish are always, the prune is routes'
             included = {t["ansible.builtin.include_role"]["name"].split(".")[-1] for t in play["tasks"]}
             assert play["tags"] == (["ocs_routes"] if included == {"ocs_routes"} else ["always"]), play["name"]
@@ -116,8 +120,21 @@ def test_setup_tasks_carry_no_rendered_file():
                     tagged.setdefault(path.split(os.sep)[-3], []).append(task["name"])
                     text = yaml.safe_dump(task)
                     assert not [r for r in rendered if r in text], (path, task["name"])
-    assert set(tagged) == {"ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"}
+    # the roles' own apt tasks (skipped after site.yml's package play)
+    assert set(tagged) == {"ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat"}
     assert "Install the FRR daemons file" not in tagged["ocs_frr"]  # rendered (build dir): not setup
+    # Setup inside a task that also carries rendered files (the units a role brings up, the agent's
+    # programs, the routing sysctls): left alone when the run skips ocs_setup, by each item's flag.
+    for role, needle in (("ocs_agent", "_ocs_agent_setup"), ("ocs_agent", "_ocs_agent_units_managed"),
+                         ("ocs_frr", "'ocs_setup' not in ansible_skip_tags"),
+                         ("ocs_dhcp", "'ocs_setup' not in ansible_skip_tags"),
+                         ("ocs_routes", "'ocs_setup' not in ansible_skip_tags")):
+        with open(os.path.join(ROOT, "roles", role, "tasks", "main.yml")) as fh:
+            assert needle in fh.read(), (role, needle)
+    with open(os.path.join(ROOT, "roles", "ocs_agent", "vars", "main.yml")) as fh:
+        agent_vars = yaml.safe_load(fh)
+    assert agent_vars["_ocs_agent_setup"] == "{{ 'ocs_setup' not in ansible_skip_tags }}"
+    assert "_ocs_agent_setup" in agent_vars["_ocs_agent_units_managed"]
     assert change.command(["NEW"], {"hosts": ["h"], "roles": ["ocs_frr"]}, setup=True)[-2:] == ["--tags", "ocs_frr"]
 
 

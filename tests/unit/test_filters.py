@@ -12,7 +12,7 @@ def test_filters_registered():
     assert set(FILTERS) == {"ocs_fabric_input", "ocs_fabric_check", "ocs_instance_ifname", "ocs_route_lines",
                             "ocs_rack_table", "ocs_host_files", "ocs_in_ranges", "ocs_frr_drained", "ocs_drain_plan",
                             "ocs_drain_pending", "ocs_path", "ocs_status_summary", "ocs_status_table",
-                            "ocs_site_packages"}
+                            "ocs_site_packages", "ocs_packages_missing"}
 
 
 def test_path_names_the_contract_and_refuses_an_unknown_name():

@@ -469,6 +469,51 @@ def test_conntrack_read_only_is_checked_not_set(tmp_path):
     assert conntrack.shortfall(missing, conntrack.wanted(1))[0] == ("nf_conntrack_max", None, 1)
 
 
+class _Module:
+    def __init__(self, check_mode=False):
+        self.check_mode, self.warnings = check_mode, []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def fail_json(self, **kw):
+        raise RuntimeError(kw["msg"])
+
+
+def test_conntrack_converge_sets_keeps_for_boot_and_changes_nothing_the_second_time(tmp_path):
+    """What ocs_conntrack and ocs_iptables_chains' conntrack_table run: set, persist (sysctl.d and
+    modules-load.d, written whole when they differ), idempotent; check mode writes nothing."""
+    proc = _proc(tmp_path, {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536})
+    files = dict(sysctl_file=str(tmp_path / "sysctl.d" / "61.conf"), modules_file=str(tmp_path / "modules" / "c.conf"))
+    would = conntrack.converge(_Module(check_mode=True), 300000, proc=proc, **files)
+    assert would["changed"] and would["set"] == ["nf_conntrack_max 262144 -> 300000",
+                                                 "nf_conntrack_buckets 65536 -> 131072"]
+    assert would["persisted"] == [files["sysctl_file"], files["modules_file"]]
+    assert conntrack.read(proc)["nf_conntrack_max"]["value"] == 262144 and not os.path.exists(files["sysctl_file"])
+    done = conntrack.converge(_Module(), 300000, proc=proc, **files)
+    assert done["changed"] and done["set"] == would["set"] and done["persisted"] == would["persisted"]
+    assert conntrack.read(proc)["nf_conntrack_max"]["value"] == 300000
+    with open(files["sysctl_file"]) as fh:
+        assert fh.read() == done["sysctl_conf"]
+    with open(files["modules_file"]) as fh:
+        assert fh.read() == "nf_conntrack\n"
+    again = conntrack.converge(_Module(), 300000, proc=proc, **files)
+    assert not again["changed"] and again["set"] == [] and again["persisted"] == []
+
+
+def test_conntrack_converge_only_checks_where_it_may_not_set(tmp_path):
+    proc = _proc(tmp_path, {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536})
+    module = _Module()
+    out = conntrack.converge(module, 300000, manage=False, proc=proc, sysctl_file=str(tmp_path / "s.conf"))
+    assert not out["changed"] and not out["settable"] and out["persisted"] == []
+    assert out["short"] == ["nf_conntrack_max 262144 < 300000", "nf_conntrack_buckets 65536 < 131072"]
+    assert "ocs_firewall_conntrack_manage is false" in module.warnings[0] and not (tmp_path / "s.conf").exists()
+    with pytest.raises(RuntimeError, match="conntrack table smaller than wanted"):
+        conntrack.converge(_Module(), 300000, manage=False, readonly="fail", proc=proc)
+    with pytest.raises(RuntimeError, match="nf_conntrack_max must be a positive integer"):
+        conntrack.converge(_Module(), 0, proc=proc)
+
+
 # --- IPv6 guards and inbound policy (issue 20, dual stack) -----------------------------------
 
 DECLARE6 = [":%s - [0:0]" % c for c in ("OCS-INPUT", "OCS-FORWARD", "OCS-HOST", "OCS-ANTISPOOF", "OCS-GUARD6",

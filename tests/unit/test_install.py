@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.ocs.l3.plugins.module_utils import install
+from ansible_collections.ocs.l3.plugins.module_utils import install, units
 from ansible_collections.ocs.l3.plugins.modules import ocs_units
 
 ME = dict(owner=__import__("pwd").getpwuid(os.getuid()).pw_name, group=__import__("grp").getgrgid(os.getgid()).gr_name)
@@ -132,3 +132,56 @@ def test_units_plan_enables_and_starts_only_what_is_not():
     assert ocs_units.plan(units, query) == [("enable", "b.service"), ("start", "b.service"), ("start", "c.timer")]
     assert ("is-enabled", "d.service") not in asked  # an unmanaged unit is not even asked about
     assert ocs_units.plan([{"name": "a.service"}], query) == []
+
+
+class _Module:
+    """What units.converge uses of AnsibleModule: a systemctl that answers from ``state``."""
+
+    def __init__(self, state, check_mode=False, fail=()):
+        self.state, self.check_mode, self.fail, self.ran = state, check_mode, fail, []
+
+    def get_bin_path(self, name, required=False):
+        return "/bin/" + name
+
+    def run_command(self, argv):
+        verb, rest = argv[1], argv[2:]
+        self.ran.append(" ".join(argv[1:]))
+        if verb in ("is-enabled", "is-active"):
+            return 0, self.state.get((verb, rest[0]), "unknown") + "\n", ""
+        return (1, "", "boom") if verb in self.fail else (0, "", "")
+
+    def fail_json(self, **kw):
+        raise RuntimeError(kw)
+
+
+def test_units_converge_reloads_systemd_only_for_a_changed_unit_file_then_starts_what_is_not():
+    state = {("is-enabled", "frr.service"): "enabled", ("is-active", "frr.service"): "inactive"}
+    frr = [{"name": "frr.service", "enabled": True, "started": True, "manage": True}]
+    # a changed frr.conf is not systemd's business
+    m = _Module(state)
+    assert units.converge(m, frr, ["/etc/frr/frr.conf"]) == ["start frr.service"]
+    assert m.ran == ["is-enabled frr.service", "is-active frr.service", "start frr.service"]
+    # a changed unit or drop-in: re-read first
+    m = _Module(state)
+    assert units.converge(m, frr, ["/etc/systemd/system/frr.service.d/ocs-l3-restore.conf"]) == [
+        "daemon-reload", "start frr.service"]
+    assert m.ran[0] == "daemon-reload"
+    # converged: two queries, nothing done
+    m = _Module({("is-enabled", "frr.service"): "enabled", ("is-active", "frr.service"): "active"})
+    assert units.converge(m, frr, []) == [] and len(m.ran) == 2
+    # check mode: what it would do, nothing run but the queries
+    m = _Module(state, check_mode=True)
+    assert units.converge(m, frr, ["/etc/systemd/system/x.service"]) == ["daemon-reload", "start frr.service"]
+    assert m.ran == ["is-enabled frr.service", "is-active frr.service"]
+    # nothing managed: not even a daemon-reload for a changed unit (the operator's units)
+    m = _Module(state)
+    assert units.converge(m, [dict(frr[0], manage=False)], ["/etc/systemd/system/x.service"]) == [] and m.ran == []
+    # a failing systemctl fails the module, naming the command
+    with pytest.raises(RuntimeError, match="systemctl start frr.service failed"):
+        units.converge(_Module(state, fail=("start",)), frr, [])
+
+
+def test_needs_daemon_reload():
+    assert units.needs_daemon_reload(["/etc/systemd/system/ocs-dhcp.service"])
+    assert units.needs_daemon_reload(["/usr/lib/systemd/system/frr.service"])
+    assert not units.needs_daemon_reload(["/etc/ocs-l3/dnsmasq.conf", "/etc/systemdx/a", "/usr/lib/ocs-l3/ocs-l3.pyz"])

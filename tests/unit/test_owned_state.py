@@ -282,3 +282,18 @@ def test_proxy_arp_helper(values, read_only, check, changed, problem):
 def test_the_agent_and_the_module_share_the_helper():
     from ansible_collections.ocs.l3.plugins.module_utils import host_agent
     assert host_agent.ProcSys is route_table.ProcSys
+
+
+def test_reconcile_without_prune_says_what_the_prune_step_would_delete():
+    """prune_pending: the role runs its prune step (after FRR) only where this is not 0."""
+    kernel = Kernel({"lo": [("127.0.0.1", 8), ("203.0.113.99", 32), ("198.51.100.1", 32)],
+                     TAP: [("198.19.1.254", 24, True), ("198.19.1.1", 24, True)]})
+    first = route_table.reconcile(kernel, desired(), P, prune=False, sysctl=_sysctl())
+    # the stale 203.0.113.99 (ours, not listed) and the tap's stale gateway address stay for the prune
+    # step: two deletions, and the listed address of the same subnet put back after them
+    assert first["prune_pending"] == 3 and not any(" del " in c for c in first["commands"])
+    pruned = route_table.reconcile(kernel, desired(), P, sysctl=_sysctl())
+    assert pruned["prune_pending"] == 0 and len(pruned["commands"]) == 3
+    assert sum(" del " in c for c in pruned["commands"]) == 2
+    again = route_table.reconcile(kernel, desired(), P, prune=False, sysctl=_sysctl())
+    assert again["prune_pending"] == 0 and again["commands"] == []

@@ -2,6 +2,7 @@
 
 
 import json
+import os
 
 import pytest
 
@@ -535,3 +536,39 @@ def test_route_table_module_checks_the_routing_sysctls_before_anything(tmp_path)
     out = json.loads(res.stdout)
     assert out["failed"] and out["msg"] == ("kernel.ocs_absent, kernel.ostype must be 1, Plan9, found (none), Linux "
                                             "(set them)")
+
+
+def test_sysctl_settle_sets_what_differs_keeps_the_file_and_refuses_what_it_cannot_set(tmp_path):
+    live = {"net.ipv4.ip_forward": "0", "net.ipv4.conf.default.proxy_arp": "1"}
+    conf = tmp_path / "d" / "60-ocs-l3.conf"
+    wanted = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.default.proxy_arp": "1"}
+
+    def write(key, value):
+        live[key] = value
+
+    # check mode: what it would do, nothing done
+    assert sysctl.settle(wanted, str(conf), "routing", check=True, read=live.get, write=write) == [
+        "net.ipv4.ip_forward=1", str(conf)]
+    assert live["net.ipv4.ip_forward"] == "0" and not conf.exists()
+    assert sysctl.settle(wanted, str(conf), "routing", read=live.get, write=write) == [
+        "net.ipv4.ip_forward=1", str(conf)]
+    assert live["net.ipv4.ip_forward"] == "1"
+    assert conf.read_text() == ("# Managed by ocs-l3 (routing): the kernel settings it needs, set again at each boot.\n"
+                                "net.ipv4.conf.default.proxy_arp = 1\nnet.ipv4.ip_forward = 1\n")
+    assert oct(conf.stat().st_mode & 0o777) == "0o644"
+    assert sysctl.settle(wanted, str(conf), "routing", read=live.get, write=write) == []  # idempotent
+    # a file another tool (an older version of the role) wrote is rewritten whole
+    conf.write_text("net.ipv4.ip_forward=1\n")
+    assert sysctl.settle(wanted, str(conf), "routing", read=live.get, write=write) == [str(conf)]
+    # nothing wanted: nothing touched
+    assert sysctl.settle({}, str(tmp_path / "none.conf"), "routing", read=live.get, write=write) == []
+    assert not (tmp_path / "none.conf").exists()
+
+    def read_only(key, value):
+        raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(ValueError, match="cannot set net.ipv4.ip_forward to 1: Permission denied"):
+        sysctl.settle(dict(wanted), str(tmp_path / "x.conf"), "routing",
+                      read={"net.ipv4.ip_forward": "0", "net.ipv4.conf.default.proxy_arp": "1"}.get, write=read_only)
+    assert not (tmp_path / "x.conf").exists()
+    assert sorted(os.listdir(conf.parent)) == ["60-ocs-l3.conf"]  # no temporary file left
