@@ -27,6 +27,7 @@ prefix from both, which is the truth).
 """
 
 from .addr import Net, collapse
+from .memo import per_fabric
 
 
 def _h(ip):
@@ -82,13 +83,9 @@ def _unique(nets):
     return sorted(set(nets), key=lambda n: (n.first, n.prefixlen))
 
 
-_CACHE = [None, None]  # [fabric, its Index]: one fabric per render run
-
-
+@per_fabric
 def index(fab):
-    if _CACHE[0] is not fab:
-        _CACHE[0], _CACHE[1] = fab, Index(fab)
-    return _CACHE[1]
+    return Index(fab)
 
 
 def origin(fab, host):

@@ -11,6 +11,7 @@ linear in the host's own instances (ToRs print their rack).
 
 from . import agent, dhcp, expected, frr, nat, natgw, routes
 from . import firewall
+from .memo import forget
 
 CONCERNS = (
     routes.artifacts,
@@ -35,4 +36,9 @@ def host_artifacts(fab, host):
 def fabric_artifacts(fab, hosts=None):
     """{host name: [Artifact]} for ``hosts`` (names; default every fabric host)."""
     names = sorted(fab.hosts) if hosts is None else [h for h in hosts if h in fab.hosts]
-    return {name: host_artifacts(fab, fab.hosts[name]) for name in names}
+    out = {}
+    for name in names:
+        out[name] = host_artifacts(fab, fab.hosts[name])
+        forget(fab, fab.hosts[name])
+    forget(fab)
+    return out

@@ -81,10 +81,12 @@ would then be a guest's default router (seen in the namespace test).
 from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
 from .model import SERVED6_PLEN
+from .memo import per_host
 from .constants import DHCP_CONFIG_PATH as CONFIG_PATH, DHCP_HOSTS_PATH as HOSTS_PATH, \
     DHCP_LEASE_PATH as LEASE_PATH, DHCP_UNIT_PATH as UNIT_PATH, DNSMASQ, RA_INTERVAL, RA_ROUTER_LIFETIME
 
 
+@per_host
 def host_lines(fab, host):
     """The host file of a hypervisor: ``mac,ip,hostname,lease-seconds`` per
     local instance, sorted by IP (stable, so an unchanged fabric rewrites

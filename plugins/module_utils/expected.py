@@ -35,8 +35,7 @@ what it owns (hypervisor sessions), else null. On a hypervisor
 does not exist is a stopped VM, expected absent.
 """
 
-import json
-
+from . import jsontext
 from .addr import ntoa
 from .announce import origin
 from .artifact import Artifact
@@ -45,7 +44,7 @@ from .dhcp import host_lines as dhcp_host_lines
 from .conntrack import buckets_for
 from .firewall import conntrack_max, filter_lines
 from .frr import hypervisor_import, owned, policy, rack_hosts
-from .iptables import parse_restore
+from .iptables import declared_chains
 from .nat import hypervisor_lines as nat_lines
 
 VERSION = 1
@@ -123,10 +122,8 @@ def rack_instances(fab, host):
 
 def chains(fab, host):
     """{table: [our chains]} the host's iptables files declare (IPv4)."""
-    text = "\n".join(filter_lines(fab, host))
-    if host.role == "hypervisor":
-        text += "\n" + "\n".join(nat_lines(fab, host))
-    return {table: sorted(part["chains"]) for table, part in sorted(parse_restore(text).items())}
+    lines = filter_lines(fab, host) + (nat_lines(fab, host) if host.role == "hypervisor" else [])
+    return {table: sorted(chains) for table, chains in sorted(declared_chains(lines).items())}
 
 
 def conntrack(fab, host):
@@ -153,7 +150,7 @@ def expected(fab, host):
 
 def expected_text(fab, host):
     """expected.json's ``expected`` member as JSON text (the template adds the managed notice)."""
-    return json.dumps(expected(fab, host), indent=1, sort_keys=True)
+    return jsontext.dumps(expected(fab, host))
 
 
 def artifacts(fab, host):

@@ -138,6 +138,7 @@ with an ``ocs_address6`` (collapsed) and 1 per IPv6 instance service on one.
 from .addr import ntoa, ntoa6
 from .artifact import Artifact, text
 from .conntrack import sized_max
+from .memo import per_host
 
 from .constants import FILTER6_PATH, FILTER_PATH  # noqa: F401
 from .constants import FILTER_ANTISPOOF as ANTISPOOF, FILTER_CHAINS as CHAINS, FILTER_CHAINS6 as CHAINS6  # noqa: F401
@@ -258,6 +259,7 @@ def _raw(host, edge=()):
     return ["*raw"] + _declare(RAW_CHAINS) + notrack_rules(host, edge) + list(edge) + ["COMMIT"]
 
 
+@per_host
 def filter_lines(fab, host):
     """The ``iptables-restore`` lines (IPv4) of any fabric host: tables filter and raw."""
     policy = host_rules(fab, host)

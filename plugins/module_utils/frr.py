@@ -53,6 +53,7 @@ from .artifact import Artifact, text
 
 from .constants import FRR_CONF_PATH, FRR_DAEMONS_PATH as DAEMONS_PATH  # noqa: F401
 from .validate_bgp import BORDER_DEFAULTS
+from .memo import per_fabric, per_host
 from . import frr6
 MAX_PATHS = 64  # FRR's MULTIPATH_NUM in Debian's build
 DENY_SEQ = 1000  # the explicit final deny of every route-map
@@ -69,6 +70,7 @@ def _h(ip):
     return "%s/32" % ntoa(ip)
 
 
+@per_host
 def owned(fab, hv):
     """The /32s hypervisor ``hv`` may announce, sorted: its instance IPs and,
     in host NAT mode, their floating IPs and its public address."""
@@ -96,6 +98,7 @@ def rack_nets(rack):
     return [net.text for net in rack.instance_subnets]
 
 
+@per_fabric
 def fabric_routes(fab):
     """What the spines hand down (and ToRs and gateways accept): the default
     route, every rack's instance subnets, anything inside a floating range."""
@@ -282,6 +285,7 @@ def _lower_neighbors(fab, upper, lower, group, rmap_in):
     return out
 
 
+@per_fabric
 def hypervisor_import(fab):
     """What a ToR relays to its hypervisors, exactly: the default, every
     rack's instance subnets, the infrastructure and the floating ranges. The
@@ -291,6 +295,7 @@ def hypervisor_import(fab):
     return ["0.0.0.0/0"] + rack_subnets(fab) + fabric_infra(fab) + [f.text for f in fab.floating_ranges]
 
 
+@per_fabric
 def hypervisor_accept(fab):
     """What a hypervisor accepts from its ToRs: the default and, collapsed,
     the space of ``hypervisor_import`` (``le 32`` inside it). The ToR's
@@ -300,6 +305,7 @@ def hypervisor_accept(fab):
     return ["0.0.0.0/0"] + ["%s le 32" % text for text in fabric_space(fab)]
 
 
+@per_fabric
 def rack_subnets(fab):
     nets = [n for rack in fab.racks.values() for n in rack.instance_subnets]
     return [n.text for n in sorted(nets, key=lambda n: (n.first, n.prefixlen))]
@@ -490,19 +496,14 @@ def gateway_policy(fab, host):
 POLICIES = {"hypervisor": hypervisor_policy, "tor": tor_policy, "spine": spine_policy, "nat_gateway": gateway_policy}
 
 
-_LAST = [None, None, None]  # [fabric, host, its Policy]: a host's files ask for its policy several times in a row
-
-
+@per_host
 def policy(fab, host):
-    """The BGP policy of ``host`` (both families on a dual-stack fabric). The last one is kept: the
-    frr, firewall, expected-state and drain concerns of one host each ask for it, one host after
-    another (a dual-stack ToR's takes 10-100 ms). Callers only read it."""
-    if _LAST[0] is fab and _LAST[1] is host:
-        return _LAST[2]
+    """The BGP policy of ``host`` (both families on a dual-stack fabric), computed once per host
+    (memo.py): the frr, firewall, expected-state and drain concerns of a host each ask for it (a
+    dual-stack ToR's takes 10-100 ms). Callers only read it."""
     pol = POLICIES[host.role](fab, host)
     if fab.dual_stack:
         frr6.add(fab, host, pol)
-    _LAST[:] = [fab, host, pol]
     return pol
 
 

@@ -34,6 +34,7 @@ Infrastructure (IPv6) is every host's ``ocs_address6``, routed as /128s inside t
 
 from .addr import compact_hosts6, from_ntoa6, ntoa6
 from . import frr as _frr
+from .memo import per_fabric
 
 REJECT_DISTANCE = 250  # as IPv4's: an unassigned internal address never follows the default
 
@@ -66,15 +67,10 @@ def rack_nets6(rack):
     return [n.text for n in rack.instance_subnets6]
 
 
-_CACHE = [None, None]  # [fabric, {name: list}]: the fabric-wide lists, once per render run (as announce.index)
-
-
+@per_fabric
 def _fabric_lists(fab):
-    if _CACHE[0] is not fab:
-        _CACHE[0], _CACHE[1] = fab, {
-            "racks": _order(n.text for r in fab.racks.values() for n in r.instance_subnets6),
+    return {"racks": _order(n.text for r in fab.racks.values() for n in r.instance_subnets6),
             "infra": _order(t for h in fab.hosts.values() for t in origin6(h))}
-    return _CACHE[1]
 
 
 def rack_subnets6(fab):

@@ -46,6 +46,19 @@ def parse_restore(text):
     return tables
 
 
+def declared_chains(lines):
+    """{table: [declared chains]} of restore-file lines as the render prints them (one statement a
+    line, no leading blanks): :func:`parse_restore`'s chains without reading the rules."""
+    tables, current = {}, None
+    for line in lines:
+        first = line[:1]
+        if first == "*":
+            current = tables.setdefault(line[1:].strip(), [])
+        elif first == ":":
+            current.append(line[1:].split(None, 1)[0])
+    return tables
+
+
 def check_candidate(tables, prefix, jumps):
     """Problems that make a candidate unsafe to apply (it would touch chains that are not ours)."""
     problems = []

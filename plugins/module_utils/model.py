@@ -214,6 +214,8 @@ class Fabric:
     instance_services6: list = field(default_factory=list)  # [(IPv6 int, proto, port)]: dns_servers6 included
     infrastructure: list = field(default_factory=list)  # [Net], collapsed: the fabric's own addresses and networks
     infrastructure6: list = field(default_factory=list)  # [Net6], collapsed: its own IPv6 addresses (ocs_address6)
+    # Values computed from the built fabric, once (memo.py): not part of what the fabric is.
+    memo: dict = field(default_factory=dict, repr=False)
 
     def instances(self):
         for host in self.by_role["hypervisor"]:

@@ -37,6 +37,7 @@ module applies that too, which removes stale rules of an earlier host mode.
 
 from .addr import ntoa
 from .artifact import Artifact, text
+from .memo import per_host
 from .constants import NAT_CHAINS as CHAINS, NAT_PATH  # noqa: F401  (the nat module's names)
 from .constants import NAT_FLOAT_DNAT as FLOAT_DNAT, NAT_FLOAT_SNAT as FLOAT_SNAT, NAT_OUTPUT as OUTPUT
 from .constants import NAT_POSTROUTING as POSTROUTING, NAT_PREROUTING as PREROUTING, NAT_SNAT as SNAT
@@ -84,6 +85,7 @@ def host_nat_rules(fab, host):
     return float_dnat, post, float_snat, snat
 
 
+@per_host
 def hypervisor_lines(fab, host):
     """The ``iptables-restore`` lines of table nat for one hypervisor."""
     meta_dnat, meta_keep = metadata_rules(fab)

@@ -93,14 +93,18 @@ def hypervisor_lines(fab, host):
     floating /32 on its tap too; in static routing mode a default route via
     the uplink peers (ECMP when dual-homed). An instance with an ``ip6``: its
     IPv6 port too (instance6_lines)."""
-    lines = []
+    # The instance lines with their _sort_key made from the ints they print (not read back).
+    keyed = {}
     for inst in host.instances:
-        lines.append("address replace %s/%d dev %s noprefixroute"
-                     % (ntoa(inst.gateway_ip), inst.subnet.prefixlen, inst.interface))
-        lines.append(_dev("%s/32" % ntoa(inst.ip), inst.interface))
+        line = "address replace %s/%d dev %s noprefixroute" % (ntoa(inst.gateway_ip), inst.subnet.prefixlen,
+                                                               inst.interface)
+        keyed[line] = ("address", 0, inst.gateway_ip, inst.subnet.prefixlen, line)
+        line = _dev("%s/32" % ntoa(inst.ip), inst.interface)
+        keyed[line] = ("route", 0, inst.ip, 32, line)
         if inst.floating_ip is not None and fab.nat_mode == "host":
-            lines.append(_dev("%s/32" % ntoa(inst.floating_ip), inst.interface))
-        lines += instance6_lines(inst)
+            line = _dev("%s/32" % ntoa(inst.floating_ip), inst.interface)
+            keyed[line] = ("route", 0, inst.floating_ip, 32, line)
+    lines = [line for inst in host.instances for line in instance6_lines(inst)]
     if host.public_address is not None and fab.nat_mode == "host":
         lines.append(public_address_line(host))
     if fab.routing_mode == "static":
@@ -111,7 +115,9 @@ def hypervisor_lines(fab, host):
             lines.append(_via("default", hops))
         lines += default6_lines(host)
     lines += link6_address_lines(host)
-    return sorted(set(lines), key=_sort_key)
+    for line in lines:
+        keyed[line] = _sort_key(line)
+    return [key[-1] for key in sorted(keyed.values())]
 
 
 def default6_lines(hv):

@@ -52,6 +52,29 @@ def test_second_render_changes_nothing(tmp_path):
     assert "changed=1" not in second.stdout
 
 
+def test_a_rerender_rewrites_only_the_hosts_whose_files_differ(tmp_path):
+    """An unchanged host keeps its directory (nothing written or deleted); a host whose files
+    changed, or whose file on disk no longer holds what was rendered, gets its files anew."""
+    build = tmp_path / "build"
+    assert render(str(build)).returncode == 0
+    inode = {h: os.stat(build / h).st_ino for h in ("hv-r01-01", "tor-r01", "spine1", "hv-r02-01")}
+    (build / "spine1/etc/frr/frr.conf").write_text("edited by hand\n")
+    inv = inventory_copy(tmp_path, "hv-r01-01", lambda d: d["ocs_instances"].pop())
+    proc = render(str(build), str(inv))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = {h: os.stat(build / h).st_ino for h in inode}
+    assert after["hv-r02-01"] == inode["hv-r02-01"]  # untouched
+    for host in ("hv-r01-01", "tor-r01", "spine1"):  # an instance gone (its hypervisor, its ToR); a hand edit
+        assert after[host] != inode[host], host
+    assert (build / "spine1/etc/frr/frr.conf").read_text().startswith("#\n# Managed by ocs-l3")
+    manifest = json.loads((build / "manifest.json").read_text())
+    for host, entry in manifest["hosts"].items():
+        for f in entry["files"]:
+            data = (build / host / f["path"].lstrip("/")).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f["sha256"], (host, f["path"])
+    assert not [p for p in os.listdir(build) if p.startswith((".staging-", ".trash-"))]
+
+
 def _broken_copy(tmp_path, mutate):
     return inventory_copy(tmp_path, "hv-r01-02", mutate)
 
