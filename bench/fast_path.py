@@ -48,8 +48,8 @@ def timed(cmd, env):
     began = time.monotonic()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - began
-    out = res.stdout[res.stdout.find("{"):]
-    data = json.loads(out)
+    lines = res.stdout.splitlines()  # ocs-change's own lines, then the json callback's document
+    data = json.loads("\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("{")):]))
     tasks = sum(1 for play in data["plays"] for task in play["tasks"] for _h in task["hosts"])
     changed = {h: s["changed"] for h, s in data["stats"].items()}
     if res.returncode:

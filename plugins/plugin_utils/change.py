@@ -15,12 +15,13 @@ NEW is validated whole first (an invalid NEW: its problems, exit 1, nothing run)
 diff names every (host, file) the change touches; each rendered file belongs to one role
 (``module_utils/artifacts.py``). The run is then::
 
-    ansible-playbook -i NEW ocs.l3.site --limit <those hosts> --tags <those roles> --skip-tags ocs_setup [args]
+    ansible-playbook -i NEW ocs.l3.site --limit <those hosts> --tags <those roles> --skip-tags ocs_setup
+                     -e '{"_ocs_site_hosts": {<role>: <its hosts>}}' [args]
 
-``site.yml`` tags each play with its role; the render, the lock-out check, the host leases and the
-final play (generation, lease release) are tagged ``always``. So a host gets exactly the roles
-whose files change on it or on another limited host (one role list for the run), in site.yml's
-order: an instance moved is withdrawn by the old hypervisor and announced by the new one in one run
+``site.yml`` tags each play with its role and intersects each role play's groups with
+``_ocs_site_hosts.<role>`` (all hosts when unset); the render, the lock-out check, the host leases
+and the final play (generation, lease release) are tagged ``always``. So a host gets exactly the
+roles whose files change on it, in site.yml's order: an instance moved is withdrawn by the old hypervisor and announced by the new one in one run
 (routes are added first and pruned last); a floating IP moved rewrites the NAT rules wherever the
 old translation lived (the NAT roles flush its conntrack entries there, on a NAT gateway's
 stateful hairpin path too). The roles' tasks tagged ``ocs_setup`` are skipped: what no rendered file
@@ -38,6 +39,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -69,17 +71,30 @@ def targets(doc, old, new):
             raise ValueError("%s: %s is in the plan but no role prints it" % (host, path))
         by_host.setdefault(host, set()).add(role)
     hosts = sorted(h for h in by_host if h in new.hosts)
-    return {"hosts": hosts, "roles": sorted({r for h in hosts for r in by_host[h]}),
+    roles = sorted({r for h in hosts for r in by_host[h]})
+    return {"hosts": hosts, "roles": roles,
             "by_host": {h: sorted(r) for h, r in sorted(by_host.items())},
+            "by_role": {r: [h for h in hosts if r in by_host[h]] for r in roles},
             "gone": sorted(h for h in by_host if h not in new.hosts)}
+
+
+def host_pattern(hosts):
+    """An Ansible host pattern matching exactly ``hosts``: one regular expression (a pattern list
+    cannot be intersected with a play's groups; ``&`` takes one pattern)."""
+    return "~^(%s)$" % "|".join(re.escape(h) for h in hosts)
 
 
 def command(new_sources, target, extra=(), ansible_playbook="ansible-playbook", setup=False):
     """The ansible-playbook command line of the fast path (``setup``: run the ocs_setup tasks too)."""
     inventory = [arg for source in new_sources for arg in ("-i", source)]
     skip = [] if setup else ["--skip-tags", SETUP_TAG]
+    # Each role's plays run on the hosts with a changed file of that role only (site.yml's plays
+    # intersect their groups with _ocs_site_hosts.<role>): a ToR whose FRR lists change does not run
+    # the routes, NAT or DHCP roles a hypervisor of the same change needs.
+    only = {"_ocs_site_hosts": {role: host_pattern(hosts) for role, hosts in target["by_role"].items()}}
     return ([ansible_playbook] + inventory + [PLAYBOOK, "--limit", ",".join(target["hosts"]),
-                                              "--tags", ",".join(target["roles"])] + skip + list(extra))
+                                              "--tags", ",".join(target["roles"])] + skip
+            + ["-e", json.dumps(only, sort_keys=True)] + list(extra))
 
 
 def sources(spec, overlays):

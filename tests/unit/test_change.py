@@ -3,6 +3,7 @@ the example inventory against changed copies (test_plan.py's changes), and its c
 
 import io
 import json
+import re
 
 import pytest
 
@@ -40,9 +41,19 @@ def test_a_move_converges_both_hypervisors_and_the_racks_tors_with_the_roles_of_
     assert target["by_host"]["tor-r01"] == ["ocs_agent", "ocs_frr"]
     assert target["by_host"]["hv-r01-02"] == ["ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"]
     assert target["roles"] == ["ocs_agent", "ocs_dhcp", "ocs_firewall", "ocs_frr", "ocs_nat", "ocs_routes"]
-    assert cmd[1:] == ["-i", "NEW", "ocs.l3.site", "--limit", "hv-r01-01,hv-r01-02,tor-r01,tor-r01b",
-                       "--tags", "ocs_agent,ocs_dhcp,ocs_firewall,ocs_frr,ocs_nat,ocs_routes",
-                       "--skip-tags", "ocs_setup", "-e", "x=1"]
+    assert target["by_role"]["ocs_frr"] == ["hv-r01-01", "hv-r01-02", "tor-r01", "tor-r01b"]
+    assert target["by_role"]["ocs_routes"] == ["hv-r01-01", "hv-r01-02"]  # not the ToRs: their tables are the same
+    assert cmd[1:-4] == ["-i", "NEW", "ocs.l3.site", "--limit", "hv-r01-01,hv-r01-02,tor-r01,tor-r01b",
+                         "--tags", "ocs_agent,ocs_dhcp,ocs_firewall,ocs_frr,ocs_nat,ocs_routes",
+                         "--skip-tags", "ocs_setup"]
+    assert cmd[-4] == "-e" and cmd[-2:] == ["-e", "x=1"]
+    only = json.loads(cmd[-3])["_ocs_site_hosts"]
+    assert sorted(only) == target["roles"]
+    for role, pattern in only.items():  # each role's plays run on its own hosts only
+        assert pattern.startswith("~")
+        matched = [h for h in ("hv-r01-01", "hv-r01-02", "hv-r01-010", "tor-r01", "tor-r01b", "xtor-r01")
+                   if re.match(pattern[1:], h)]
+        assert matched == target["by_role"][role], role
     assert "hv-r01-02: ocs_agent, ocs_dhcp, ocs_firewall, ocs_frr, ocs_nat, ocs_routes" in out
 
 
@@ -79,6 +90,11 @@ def test_every_role_has_its_tag_in_site_yml():
     always = {"ocs_render", "ocs_guard"}  # the render, the host leases: every run
     for play in plays:
         named = {r["role"].split(".")[-1] for r in play.get("roles", [])}
+        if play["tags"] in (["always"], [change.SETUP_TAG]):
+            assert "_ocs_site_hosts" not in play["hosts"], play["name"]
+        else:  # the fast path narrows each role's plays to the hosts of that role's changed files
+            assert play["hosts"].endswith(":&{{ _ocs_site_hosts.%s | default('all') }}" % play["tags"][0]), \
+                play["name"]
         if named:
             assert play["tags"] == (["always"] if named <= always else sorted(named)), play["name"]
         elif play["tags"] == [change.SETUP_TAG]:
@@ -135,7 +151,8 @@ def test_setup_tasks_carry_no_rendered_file():
         agent_vars = yaml.safe_load(fh)
     assert agent_vars["_ocs_agent_setup"] == "{{ 'ocs_setup' not in ansible_skip_tags }}"
     assert "_ocs_agent_setup" in agent_vars["_ocs_agent_units_managed"]
-    assert change.command(["NEW"], {"hosts": ["h"], "roles": ["ocs_frr"]}, setup=True)[-2:] == ["--tags", "ocs_frr"]
+    cmd = change.command(["NEW"], {"hosts": ["h"], "roles": ["ocs_frr"], "by_role": {"ocs_frr": ["h"]}}, setup=True)
+    assert cmd[-4:-2] == ["--tags", "ocs_frr"] and "--skip-tags" not in cmd
 
 
 def test_new_must_be_a_path_and_overlays_go_on_paths(example):
