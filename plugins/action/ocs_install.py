@@ -23,6 +23,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.ocs.l3.plugins.module_utils.units import unit_options
+
 MODULE = "ocs.l3.ocs_install"
 
 
@@ -47,12 +49,7 @@ class ActionModule(ActionBase):
         owner=dict(type="str", default="root"),
         group=dict(type="str", default="root"),
         directory_mode=dict(type="str", default="0755"),
-        units=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            enabled=dict(type="bool", default=True),
-            started=dict(type="bool", default=True),
-            manage=dict(type="bool", default=True),
-        )),
+        units=dict(type="list", elements="dict", default=[], options=unit_options()),
     )
 
     @staticmethod

@@ -71,17 +71,41 @@ def settle(wanted, conf_file, owner, check=False, read=read_sysctl, write=write_
                 write(key, want)
             except OSError as exc:
                 raise ValueError("cannot set %s to %s: %s" % (key, want, exc.strerror or exc)) from None
-    text = conf_text(wanted, owner)
-    try:
-        with open(conf_file) as fh:
-            same = fh.read() == text
-    except OSError:
-        same = False
-    if not same:
+    if write_if_different(conf_file, conf_text(wanted, owner), check):
         changed.append(conf_file)
-        if not check:
-            write_atomic(conf_file, text)
     return changed
+
+
+def write_if_different(path, text, check=False):
+    """Write ``text`` to ``path`` (write_atomic) unless it holds exactly that already; whether it
+    differed (check mode: would be written)."""
+    try:
+        with open(path) as fh:
+            if fh.read() == text:
+                return False
+    except OSError:
+        pass
+    if not check:
+        write_atomic(path, text)
+    return True
+
+
+def settle_or_fail(module, owner):
+    """An apply module's first step (its ``sysctls``, ``sysctl_file`` and ``sysctl_hint``): with a
+    ``sysctl_file``, set and keep what differs (:func:`settle`); then each setting must read as given
+    (check mode: unless this run would set it). Fails the module, nothing applied, otherwise.
+    Returns what was set (check mode: would be)."""
+    p = module.params
+    done = []
+    if p["sysctl_file"]:
+        try:
+            done = settle(p["sysctls"], p["sysctl_file"], owner, check=module.check_mode)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="%s (nothing applied)" % exc)
+    wrong = None if module.check_mode and done else problem(p["sysctls"], p["sysctl_hint"])
+    if wrong:
+        module.fail_json(msg=wrong)
+    return done
 
 
 def write_atomic(path, text):

@@ -13,6 +13,16 @@ UNIT_DIRS = ("/etc/systemd/", "/run/systemd/system/", "/lib/systemd/", "/usr/lib
 """A changed file under these needs `systemctl daemon-reload` before systemd acts on it."""
 
 
+def unit_options():
+    """The suboptions of a ``units`` list (ocs_units, and ocs_install's module and action): one spec."""
+    return dict(
+        name=dict(type="str", required=True),
+        enabled=dict(type="bool", default=True),
+        started=dict(type="bool", default=True),
+        manage=dict(type="bool", default=True),
+    )
+
+
 def plan(units, query):
     """Pure: the (verb, unit) actions that bring ``units`` to their wanted state, in their order.
     ``query(verb, name)`` returns `systemctl VERB NAME`'s one-word answer (is-enabled, is-active)."""

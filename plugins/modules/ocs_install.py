@@ -189,12 +189,7 @@ def main():
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
             directory_mode=dict(type="str", default="0755"),
-            units=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                enabled=dict(type="bool", default=True),
-                started=dict(type="bool", default=True),
-                manage=dict(type="bool", default=True),
-            )),
+            units=dict(type="list", elements="dict", default=[], options=units.unit_options()),
             changed_before=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,

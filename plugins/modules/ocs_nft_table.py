@@ -125,15 +125,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    sysctls_set = []
-    if p["sysctl_file"]:
-        try:
-            sysctls_set = sysctl.settle(p["sysctls"], p["sysctl_file"], "the NAT tier", check=module.check_mode)
-        except (OSError, ValueError) as exc:
-            module.fail_json(msg="%s (nothing applied)" % exc)
-    wrong = None if module.check_mode and sysctls_set else sysctl.problem(p["sysctls"], p["sysctl_hint"])
-    if wrong:
-        module.fail_json(msg=wrong)
+    sysctls_set = sysctl.settle_or_fail(module, "the NAT tier")
     family, name = p["family"], p["name"]
     try:
         with open(p["src"]) as fh:

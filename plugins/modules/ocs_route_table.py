@@ -148,16 +148,8 @@ def main():
                            sysctl_hint=dict(type="str", default=""), sysctl_file=dict(type="path")),
         supports_check_mode=True,
     )
-    src, protocol, p = module.params["src"], module.params["protocol"], module.params
-    sysctls_set = []
-    if p["sysctl_file"]:
-        try:
-            sysctls_set = sysctl.settle(p["sysctls"], p["sysctl_file"], "routing", check=module.check_mode)
-        except (OSError, ValueError) as exc:
-            module.fail_json(msg="%s (nothing applied)" % exc)
-    wrong = None if module.check_mode and sysctls_set else sysctl.problem(p["sysctls"], p["sysctl_hint"])
-    if wrong:
-        module.fail_json(msg=wrong)
+    src, protocol = module.params["src"], module.params["protocol"]
+    sysctls_set = sysctl.settle_or_fail(module, "routing")
     try:
         desired = read_file(src, protocol)
     except OSError as exc:

@@ -74,12 +74,7 @@ plan = units_lib.plan
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            units=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                enabled=dict(type="bool", default=True),
-                started=dict(type="bool", default=True),
-                manage=dict(type="bool", default=True),
-            )),
+            units=dict(type="list", elements="dict", required=True, options=units_lib.unit_options()),
         ),
         supports_check_mode=True,
     )

@@ -21,12 +21,12 @@ diff names every (host, file) the change touches; each rendered file belongs to 
 ``site.yml`` tags each play with its role and intersects each role play's groups with
 ``_ocs_site_hosts.<role>`` (all hosts when unset); the render, the lock-out check, the host leases
 and the final play (generation, lease release) are tagged ``always``. So a host gets exactly the
-roles whose files change on it, in site.yml's order: an instance moved is withdrawn by the old hypervisor and announced by the new one in one run
-(routes are added first and pruned last); a floating IP moved rewrites the NAT rules wherever the
-old translation lived (the NAT roles flush its conntrack entries there, on a NAT gateway's
-stateful hairpin path too). The roles' tasks tagged ``ocs_setup`` are skipped: what no rendered file
-carries (packages, directories, the host programs and units, sysctls, daemons enabled and started);
-``--with-setup`` runs them too. The full ``site.yml`` (the reconcile timer) still checks them, and finds
+roles whose files change on it, in site.yml's order: an instance moved is withdrawn by the old
+hypervisor and announced by the new one in one run (routes are added first and pruned last); a
+floating IP moved rewrites the NAT rules wherever the old translation lived (the NAT roles flush its
+conntrack entries there, on a NAT gateway's stateful hairpin path too). The roles' tasks tagged
+``ocs_setup`` are skipped: what no rendered file carries (packages, directories, the host programs
+and units, sysctls, daemons enabled and started); ``--with-setup`` runs them too. The full ``site.yml`` (the reconcile timer) still checks them, and finds
 nothing to change after this run. A daemon that is not running makes its reload fail, and the run with it.
 
 Exit codes: 0 nothing to change or the run succeeded, 1 an invalid NEW or an unreadable
