@@ -26,8 +26,9 @@ hypervisor and announced by the new one in one run (routes are added first and p
 floating IP moved rewrites the NAT rules wherever the old translation lived (the NAT roles flush its
 conntrack entries there, on a NAT gateway's stateful hairpin path too). The roles' tasks tagged
 ``ocs_setup`` are skipped: what no rendered file carries (packages, directories, the host programs
-and units, sysctls, daemons enabled and started); ``--with-setup`` runs them too. The full ``site.yml`` (the reconcile timer) still checks them, and finds
-nothing to change after this run. A daemon that is not running makes its reload fail, and the run with it.
+and units, sysctls, daemons enabled and started); ``--with-setup`` runs them too. The full
+``site.yml`` (the reconcile timer) still checks them, and finds nothing to change after this run.
+A daemon that is not running makes its reload fail, and the run with it.
 
 Exit codes: 0 nothing to change or the run succeeded, 1 an invalid NEW or an unreadable
 revision, otherwise ansible-playbook's. ``--dry-run`` prints the command and runs nothing.
