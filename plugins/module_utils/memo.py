@@ -10,15 +10,22 @@ lines, the fabric-wide prefix lists): the frr, firewall, expected-state and
 drain files of a host each need its policy; every ToR and hypervisor needs the
 same fabric-wide lists. Callers only read what they get.
 
-``artifacts.fabric_artifacts`` calls :func:`forget` once it has a host's
-files (a ToR asks for its hypervisors' owned prefixes after them: those are
-dropped at the end), so what is kept per host does not outlive the run.
-An object without a ``memo`` (a test's stand-in fabric) is computed every time.
+Per-host values are kept for the :data:`HOSTS_KEPT` hosts used last (a ToR
+asks for each of its hypervisors' owned prefixes while its own files are
+computed), so a walk over the whole fleet (a render, ``ocs-plan``) holds a
+bounded number of hosts' values whatever its size;
+``artifacts.fabric_artifacts`` also drops each host's once its files are done
+(:func:`forget`). An object without a ``memo`` (a test's stand-in fabric) is
+computed every time.
 """
 
+import collections
 import functools
 
-_FABRIC = None  # the key of the fabric-wide values in Fabric.memo (host names are strings)
+HOSTS_KEPT = 64
+"""How many hosts' values are kept (the least recently used go first)."""
+
+_FABRIC, _HOSTS = "fabric", "hosts"
 
 
 def _name(fn):
@@ -45,7 +52,8 @@ def per_fabric(fn):
 
 
 def per_host(fn):
-    """``fn(fab, host)``, computed once per host of a fabric (until :func:`forget`)."""
+    """``fn(fab, host)``, computed once per host of a fabric while the host is among the
+    :data:`HOSTS_KEPT` used last (until :func:`forget`)."""
     key = _name(fn)
 
     @functools.wraps(fn)
@@ -53,9 +61,16 @@ def per_host(fn):
         memo = getattr(fab, "memo", None)
         if memo is None:
             return fn(fab, host)
-        values = memo.get(host.name)
+        hosts = memo.get(_HOSTS)
+        if hosts is None:
+            hosts = memo[_HOSTS] = collections.OrderedDict()
+        values = hosts.get(host.name)
         if values is None:
-            values = memo[host.name] = {}
+            values = hosts[host.name] = {}
+            if len(hosts) > HOSTS_KEPT:
+                hosts.popitem(last=False)
+        else:
+            hosts.move_to_end(host.name)
         if key not in values:
             values[key] = fn(fab, host)
         return values[key]
@@ -63,13 +78,17 @@ def per_host(fn):
     return once
 
 
+def kept_hosts(fab):
+    """The names of the hosts whose values are kept, least recently used first."""
+    return list((getattr(fab, "memo", None) or {}).get(_HOSTS) or [])
+
+
 def forget(fab, host=None):
     """Drop what is kept for ``host`` (its files are done), or for every host."""
-    memo = getattr(fab, "memo", None)
-    if memo is None:
+    hosts = (getattr(fab, "memo", None) or {}).get(_HOSTS)
+    if hosts is None:
         return
-    if host is not None:
-        memo.pop(host.name, None)
-        return
-    for name in [k for k in memo if k is not _FABRIC]:
-        del memo[name]
+    if host is None:
+        hosts.clear()
+    else:
+        hosts.pop(host.name, None)

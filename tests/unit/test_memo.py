@@ -47,6 +47,19 @@ def test_per_fabric_and_per_host_compute_once_until_forgotten():
     assert calls[-1] == "fabric"
 
 
+def test_a_walk_over_many_hosts_keeps_the_values_of_the_last_ones_only(monkeypatch):
+    monkeypatch.setattr(memo, "HOSTS_KEPT", 2)
+    calls, fabric_wide, of_host = _counting()
+    fab = build(copy.deepcopy(BASE))
+    names = sorted(fab.hosts)[:4]
+    for name in names:
+        of_host(fab, fab.hosts[name])
+    assert memo.kept_hosts(fab) == names[2:]
+    of_host(fab, fab.hosts[names[2]])  # used again: kept, now the most recent
+    of_host(fab, fab.hosts[names[0]])  # dropped before: computed again
+    assert memo.kept_hosts(fab) == [names[2], names[0]] and calls == names + [names[0]]
+
+
 def test_an_object_without_a_memo_is_computed_every_time():
     calls, fabric_wide, of_host = _counting()
     fab, host = types.SimpleNamespace(), types.SimpleNamespace(name="h")
@@ -58,7 +71,7 @@ def test_fabric_artifacts_keeps_nothing_per_host_and_prints_what_a_fresh_fabric_
     for data in (copy.deepcopy(BASE), gateway_mode(copy.deepcopy(BASE))):
         fab = build(copy.deepcopy(data))
         plans = fabric_artifacts(fab)
-        assert set(fab.memo) <= {None}  # only the fabric-wide values stay
+        assert memo.kept_hosts(fab) == []  # only the fabric-wide values stay
         for name in fab.hosts:
             fresh = build(copy.deepcopy(data))  # nothing computed for any other host first
             assert [(a.path, a.vars) for a in host_artifacts(fresh, fresh.hosts[name])] == \
