@@ -3,7 +3,8 @@ host, hv-r01-01, the way cron runs them (own state dir and log here;
 molecule's ansible.cfg through $ANSIBLE_CONFIG):
 
 (a) a reconcile is killed (SIGKILL, its whole process group) mid-play, after it
-    took the host's run lease; the lease stays held;
+    took the host's run lease; the lease stays held (the module it had started on
+    the host runs to its end: the round waits for it);
 (b) an operator deletes an instance route and one of our NAT rules;
 (c) the drift report exits 2 and its JSON names the host and the tasks that
     would change; it changes nothing;
@@ -71,6 +72,12 @@ def test_round5_a_reconcile_killed_mid_play_leaves_its_lease_held():
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     STATE["killed"] = unfinished()[-1]
+    # The kill does not reach the module the run had started on the host (`podman exec -i HV
+    # /bin/sh -c '/usr/bin/python3 && sleep 0'`, pipelined): it runs to its end, and one that
+    # applies the routes after (b) deletes one would hide that drift. Wait for it first
+    # (the bracket keeps pgrep from matching the shell that runs it).
+    wait_for("the killed run's module on %s to end" % HV,
+             lambda: run(HV, "pgrep -f 'python[3] && sleep 0'").rc == 1, 300)
     assert lease_owner() == STATE["killed"]
 
 
