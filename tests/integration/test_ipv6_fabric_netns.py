@@ -86,7 +86,10 @@ def test_ipv6_routes_across_the_fabric_and_a_foreign_128_is_refused(lab):
     sh("ip", "netns", "exec", lab.ns["tor-r01"], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
     vm_a = fab.hosts["hv-r01-01"].instances[0]
     lab.ip("hv-r01-01", "-6", "addr", "add", VM_A, "dev", "i" + vm_a.interface[3:14], "nodad")
-    sh("ip", "netns", "exec", lab.ns["spine1"], "ping", "-6", "-c1", "-W3", "-I", SPINE6, VM_A[:-4])
+    # Tried again for up to 30 s: the first echo may be lost while the ToR, just made a router, and the
+    # hosts resolve their link-local neighbours (one single-shot ping failed once in CI, routes all in place).
+    wait_for(lambda: sh("ip", "netns", "exec", lab.ns["spine1"], "ping", "-6", "-c1", "-W3", "-I", SPINE6, VM_A[:-4]),
+             "the spine's echo to vm-a answered", timeout=30)
 
     # hv-r01-01 announces vm-c's /128 (hv-r01-02's) and an unassigned one: both leave it, both stop at the ToR.
     for prefix in (ROGUE, VM_C):
