@@ -74,10 +74,17 @@ def test_round5_a_reconcile_killed_mid_play_leaves_its_lease_held():
     STATE["killed"] = unfinished()[-1]
     # The kill does not reach the module the run had started on the host (`podman exec -i HV
     # /bin/sh -c '/usr/bin/python3 && sleep 0'`, pipelined): it runs to its end, and one that
-    # applies the routes after (b) deletes one would hide that drift. Wait for it first
-    # (the bracket keeps pgrep from matching the shell that runs it).
-    wait_for("the killed run's module on %s to end" % HV,
-             lambda: run(HV, "pgrep -f 'python[3] && sleep 0'").rc == 1, 300)
+    # applies the routes or the NAT rules after (b) deletes one would hide that drift. Wait until
+    # none has run for 5 s (an action plugin may run a second module after a first one ends; the
+    # bracket keeps pgrep from matching the shell that runs it).
+
+    def quiet():
+        for dummy in range(10):
+            if run(HV, "pgrep -f 'python[3] && sleep 0'").rc != 1:
+                return False
+            time.sleep(0.5)
+        return True
+    wait_for("the killed run's modules on %s to end" % HV, quiet, 300)
     assert lease_owner() == STATE["killed"]
 
 
