@@ -293,11 +293,6 @@ def collapse(nets, parse=parse_net):
 
 
 def collapse6(nets):
-    """Sorted list of Net6, adjacent/overlapping ones merged."""
-    return collapse(nets, parse_net6)
-
-
-def collapse6(nets):
     """Sorted list of Net6, adjacent/overlapping ones merged (via netaddr)."""
     merged = _netaddr().cidr_merge([_netaddr().IPNetwork(n.text) for n in nets])
     return [Net6(int(n.network), n.prefixlen) for n in merged]

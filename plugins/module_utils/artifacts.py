@@ -34,11 +34,9 @@ def host_artifacts(fab, host):
 
 
 def fabric_artifacts(fab, hosts=None):
-    """{host name: [Artifact]} for ``hosts`` (names; default every fabric host)."""
+    """{host name: [Artifact]} for ``hosts`` (names; default every fabric host). The memo keeps the
+    per-host values of the hosts used last (memo.HOSTS_KEPT) while it runs, none after."""
     names = sorted(fab.hosts) if hosts is None else [h for h in hosts if h in fab.hosts]
-    out = {}
-    for name in names:
-        out[name] = host_artifacts(fab, fab.hosts[name])
-        forget(fab, fab.hosts[name])
+    out = {name: host_artifacts(fab, fab.hosts[name]) for name in names}
     forget(fab)
     return out

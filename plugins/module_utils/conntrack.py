@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.ocs.l3.plugins.module_utils.sysctl import write_if_different
+from ansible_collections.ocs.l3.plugins.module_utils.files import write_if_different
 
 CONNTRACK_BASE = 65536
 """Entries a hypervisor keeps beyond its instances' caps: its own flows, inbound connections to
@@ -169,4 +169,4 @@ def converge(module, maximum, buckets=0, manage=True, readonly="warn", sysctl_fi
 
 def _persist(files, check):
     """Write each (path, text) whose content differs (paths None are skipped); the paths written."""
-    return [path for path, text in files if path and write_if_different(path, text, check)]
+    return [path for path, text in files if path and write_if_different(path, text, check=check)]

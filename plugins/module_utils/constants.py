@@ -56,7 +56,7 @@ AGENT_CONFIG_PATH = STATE_DIR + "/agent.conf"
 """The agent's fabric settings (the instance interface prefix), rendered for hypervisors."""
 STATE_DIR_ENV = "OCS_STATE_DIR"
 """Environment variable that moves the state directory (tests; the units never set it)."""
-HOST_LIBRARY = ("constants.py", "netns.py", "route_table.py", "iptables.py", "nft.py", "host_state.py",
+HOST_LIBRARY = ("constants.py", "files.py", "netns.py", "route_table.py", "iptables.py", "nft.py", "host_state.py",
                 "host_agent.py", "host_restore.py", "host_status.py")
 """The files of this directory the agent, the restore and the status collector import, installed on each host by
 the ocs_agent role from the collection it runs from (standard library only, no netaddr)."""

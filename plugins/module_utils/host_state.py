@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 
-from . import constants
+from . import constants, files
 from .route_table import parse_lines
 
 PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,7}")
@@ -180,11 +180,11 @@ def read_routes(path):
 
 
 def read_generation(path):
-    """The generation a converge recorded, or None (absent or unreadable: informational only)."""
+    """The generation a converge recorded, or None (absent, unreadable or damaged: informational
+    only; the run lease's rollback guard refuses a damaged file)."""
     try:
-        with open(path) as fh:
-            return fh.read().strip() or None
-    except OSError:
+        return files.read_generation(path)
+    except (OSError, ValueError):
         return None
 
 

@@ -33,6 +33,7 @@ import sys
 import time
 
 from . import constants
+from .files import write_atomic
 from .host_state import path_in, process_runner, read_generation, state_dir
 
 CONNTRACK_WARNING = 0.80
@@ -508,13 +509,7 @@ def prom_text(rep):
 
 def write_prom(directory, text):
     """Write ``directory/ocs_l3.prom`` atomically (node_exporter never reads half a file)."""
-    path = os.path.join(directory, PROM_FILE)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(os.path.join(directory, PROM_FILE), text)
 
 
 def table(reports):

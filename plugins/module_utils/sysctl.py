@@ -6,8 +6,8 @@ the NAT tier)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+
+from ansible_collections.ocs.l3.plugins.module_utils.files import write_if_different
 
 
 def read_sysctl(key):
@@ -71,23 +71,16 @@ def settle(wanted, conf_file, owner, check=False, read=read_sysctl, write=write_
                 write(key, want)
             except OSError as exc:
                 raise ValueError("cannot set %s to %s: %s" % (key, want, exc.strerror or exc)) from None
-    if write_if_different(conf_file, conf_text(wanted, owner), check):
+    if write_if_different(conf_file, conf_text(wanted, owner), check=check):
         changed.append(conf_file)
     return changed
 
 
-def write_if_different(path, text, check=False):
-    """Write ``text`` to ``path`` (write_atomic) unless it holds exactly that already; whether it
-    differed (check mode: would be written)."""
-    try:
-        with open(path) as fh:
-            if fh.read() == text:
-                return False
-    except OSError:
-        pass
-    if not check:
-        write_atomic(path, text)
-    return True
+def options():
+    """The argument spec of the options :func:`settle_or_fail` acts on (documented once, in the
+    doc fragment ``ocs.l3.sysctl``)."""
+    return dict(sysctls=dict(type="dict", default={}), sysctl_hint=dict(type="str", default=""),
+                sysctl_file=dict(type="path"))
 
 
 def settle_or_fail(module, owner):
@@ -106,18 +99,3 @@ def settle_or_fail(module, owner):
     if wrong:
         module.fail_json(msg=wrong)
     return done
-
-
-def write_atomic(path, text):
-    """Write ``text`` to ``path`` (mode 0644) beside it and rename it over it; the directory is made."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ocs-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

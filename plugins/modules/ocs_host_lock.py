@@ -115,6 +115,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import LEASE_PATH
+from ansible_collections.ocs.l3.plugins.module_utils.files import read_generation, write_atomic, write_generation
 
 
 def read(path):
@@ -140,14 +141,13 @@ def decide(lease, owner, now, break_owners, started=None):
     return "busy"
 
 
-def read_generation(path):
-    """The generation recorded in ``path``, or None (absent, empty or not a number)."""
+def host_generation(path):
+    """The generation the host applied, or None: absent, or damaged (this run goes ahead and
+    records its own; ocs-pull, unattended, refuses to guess)."""
     try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except OSError:
+        return read_generation(path)
+    except ValueError:
         return None
-    return int(text) if text.isdigit() else None
 
 
 def rollback_problem(host_generation, generation):
@@ -161,15 +161,7 @@ def rollback_problem(host_generation, generation):
 def record(generation_file, generation, reconciled_file):
     """End of a successful run: the generation written when it differs (returns whether it did),
     the reconciled file touched."""
-    changed = False
-    if generation_file and generation is not None and read_generation(generation_file) != generation:
-        os.makedirs(os.path.dirname(generation_file), mode=0o755, exist_ok=True)
-        tmp = "%s.%d.tmp" % (generation_file, os.getpid())
-        with open(tmp, "w") as fh:
-            fh.write("%d\n" % generation)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, generation_file)
-        changed = True
+    changed = bool(generation_file and generation is not None and write_generation(generation_file, generation))
     if reconciled_file:
         os.makedirs(os.path.dirname(reconciled_file), mode=0o755, exist_ok=True)
         with open(reconciled_file, "a"):
@@ -180,11 +172,7 @@ def record(generation_file, generation, reconciled_file):
 
 
 def write(path, owner, ttl, now, started=None):
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as fh:
-        json.dump({"owner": owner, "taken": int(now), "expires": int(now + ttl), "started": started}, fh)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"owner": owner, "taken": int(now), "expires": int(now + ttl), "started": started}))
 
 
 def release(module, lease):
@@ -241,7 +229,7 @@ def main():
                 if verdict != "busy":
                     result = dict(changed=verdict != "mine", waited=round(time.time() - began, 1))
                     if p["generation_file"]:
-                        result["host_generation"] = read_generation(p["generation_file"])
+                        result["host_generation"] = host_generation(p["generation_file"])
                         problem = rollback_problem(result["host_generation"], p["generation"])
                         if problem:  # nothing taken, nothing changed
                             module.fail_json(msg=problem, **result)

@@ -24,25 +24,6 @@ description:
   - No other table is read or touched.
   - Supports check mode and diff mode.
 options:
-  sysctls:
-    description:
-      - Kernel settings the NAT tier needs (its C(rp_filter)s), each with the value it must read (C(/proc/sys));
-        checked first, any that does not fails the task naming each, before anything is applied.
-    type: dict
-    default: {}
-  sysctl_hint:
-    description: Added to the failure message of O(sysctls) (how to set them).
-    type: str
-    default: ""
-  sysctl_file:
-    description:
-      - >-
-        With it, O(sysctls) are set first, each that does not read as given (through C(/proc/sys), as
-        C(sysctl -w)), and kept for the next boot in this C(sysctl.d) file (written whole, atomically, when its
-        content differs: the role owns it); then checked. A setting that cannot be set (a read-only
-        C(/proc/sys)) fails the task before anything is applied. Without it they are only checked.
-      - One module run where a C(sysctl) task costs a module run per setting.
-    type: path
   src:
     description: Path of the nft file on the host.
     type: path
@@ -55,6 +36,8 @@ options:
     description: Name of the table.
     type: str
     default: ocs_natgw
+extends_documentation_fragment:
+  - ocs.l3.sysctl
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -118,9 +101,7 @@ def main():
             src=dict(type="path", required=True),
             family=dict(type="str", default=NFT_FAMILY),
             name=dict(type="str", default=NFT_TABLE),
-            sysctls=dict(type="dict", default={}),
-            sysctl_hint=dict(type="str", default=""),
-            sysctl_file=dict(type="path"),
+            **sysctl.options()
         ),
         supports_check_mode=True,
     )

@@ -55,23 +55,6 @@ description:
     operator does).
   - Supports check mode and diff mode.
 options:
-  sysctls:
-    description: Kernel settings routing needs (C(net.ipv4.ip_forward) and the like), each with the value it must read.
-    type: dict
-    default: {}
-  sysctl_hint:
-    description: Added to the failure message of O(sysctls) (how to set them).
-    type: str
-    default: ""
-  sysctl_file:
-    description:
-      - >-
-        With it, O(sysctls) are set first, each that does not read as given (through C(/proc/sys), as
-        C(sysctl -w)), and kept for the next boot in this C(sysctl.d) file (written whole, atomically, when its
-        content differs: the role owns it); then checked. A setting that cannot be set (a read-only
-        C(/proc/sys)) fails the task before anything is applied. Without it they are only checked.
-      - One module run where a C(sysctl) task costs a module run per setting.
-    type: path
   src:
     description: Path of the desired ip-batch file on the host.
     type: path
@@ -88,6 +71,8 @@ options:
         static route to BGP, or back, is never without a route).
     type: bool
     default: true
+extends_documentation_fragment:
+  - ocs.l3.sysctl
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -144,8 +129,7 @@ from ansible_collections.ocs.l3.plugins.module_utils.route_table import KernelEr
 def main():
     module = AnsibleModule(
         argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=ROUTE_PROTOCOL),
-                           prune=dict(type="bool", default=True), sysctls=dict(type="dict", default={}),
-                           sysctl_hint=dict(type="str", default=""), sysctl_file=dict(type="path")),
+                           prune=dict(type="bool", default=True), **sysctl.options()),
         supports_check_mode=True,
     )
     src, protocol = module.params["src"], module.params["protocol"]

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ansible_collections.ocs.l3.plugins.module_utils import bundle as lib
 from ansible_collections.ocs.l3.plugins.module_utils.addr import ntoa
+from ansible_collections.ocs.l3.plugins.module_utils.files import write_atomic
 from ansible_collections.ocs.l3.plugins.module_utils.frr import has_secret
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import collection_version
 
@@ -83,7 +83,7 @@ def publish(store, host, data):
     os.makedirs(hdir, exist_ok=True)
     path = os.path.join(hdir, name)
     if not os.path.exists(path):
-        _atomic(path, data)
+        write_atomic(path, data)
     latest = os.path.join(hdir, "latest")
     try:
         with open(latest) as fh:
@@ -91,20 +91,12 @@ def publish(store, host, data):
     except OSError:
         previous = None
     if previous != name:
-        _atomic(latest, (name + "\n").encode())
+        write_atomic(latest, (name + "\n").encode())
     keep = {name, previous}
     for old in os.listdir(hdir):
         if lib.NAME_RE.match(old) and old not in keep:
             os.unlink(os.path.join(hdir, old))
     return name
-
-
-def _atomic(path, data):
-    fd, tmp = tempfile.mkstemp(prefix=".new-", dir=os.path.dirname(path))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def publish_fabric(fab, rendered, generation, store, keys_dir, signing_key_file, collection=None):

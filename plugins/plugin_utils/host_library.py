@@ -27,6 +27,7 @@ import os
 import zipfile
 
 from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.module_utils.files import write_if_different
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT
 
 BUILD_NAME = os.path.join(".host-library", os.path.basename(constants.HOST_ARCHIVE_PATH))
@@ -91,16 +92,5 @@ def archive_bytes(root=COLLECTION_ROOT):
 def write_archive(build_dir, root=COLLECTION_ROOT):
     """Write the archive under ``build_dir`` (replaced only when its bytes differ); return its path."""
     path = os.path.join(build_dir, BUILD_NAME)
-    data = archive_bytes(root)
-    try:
-        with open(path, "rb") as fh:
-            if fh.read() == data:
-                return path
-    except OSError:
-        pass
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = path + ".new"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    write_if_different(path, archive_bytes(root), dir_mode=0o700)
     return path

@@ -44,7 +44,7 @@ import urllib.parse
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
 
 from ansible_collections.ocs.l3.plugins.module_utils import bundle as lib
-from ansible_collections.ocs.l3.plugins.module_utils import constants
+from ansible_collections.ocs.l3.plugins.module_utils import constants, files
 from ansible_collections.ocs.l3.plugins.plugin_utils.host_library import write_archive
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, collection_version
 
@@ -119,13 +119,9 @@ def fetch(store, host):
 def applied_generation(path):
     """The generation this host last applied, or None."""
     try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except FileNotFoundError:
-        return None
-    if not text.lstrip("-").isdigit():
-        raise lib.BundleError("%s holds %r, not a generation: refusing to guess" % (path, text[:40]))
-    return int(text)
+        return files.read_generation(path)
+    except ValueError as exc:
+        raise lib.BundleError("%s: refusing to guess" % exc)
 
 
 def _read(path, what):
@@ -208,16 +204,7 @@ def keygen(path):
 def pin(path, line):
     """Pin the controller's public key ``line`` at ``path`` (rewritten only when it differs)."""
     raw = lib.parse_public(line, lib.SIGNING_PUBLIC)
-    text = line.strip() + "\n"
-    try:
-        with open(path) as fh:
-            same = fh.read() == text
-    except FileNotFoundError:
-        same = False
-    if not same:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        _write(path, text)
-        os.chmod(path, 0o644)
+    files.write_if_different(path, line.strip() + "\n")
     return "pinned controller key %s in %s" % (lib.fingerprint(raw), path)
 
 
@@ -287,16 +274,10 @@ def _pull(opts):
         return 0
     rc = _apply(opts, inventory, result, run_id)
     if rc == 0 and "--check" not in opts.extra and "-C" not in opts.extra:
-        _write(marker, name + "\n")
+        files.write_atomic(marker, name + "\n")
     elif rc != 0 and os.path.exists(marker):
         os.unlink(marker)
     return rc
-
-
-def _write(path, text):
-    with open(path + ".new", "w") as fh:
-        fh.write(text)
-    os.replace(path + ".new", path)
 
 
 def _apply(opts, inventory, result, run_id):
@@ -309,7 +290,7 @@ def _apply(opts, inventory, result, run_id):
             unfinished = fh.read().split()
     except FileNotFoundError:
         unfinished = []
-    _write(unfinished_path, "".join(r + "\n" for r in unfinished + [run_id]))
+    files.write_atomic(unfinished_path, "".join(r + "\n" for r in unfinished + [run_id]))
     env = dict(os.environ)
     cfg = os.path.join(COLLECTION_ROOT, "ansible.cfg")
     if "ANSIBLE_CONFIG" not in env and os.path.isfile(cfg):
@@ -321,5 +302,5 @@ def _apply(opts, inventory, result, run_id):
     extra = ["-e", json.dumps(dict(ocs_guard_break_owners=unfinished))] + list(opts.extra)
     rc = subprocess.call(playbook_command(inventory, result, extra), env=env)
     if rc == 0:
-        _write(unfinished_path, "")
+        files.write_atomic(unfinished_path, "")
     return rc
