@@ -6,9 +6,10 @@
 A role installs its files with one task per handler topic instead of one
 ``copy`` or ``template`` task per file: Ansible pays about half a second of
 CPU per task and host, so per host that is one module run instead of one per
-file. The action sends each file's SHA-256, mode and owner first; this side
-says which files differ and which of those it needs the content of; only then
-is content sent, for those files only. Each file is written beside its target
+file. The action sends each file's SHA-256, mode and owner, with its content
+when the task's files are small (one run); otherwise this side says which files
+differ and which of those it needs the content of, and only then is content
+sent, for those files only. Each file is written beside its target
 and renamed over it (a reader sees the old file or the new one, never half).
 Standard library only.
 """
@@ -44,13 +45,15 @@ def _ids(owner, group):
 
 def choose_alternates(files):
     """Each spec with ``alternate_if`` whose path exists, as its alternate: ``sha256`` the
-    alternate's, ``alternate_chosen`` true (the action then sends that content). Others unchanged."""
+    alternate's, ``content`` its ``alternate_content`` (None: the action sends it when needed),
+    ``alternate_chosen`` true. Others unchanged."""
     out = []
     for spec in files:
         if spec.get("alternate_if") and os.path.lexists(spec["alternate_if"]):
             if not spec.get("alternate_sha256"):
                 raise ValueError("%s: alternate_if without alternate_sha256" % spec["dest"])
-            spec = dict(spec, sha256=spec["alternate_sha256"], alternate_chosen=True)
+            spec = dict(spec, sha256=spec["alternate_sha256"], content=spec.get("alternate_content"),
+                        alternate_chosen=True)
         out.append(spec)
     return out
 

@@ -16,8 +16,8 @@ description:
     beside its target and renamed over it, from the C(content) sent for it; without C(content) it is returned in
     C(needed) and left alone (the action of the same name then sends the content of those files only).
   - A file whose content is right but whose mode or owner is not gets its mode and owner set.
-  - Use the action (same name) from a role; it sends checksums first and content only where it differs. Supports
-    check mode.
+  - Use the action (same name) from a role; it sends the content with the checksums when the files are small (one
+    module run), otherwise checksums first and content only where it differs. Supports check mode.
 options:
   files:
     description: The files.
@@ -76,6 +76,11 @@ options:
         type: path
       alternate_sha256:
         description: The module's side of O(files[].alternate) (set by the action).
+        type: str
+      alternate_content:
+        description:
+          - The module's side of O(files[].alternate), base64, sent with O(files[].content) when the action sends
+            content in its first run; written when the alternate is chosen and differs.
         type: str
   directories:
     description: Directories that must exist (created, or their mode and owner set, with C(directory_mode)).
@@ -184,6 +189,7 @@ def main():
                     if_exists=dict(type="path"), content=dict(type="str", no_log=True))),
                 alternate_if=dict(type="path"),
                 alternate_sha256=dict(type="str"),
+                alternate_content=dict(type="str", no_log=True),
             ), required_if=[("state", "present", ("mode", "sha256"))]),
             directories=dict(type="list", elements="path", default=[]),
             owner=dict(type="str", default="root"),

@@ -1,4 +1,5 @@
-"""ocs.l3.ocs_install through Ansible (action + module, two module runs when content is needed):
+"""ocs.l3.ocs_install through Ansible (action + module: one module run with the content when the
+task's files are small, else checksums first and a second run with the content that is needed):
 the alternate content a host wants while its flag file exists (the FRR role's drained frr.conf),
 validation before anything is installed, a second run that changes nothing, and the units brought up
 once every file is in place (a systemctl on PATH that records what it was asked)."""
@@ -52,17 +53,32 @@ def test_the_alternate_is_installed_while_its_flag_exists_and_a_second_run_chang
     conf = tmp_path / "frr.conf"
     first = run(tmp_path)
     assert first["changed"] and first["changed_files"] == sorted([str(tmp_path / "daemons"), str(conf)])
+    assert first["module_runs"] == 1  # small files: the content went with the checksums
     assert conf.read_text() == "router bgp 1\n" and oct(conf.stat().st_mode & 0o777) == "0o640"
     assert not run(tmp_path)["changed"]
-    # drained: the flag exists, the module wants the alternate and the action sends it
+    # drained: the flag exists, the module takes the alternate sent with it
     (tmp_path / "drain.json").write_text("{}")
     drained = run(tmp_path)
-    assert drained["changed"] and drained["changed_files"] == [str(conf)]
+    assert drained["changed"] and drained["changed_files"] == [str(conf)] and drained["module_runs"] == 1
     assert conf.read_text() == "router bgp 1\n bgp graceful-shutdown\n"
     assert not run(tmp_path)["changed"]  # stays drained, nothing to do
     # undrained: back to the plain content
     (tmp_path / "drain.json").unlink()
     assert run(tmp_path)["changed_files"] == [str(conf)] and conf.read_text() == "router bgp 1\n"
+
+
+def test_large_files_go_checksums_first_and_their_content_only_when_it_differs(tmp_path):
+    from ansible_collections.ocs.l3.plugins.action.ocs_install import INLINE_BYTES
+    pad = "! pad\\n" * (INLINE_BYTES // 6 + 1)  # a dense ToR's frr.conf: more than is sent inline
+    conf = tmp_path / "frr.conf"
+    first = run(tmp_path, plain="router bgp 1\\n" + pad, drained="router bgp 1\\n bgp graceful-shutdown\\n" + pad)
+    assert first["changed"] and first["module_runs"] == 2 and conf.stat().st_size > INLINE_BYTES
+    again = run(tmp_path, plain="router bgp 1\\n" + pad, drained="router bgp 1\\n bgp graceful-shutdown\\n" + pad)
+    assert not again["changed"] and again["module_runs"] == 1  # nothing differs: no content shipped
+    (tmp_path / "drain.json").write_text("{}")
+    drained = run(tmp_path, plain="router bgp 1\\n" + pad, drained="router bgp 1\\n bgp graceful-shutdown\\n" + pad)
+    assert drained["changed_files"] == [str(conf)] and drained["module_runs"] == 2
+    assert conf.read_text().startswith("router bgp 1\n bgp graceful-shutdown\n! pad\n")
 
 
 def test_content_that_fails_validation_installs_nothing(tmp_path):
@@ -130,8 +146,8 @@ def run_units(tmp_path, content):
 
 
 def test_units_come_up_after_the_files_and_only_where_they_are_not(tmp_path):
-    # First run: the file is new (its content goes in the action's second module run); the unit is
-    # enabled and started in that run, after the file is in place, never in the first.
+    # First run: the file is new (its content goes with the checksums: one module run); the unit is
+    # enabled and started after the file is in place.
     res, calls = run_units(tmp_path, "ok 1\\n")
     assert res["changed"] and res["unit_actions"] == ["enable app.service", "start app.service"]
     assert calls == ["is-enabled app.service [ok 1]", "is-active app.service [ok 1]",

@@ -29,6 +29,23 @@ def test_a_missing_file_needs_its_content_then_is_written(tmp_path):
     assert install.apply([spec(dest, "one\n")], **ME) == ([], [])  # in place: nothing to do
 
 
+def test_an_alternate_sent_with_its_content_is_written_in_the_same_call(tmp_path):
+    dest, flag = tmp_path / "frr.conf", tmp_path / "drain.json"
+    plain, drained = spec(dest, "plain\n", send=True), spec(dest, "drained\n", send=True)
+    both = dict(plain, alternate_if=str(flag), alternate_sha256=drained["sha256"], alternate_content=drained["content"])
+    assert install.apply(install.choose_alternates([both]), **ME) == ([str(dest)], [])
+    assert dest.read_text() == "plain\n"
+    flag.write_text("{}")
+    chosen = install.choose_alternates([both])
+    assert chosen[0]["alternate_chosen"] and install.apply(chosen, **ME) == ([str(dest)], [])
+    assert dest.read_text() == "drained\n"
+    # sent without content (checksums first): the chosen alternate is needed, the file left alone
+    bare = {k: v for k, v in both.items() if k not in ("content", "alternate_content")}
+    flag.unlink()
+    assert install.apply(install.choose_alternates([bare]), **ME) == ([], [str(dest)])
+    assert dest.read_text() == "drained\n"
+
+
 def test_only_what_differs_is_reported_and_written(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text("same\n")
