@@ -32,7 +32,11 @@ description:
     after 120 s, the task fails with what it saw last.
   - frr-reload.py ends a reload with C(vtysh write), rewriting C(/etc/frr/frr.conf) from the running
     configuration; the module puts the file back as it was, so the next run finds nothing changed.
-  - Supports check mode (reports the difference) and diff mode.
+  - >-
+    With O(established) and O(wait_established), then waits (also when nothing differed, as FRR may just have
+    restarted with this file) until the BGP sessions of those keys are Established, and returns those that
+    are not in RV(not_established); the reload and the wait are one module run.
+  - Supports check mode (reports the difference; no wait) and diff mode.
 options:
   src:
     description: The frr.conf to apply.
@@ -46,6 +50,17 @@ options:
     description: Path of frr-reload.py (Debian package frr-pythontools).
     type: path
     default: /usr/lib/frr/frr-reload.py
+  established:
+    description:
+      - Session keys (a peer address, or the interface of an unnumbered session) to wait for, as
+        C(show bgp ipv4 unicast summary json) names them; a key it does not list is ignored.
+    type: list
+    elements: str
+    default: []
+  wait_established:
+    description: Seconds to wait for O(established) to be Established (0 - do not wait).
+    type: int
+    default: 0
   vty_socket:
     description: Directory of the daemons' vty sockets, when not the default (tests, pathspaces).
     type: path
@@ -92,8 +107,16 @@ recovered:
   description: The first reload failed and FRR converged on a retry (a daemon restarted).
   type: bool
   returned: when true
+not_established:
+  description:
+    - Of O(established), the sessions not Established when the wait ended (C(vtysh ...) with its error when
+      vtysh could not be asked). The task does not fail for them (a peer may be down for its own reasons).
+  type: list
+  elements: str
+  returned: when O(wait_established) is above 0 and not in check mode
 """
 
+import json
 import os
 import re
 import tempfile
@@ -326,6 +349,8 @@ def main():
             frr_reload=dict(type="path", default=FRR_RELOAD),
             vty_socket=dict(type="path"),
             bindir=dict(type="path"),
+            established=dict(type="list", elements="str", default=[]),
+            wait_established=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -359,7 +384,7 @@ def main():
                                   before_header="running (lines to delete)",
                                   after_header="%s (lines to add)" % p["src"])
         if module.check_mode or not result["changed"]:
-            module.exit_json(**result)
+            exit_after_wait(module, vtysh + sock, result)
         saved = read_file(TARGET)
         remove_secret_lines(module, vtysh + sock, new_secrets(running, conf) + secrets)
         rc, out, err = module.run_command(base + ["--reload", tmp], umask=SECRET_UMASK)
@@ -382,7 +407,41 @@ def main():
         os.unlink(tmp)
     if p["soft_in"]:
         result["soft_in"] = soft_in(module, vtysh + sock, conf, changed_policies(delete + add))
+    exit_after_wait(module, vtysh + sock, result)
+
+
+def exit_after_wait(module, vtysh, result):
+    """Exit with ``result``, after the wait for the sessions the task named (not in check mode)."""
+    p = module.params
+    if p["wait_established"] > 0 and not module.check_mode:
+        result["not_established"] = wait_established(module, vtysh, p["established"], p["wait_established"])
     module.exit_json(**result)
+
+
+def not_established(summary, keys):
+    """Pure: of ``keys``, those whose session in ``summary`` (``show bgp ipv4 unicast summary json``)
+    is not Established, in the order given. A key the summary does not list is no session of this
+    host (the role gives each uplink's peer address and interface; a numbered session is listed by
+    its address, an unnumbered one by its interface)."""
+    peers = summary.get("peers", {}) if isinstance(summary, dict) else {}
+    return [k for k in keys if k in peers and (peers[k] or {}).get("state") != "Established"]
+
+
+def wait_established(module, vtysh, keys, seconds, interval=1.0):
+    """Poll the IPv4 summary until every session of ``keys`` is Established or ``seconds`` pass;
+    return those that are not (or the vtysh error)."""
+    if not keys:
+        return []
+    deadline = time.monotonic() + seconds
+    while True:
+        rc, out, err = module.run_command(vtysh + ["-c", "show bgp ipv4 unicast summary json"])
+        try:
+            down = not_established(json.loads(out), keys) if rc == 0 else ["vtysh: %s" % (err or out).strip()[-200:]]
+        except ValueError:
+            down = ["vtysh: %s" % out.strip()[-200:]]
+        if not down or time.monotonic() + interval > deadline:
+            return down
+        time.sleep(interval)
 
 
 def soft_in(module, vtysh, conf, changed):

@@ -229,12 +229,17 @@ def lab():
 
 
 def converge(lab, fab):
-    for host in LAB:  # top down, as site.yml does
-        lab.routes(fab, host) if host != "spine1" else None
-        first = lab.configure(fab, host)
-        assert first["changed"], first
     want = {"spine1": {"198.18.0.11"}, "tor-r01": {"198.18.0.1", "198.18.1.11", "198.18.1.12", "198.18.1.140"},
             "hv-r01-01": {"198.18.1.1"}, "hv-r01-02": {"198.18.1.1", "198.18.1.129"}}
+    for host in LAB:  # top down, as site.yml does
+        lab.routes(fab, host) if host != "spine1" else None
+        # A hypervisor's uplinks (the ToR, configured just before): the module's own wait, as the role's handler
+        # asks for it; the sessions are up the moment it returns (not after a poll of the test's own).
+        uplinks = sorted(want[host]) if host.startswith("hv-") else []
+        first = lab.configure(fab, host, established=uplinks, wait_established=60 if uplinks else 0)
+        assert first["changed"], first
+        if uplinks:
+            assert first["not_established"] == [] and lab.established(host) == want[host], (host, first)
     for host, peers in want.items():
         wait_for(lambda: lab.established(host) == peers, "%s sessions Established" % host)
 
@@ -248,6 +253,9 @@ def test_fabric_policies_filtering_and_hitless_instance_add(lab):
     for host in LAB:
         again = lab.configure(fab, host)
         assert not again["changed"], (host, again)
+    # Unchanged: the module still reports the sessions (FRR may just have restarted with this file).
+    same = lab.configure(fab, "hv-r01-01", established=["198.18.1.1", "eth0"], wait_established=5)
+    assert not same["changed"] and same["not_established"] == []
 
     # ToR: each hypervisor's /32s (ECMP over hv-r01-02's two links), nothing else from them.
     hv1 = ["198.19.1.10/32", "198.19.1.11/32", "203.0.113.11/32", "203.0.113.101/32"]

@@ -671,3 +671,39 @@ def test_watchfrr_state_sees_zebra_too():
     out = ("watchfrr global phase: Idle\n Restart Command: \"/usr/lib/frr/watchfrr.sh restart %s\"\n"
            "  zebra                Down\n  bgpd                 Up\n  staticd              Up\n")
     assert frr_reload.WATCHFRR_STATE.findall(out) == [("zebra", "Down"), ("bgpd", "Up"), ("staticd", "Up")]
+
+
+def test_not_established_names_each_session_down_in_the_order_given():
+    summary = {"peers": {"198.18.1.1": {"state": "Established"}, "eth1": {"state": "Active"},
+                         "198.18.1.3": {"state": "Connect"}}}
+    assert frr_reload.not_established(summary, ["198.18.1.1"]) == []
+    # eth0 is a numbered uplink's interface: the summary lists that session by its peer address
+    assert frr_reload.not_established(summary, ["198.18.1.3", "eth1", "198.18.1.1", "eth0"]) == ["198.18.1.3", "eth1"]
+
+
+class _Vtysh:
+    """A module whose vtysh answers each summary with the next of ``states`` (the last one repeated)."""
+    check_mode = False
+
+    def __init__(self, states):
+        self.states, self.calls = list(states), 0
+
+    def run_command(self, argv):
+        import json
+        state = self.states[min(self.calls, len(self.states) - 1)]
+        self.calls += 1
+        if state is None:
+            return 1, "", "vtysh: no bgpd"
+        return 0, json.dumps({"peers": {"198.18.1.1": {"state": state}}}), ""
+
+
+def test_wait_established_polls_until_up_or_the_time_is_over():
+    up = _Vtysh(["Active", "OpenSent", "Established"])
+    assert frr_reload.wait_established(up, ["vtysh"], ["198.18.1.1"], 30, interval=0.01) == [] and up.calls == 3
+    down = _Vtysh(["Active"])
+    assert frr_reload.wait_established(down, ["vtysh"], ["198.18.1.1"], 0.05, interval=0.01) == ["198.18.1.1"]
+    assert 3 <= down.calls <= 7
+    assert frr_reload.wait_established(_Vtysh([None]), ["vtysh"], ["198.18.1.1"], 0.02, interval=0.01) == [
+        "vtysh: vtysh: no bgpd"]
+    idle = _Vtysh(["Active"])
+    assert frr_reload.wait_established(idle, ["vtysh"], [], 30) == [] and idle.calls == 0  # nothing to wait for
