@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the tests need (validators and test hosts).
 APT_TEST := iproute2 iputils-ping iptables nftables conntrack dnsmasq-base dnsmasq-utils isc-dhcp-client frr frr-pythontools \
-	podman runc mmdebstrap uidmap graphviz
+	podman runc mmdebstrap uidmap graphviz sudo
 APT_VENV := python3-venv
 
 .PHONY: help venv link apt render plan topology ee collection collection-install sanity test lint unit validate image molecule demo demo-down clean
