@@ -6,7 +6,7 @@
 One ``copy`` or ``template`` task per file costs Ansible about half a second of
 CPU per host; this runs the module ``ocs_install`` once per host with each
 file's SHA-256, mode and owner. When the task's files (and their alternates)
-hold at most INLINE_BYTES, their content goes with the checksums and the module
+hold at most ``install.INLINE_BYTES``, their content goes with the checksums and the module
 writes those that differ in that same run (a file's change costs no second
 round trip to the host; over podman or SSH a module run is 0.5 to 1.5 s on the
 critical path of a one-instance change). Larger sets go checksums first, and a
@@ -28,13 +28,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.ocs.l3.plugins.module_utils.install import INLINE_BYTES
 from ansible_collections.ocs.l3.plugins.module_utils.units import unit_options
 
 MODULE = "ocs.l3.ocs_install"
-INLINE_BYTES = 256 * 1024
-"""Content sent with the checksums up to this many bytes a task (before base64): a role's files on a
-hypervisor or a ToR of a 100k-instance fleet are 10 to 150 KB; a dense ToR's frr.conf and expected.json
-go checksums first, so that a run that changes nothing does not ship them."""
 
 
 class ActionModule(ActionBase):

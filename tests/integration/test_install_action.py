@@ -68,7 +68,7 @@ def test_the_alternate_is_installed_while_its_flag_exists_and_a_second_run_chang
 
 
 def test_large_files_go_checksums_first_and_their_content_only_when_it_differs(tmp_path):
-    from ansible_collections.ocs.l3.plugins.action.ocs_install import INLINE_BYTES
+    from ansible_collections.ocs.l3.plugins.module_utils.install import INLINE_BYTES
     pad = "! pad\\n" * (INLINE_BYTES // 6 + 1)  # a dense ToR's frr.conf: more than is sent inline
     conf = tmp_path / "frr.conf"
     first = run(tmp_path, plain="router bgp 1\\n" + pad, drained="router bgp 1\\n bgp graceful-shutdown\\n" + pad)
