@@ -60,6 +60,16 @@ def read_generation(path):
     return int(text)
 
 
+def generation_or_none(path):
+    """:func:`read_generation`, or None also when the file is damaged or unreadable: for the run lease
+    (a run goes ahead and records its own) and the status report (informational). ocs-pull, which
+    runs unattended, calls :func:`read_generation` and refuses a damaged file."""
+    try:
+        return read_generation(path)
+    except (OSError, ValueError):
+        return None
+
+
 def write_generation(path, generation):
     """Record ``generation`` in ``path`` when it holds another one (or something else); whether it
     was written."""

@@ -180,12 +180,8 @@ def read_routes(path):
 
 
 def read_generation(path):
-    """The generation a converge recorded, or None (absent, unreadable or damaged: informational
-    only; the run lease's rollback guard refuses a damaged file)."""
-    try:
-        return files.read_generation(path)
-    except (OSError, ValueError):
-        return None
+    """The generation a converge recorded, or None (absent, unreadable or damaged: informational only)."""
+    return files.generation_or_none(path)
 
 
 def signature(paths):

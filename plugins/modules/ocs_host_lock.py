@@ -115,7 +115,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import LEASE_PATH
-from ansible_collections.ocs.l3.plugins.module_utils.files import read_generation, write_atomic, write_generation
+from ansible_collections.ocs.l3.plugins.module_utils.files import generation_or_none, write_atomic, write_generation
 
 
 def read(path):
@@ -139,15 +139,6 @@ def decide(lease, owner, now, break_owners, started=None):
     if started is not None and theirs is not None and (theirs, lease.get("owner")) < (started, owner):
         return "yield"
     return "busy"
-
-
-def host_generation(path):
-    """The generation the host applied, or None: absent, or damaged (this run goes ahead and
-    records its own; ocs-pull, unattended, refuses to guess)."""
-    try:
-        return read_generation(path)
-    except ValueError:
-        return None
 
 
 def rollback_problem(host_generation, generation):
@@ -229,7 +220,7 @@ def main():
                 if verdict != "busy":
                     result = dict(changed=verdict != "mine", waited=round(time.time() - began, 1))
                     if p["generation_file"]:
-                        result["host_generation"] = host_generation(p["generation_file"])
+                        result["host_generation"] = generation_or_none(p["generation_file"])  # damaged: None
                         problem = rollback_problem(result["host_generation"], p["generation"])
                         if problem:  # nothing taken, nothing changed
                             module.fail_json(msg=problem, **result)

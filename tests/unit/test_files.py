@@ -62,3 +62,13 @@ def test_write_generation_only_when_it_differs_and_mends_a_damaged_file(tmp_path
     assert files.write_generation(str(path), 7) is False and path.read_text() == "7"
     path.write_text("garbage")
     assert files.write_generation(str(path), 8) is True and path.read_text() == "8\n"
+
+
+def test_generation_or_none_reads_a_damaged_or_unreadable_file_as_none(tmp_path):
+    path = tmp_path / "generation"
+    assert files.generation_or_none(str(path)) is None
+    path.write_text("12\n")
+    assert files.generation_or_none(str(path)) == 12
+    path.write_text("garbage")
+    assert files.generation_or_none(str(path)) is None
+    assert files.generation_or_none(str(tmp_path)) is None  # a directory: unreadable
