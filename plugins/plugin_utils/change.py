@@ -46,6 +46,7 @@ import sys
 
 from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.fabric import FabricError, build
+from ansible_collections.ocs.l3.plugins.module_utils.frr import policy
 from ansible_collections.ocs.l3.plugins.plugin_utils import plan as planner
 
 PLAYBOOK = "ocs.l3.site"
@@ -79,6 +80,22 @@ def targets(doc, old, new):
             "gone": sorted(h for h in by_host if h not in new.hosts)}
 
 
+def _sessions(fab, name):
+    """What makes ``name``'s BGP sessions in ``fab``: per neighbor its address or interface, AS, group,
+    host, password and border settings."""
+    return [(n.key, n.interface, n.remote_as, n.group, n.host, n.password, sorted((n.session or {}).items()))
+            for n in policy(fab, fab.hosts[name]).neighbors]
+
+
+def frr_together(old, new, hosts):
+    """Whether the FRR tiers of a change may reload at once (site.yml's ``_ocs_site_frr_together``):
+    every host of ``hosts`` was in OLD with the very sessions it has in NEW. Those sessions were
+    established by the last converge; on them a tier's import list may widen after the tier below
+    announced (its reload's soft in re-reads the announcement) and a withdrawal needs no order. A
+    host that gains, loses or alters a session keeps site.yml's order, from the spines down."""
+    return all(h in old.hosts and _sessions(old, h) == _sessions(new, h) for h in hosts)
+
+
 def host_pattern(hosts):
     """An Ansible host pattern matching exactly ``hosts``: one regular expression (a pattern list
     cannot be intersected with a play's groups; ``&`` takes one pattern)."""
@@ -93,6 +110,8 @@ def command(new_sources, target, extra=(), ansible_playbook="ansible-playbook", 
     # intersect their groups with _ocs_site_hosts.<role>): a ToR whose FRR lists change does not run
     # the routes, NAT or DHCP roles a hypervisor of the same change needs.
     only = {"_ocs_site_hosts": {role: host_pattern(hosts) for role, hosts in target["by_role"].items()}}
+    if target.get("frr_together"):
+        only["_ocs_site_frr_together"] = True
     return ([ansible_playbook] + inventory + [PLAYBOOK, "--limit", ",".join(target["hosts"]),
                                               "--tags", ",".join(target["roles"])] + skip
             + ["-e", json.dumps(only, sort_keys=True)] + list(extra))
@@ -187,6 +206,7 @@ def main(argv, out=None, err=None, load=None, templar=None, run=subprocess.call)
         templar = offline_templar()
     doc = planner.plan(old, new, templar, args.old, args.new)
     target = targets(doc, old, new)
+    target["frr_together"] = frr_together(old, new, target["by_role"].get("ocs_frr", []))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(target, fh, indent=1, sort_keys=True)

@@ -50,6 +50,8 @@ from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_RO
 
 FETCH_TIMEOUT = 60
 MAX_BUNDLE = 1 << 30
+MODULE_CACHE = "ocs.l3.module_cache"
+"""The callback that keeps built module payloads between runs (plugins/callback/module_cache.py)."""
 
 
 class Store:
@@ -184,6 +186,14 @@ def prepare(b, name, work, run_id=None):
     return paths
 
 
+def callbacks_enabled(current):
+    """The run's callbacks: ``current`` (the environment's list, if any) and the payload cache
+    (plugins/callback/module_cache.py), which an installed collection's runs have no ansible.cfg
+    to enable. Set in the environment, the list replaces a config file's callbacks_enabled."""
+    names = [n.strip() for n in (current or "").split(",") if n.strip()]
+    return ",".join(names + [n for n in (MODULE_CACHE,) if n not in names])
+
+
 def playbook_command(inventory, result, extra):
     """The converge: site.yml, its render step replaced by the bundle's result."""
     return ["ansible-playbook", "-i", inventory, "ocs.l3.site", "-e", "ocs_render_bundle=%s" % result] + list(extra)
@@ -299,6 +309,7 @@ def _apply(opts, inventory, result, run_id):
     # The collection this tool runs from is the one whose roles apply the bundle.
     top = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(p for p in (top, env.get("ANSIBLE_COLLECTIONS_PATH")) if p)
+    env["ANSIBLE_CALLBACKS_ENABLED"] = callbacks_enabled(env.get("ANSIBLE_CALLBACKS_ENABLED"))
     extra = ["-e", json.dumps(dict(ocs_guard_break_owners=unfinished))] + list(opts.extra)
     rc = subprocess.call(playbook_command(inventory, result, extra), env=env)
     if rc == 0:

@@ -26,7 +26,7 @@ ALLOWED = re.compile(r"""^(
   | changelogs/(config|changelog)\.yaml
   | docs/[\w-]+\.md
   | playbooks/\w+\.yml
-  | plugins/(action|doc_fragments|filter|modules|module_utils|plugin_utils)/\w+\.py
+  | plugins/(action|callback|doc_fragments|filter|modules|module_utils|plugin_utils)/\w+\.py
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
   | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-change|ocs-status|ocs-rollout|ocs-bundle|ocs-pull)

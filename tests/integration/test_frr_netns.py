@@ -393,6 +393,7 @@ def test_bgp_password_change_never_reaches_a_process_argument(lab, tmp_path):
     leaked = [line for line in _read(bare_log).splitlines() if line.startswith("FILE ") and "reload-" in line]
     assert leaked and any(line.split()[1] == "644" for line in leaked), leaked
     assert "n3w-Secret-2" in _read(tmp_path / "bare.log.files")
+    assert "write" in _read(bare_log).splitlines()  # and rewrote the config dir's frr.conf (vtysh write)
 
     # The module (the hypervisor side): no secret as an argument, every file 0600.
     spy, log = _spy(tmp_path, "rotate")
@@ -402,6 +403,7 @@ def test_bgp_password_change_never_reaches_a_process_argument(lab, tmp_path):
     assert "0ld-Secret-1" not in argv and "n3w-Secret-2" not in argv
     modes = {line.split()[1] for line in argv.splitlines() if line.startswith("FILE ")}
     assert modes == {"600"}, modes
+    assert "write" not in argv.splitlines()  # its private --confdir: no vtysh write after the reload
     wait_for(lambda: {"198.18.1.1"} <= lab.established("hv-r01-01"), "session up with the new password")
 
     # Removing the password: the module deletes the line itself, from a file, with no secret in it.

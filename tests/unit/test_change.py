@@ -55,6 +55,40 @@ def test_a_move_converges_both_hypervisors_and_the_racks_tors_with_the_roles_of_
                    if re.match(pattern[1:], h)]
         assert matched == target["by_role"][role], role
     assert "hv-r01-02: ocs_agent, ocs_dhcp, ocs_firewall, ocs_frr, ocs_nat, ocs_routes" in out
+    # every session the same before and after: the FRR tiers reload at once (site.yml)
+    assert target["frr_together"] is True and json.loads(cmd[-3])["_ocs_site_frr_together"] is True
+
+
+def test_a_changed_session_keeps_the_frr_tiers_in_order(example):
+    """A host whose BGP sessions change (a password here; a new host, a new uplink alike) may not rely
+    on an established session's soft in: site.yml's order, spines first, then ToRs, then hypervisors."""
+    bad = changed(example, lambda d: d["hostvars"]["hv-r01-01"]["ocs_uplinks"][0].update(password="x" * 20))
+    rc, out, err, cmd = run(example, bad)
+    assert rc == 0 and err == "", err
+    assert "ocs_frr" in cmd[cmd.index("--tags") + 1]
+    assert "_ocs_site_frr_together" not in json.loads(cmd[-1])
+    fab, other = change.build(example), change.build(bad)
+    assert change.frr_together(fab, fab, ["hv-r01-01", "tor-r01", "spine1"])
+    assert not change.frr_together(fab, other, ["hv-r01-01"]) and not change.frr_together(fab, other, ["tor-r01"])
+    assert change.frr_together(fab, other, ["hv-r01-02", "spine1"])  # their sessions did not change
+    assert not change.frr_together(fab, fab, ["hv-r09-01"])  # a host OLD did not have
+
+
+def test_site_yml_frr_plays_keep_the_order_unless_the_fast_path_says_together():
+    import os
+    import jinja2
+    import yaml
+    from fabric_data import ROOT
+    with open(os.path.join(ROOT, "playbooks", "site.yml")) as fh:
+        plays = [p for p in yaml.safe_load(fh) if p.get("tags") == ["ocs_frr"]]
+    env = jinja2.Environment()
+    env.filters["bool"] = bool
+
+    def hosts(**extra):
+        return [env.from_string(p["hosts"]).render(_ocs_site_hosts={"ocs_frr": "X"}, **extra) for p in plays]
+    assert hosts() == ["spines:nat_gateways:&X", "tors:&X", "hypervisors:&X"]
+    together = ["spines:nat_gateways:tors:hypervisors:&X", "tors:&X:!all", "hypervisors:&X:!all"]
+    assert hosts(_ocs_site_frr_together=True) == together
 
 
 def test_a_floating_ip_adds_the_nat_role_where_its_translation_lives(example):
@@ -92,6 +126,8 @@ def test_every_role_has_its_tag_in_site_yml():
         named = {r["role"].split(".")[-1] for r in play.get("roles", [])}
         if play["tags"] in (["always"], [change.SETUP_TAG]):
             assert "_ocs_site_hosts" not in play["hosts"], play["name"]
+        elif play["tags"] == ["ocs_frr"]:  # and may put the tiers in one play (the test below)
+            assert "&{{ _ocs_site_hosts.ocs_frr | default('all') }}" in play["hosts"], play["name"]
         else:  # the fast path narrows each role's plays to the hosts of that role's changed files
             assert play["hosts"].endswith(":&{{ _ocs_site_hosts.%s | default('all') }}" % play["tags"][0]), \
                 play["name"]
