@@ -206,3 +206,67 @@ def apply(files, owner="root", group="root", directory_mode="0755", check=False)
     for step in after:
         step()
     return changed, needed
+
+
+def file_options():
+    """The module side's options of one file (ocs_install's ``files`` and an apply module's
+    ``install.files``: checksums, and the content when the action sends it in the same run)."""
+    return dict(
+        dest=dict(type="path", required=True),
+        mode=dict(type="str"),
+        sha256=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        content=dict(type="str", no_log=True),
+        validate=dict(type="str"),
+        src=dict(type="path"),
+        manage=dict(type="bool", default=True),
+        alternate=dict(type="dict", options=dict(  # the action's; the module ignores it
+            if_exists=dict(type="path"), content=dict(type="str", no_log=True))),
+        alternate_if=dict(type="path"),
+        alternate_sha256=dict(type="str"),
+        alternate_content=dict(type="str", no_log=True),
+    )
+
+
+def install_option():
+    """An apply module's ``install`` option: the files its action sends with their content, which the
+    module installs (validated, atomically) before it applies them, in the same run."""
+    return dict(type="dict", options=dict(
+        files=dict(type="list", elements="dict", required=True, options=file_options(),
+                   required_if=[("state", "present", ("mode", "sha256"))]),
+        directories=dict(type="list", elements="path", default=[]),
+        owner=dict(type="str", default="root"),
+        group=dict(type="str", default="root"),
+        directory_mode=dict(type="str", default="0755"),
+    ))
+
+
+def install_from(module, p):
+    """Install the files of ``p`` (ocs_install's parameters, or an apply module's ``install``) on this
+    host: modes checked, alternates chosen, directories made, each differing file validated and
+    written. Returns (changed paths, paths still needing their content, the files); fails the module
+    on a bad mode or an error."""
+    for mode, what in [(s["mode"], s["dest"]) for s in p["files"] if s["state"] == "present"] + [
+            (p["directory_mode"], "directory_mode")]:
+        try:
+            int(mode, 8)
+        except ValueError:
+            module.fail_json(msg="%s: mode %r is not an octal string" % (what, mode))
+    try:
+        files = choose_alternates([f for f in p["files"] if f["manage"]])
+        made = directories(p["directories"], p["owner"], p["group"], p["directory_mode"], check=module.check_mode)
+        changed, needed = apply(files, p["owner"], p["group"], p["directory_mode"], check=module.check_mode)
+    except (OSError, KeyError, ValueError) as exc:
+        module.fail_json(msg="cannot install: %s" % exc)
+    return made + changed, needed, files
+
+
+def installed_first(module, p):
+    """For an apply module: install its ``install`` option's files (all content present: the action
+    sends it), return the changed paths ([] without the option)."""
+    if not p.get("install"):
+        return []
+    changed, needed, files = install_from(module, p["install"])
+    if needed:
+        module.fail_json(msg="cannot install: no content for %s" % ", ".join(needed))
+    return changed

@@ -176,21 +176,8 @@ from ansible_collections.ocs.l3.plugins.module_utils import install, units
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            files=dict(type="list", elements="dict", required=True, options=dict(
-                dest=dict(type="path", required=True),
-                mode=dict(type="str"),
-                sha256=dict(type="str"),
-                state=dict(type="str", choices=["present", "absent"], default="present"),
-                content=dict(type="str", no_log=True),
-                validate=dict(type="str"),
-                src=dict(type="path"),
-                manage=dict(type="bool", default=True),
-                alternate=dict(type="dict", options=dict(  # the action's; the module ignores it
-                    if_exists=dict(type="path"), content=dict(type="str", no_log=True))),
-                alternate_if=dict(type="path"),
-                alternate_sha256=dict(type="str"),
-                alternate_content=dict(type="str", no_log=True),
-            ), required_if=[("state", "present", ("mode", "sha256"))]),
+            files=dict(type="list", elements="dict", required=True, options=install.file_options(),
+                       required_if=[("state", "present", ("mode", "sha256"))]),
             directories=dict(type="list", elements="path", default=[]),
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
@@ -201,21 +188,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    for mode, what in [(s["mode"], s["dest"]) for s in p["files"] if s["state"] == "present"] + [
-            (p["directory_mode"], "directory_mode")]:
-        try:
-            int(mode, 8)
-        except ValueError:
-            module.fail_json(msg="%s: mode %r is not an octal string" % (what, mode))
-    files = []
-    try:
-        files = install.choose_alternates([f for f in p["files"] if f["manage"]])
-        made = install.directories(p["directories"], p["owner"], p["group"], p["directory_mode"],
-                                   check=module.check_mode)
-        changed, needed = install.apply(files, p["owner"], p["group"], p["directory_mode"], check=module.check_mode)
-        changed = made + changed
-    except (OSError, KeyError, ValueError) as exc:
-        module.fail_json(msg="cannot install: %s" % exc)
+    changed, needed, files = install.install_from(module, p)
     # The units once every file is in place (with content still to come, the action runs this again).
     done = [] if needed else units.converge(module, p["units"], p["changed_before"] + changed)
     module.exit_json(changed=bool(changed or done), changed_files=changed, needed=needed, unit_actions=done,

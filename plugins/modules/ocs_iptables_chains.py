@@ -111,6 +111,8 @@ options:
       modules_file:
         description: The C(modules-load.d) file that loads C(nf_conntrack) at boot.
         type: path
+extends_documentation_fragment:
+  - ocs.l3.install
 author: ocs-l3 contributors (@ocs-l3)
 """
 
@@ -133,6 +135,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_files:
+  description: With O(install), the files it installed (check mode, would install) before applying them.
+  type: list
+  elements: str
+  returned: with O(install)
 conntrack_table:
   description: With O(conntrack_table), what M(ocs.l3.ocs_conntrack) returns (current, wanted, settable, set, short,
     persisted, sysctl_conf).
@@ -161,7 +168,7 @@ ipv6:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ocs.l3.plugins.module_utils import conntrack as conntrack_size
+from ansible_collections.ocs.l3.plugins.module_utils import conntrack as conntrack_size, install
 from ansible_collections.ocs.l3.plugins.module_utils.constants import CHAIN_PREFIX
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import ApplyError, check_candidate, parse_restore, plan
 from ansible_collections.ocs.l3.plugins.module_utils.iptables import live_tables, scratch_save, tools
@@ -270,10 +277,12 @@ def main():
                 manage=dict(type="bool", default=True),
                 readonly=dict(type="str", choices=["warn", "fail"], default="warn"),
                 sysctl_file=dict(type="path"), modules_file=dict(type="path"))),
+            install=install.install_option(),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    installed = install.installed_first(module, p)
     result = apply_part(module, p["src"], p["family"])
     if p["ipv6_src"]:
         if p["family"] != "ipv4":
@@ -287,6 +296,8 @@ def main():
         table = p["conntrack_table"]
         sized = conntrack_size.converge(module, table["max"], **{k: v for k, v in table.items() if k != "max"})
         result = dict(result, changed=result["changed"] or sized["changed"], conntrack_table=sized)
+    if p["install"]:
+        result = dict(result, changed_files=installed, changed=result["changed"] or bool(installed))
     module.exit_json(**result)
 
 

@@ -72,6 +72,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - ocs.l3.install
   - ocs.l3.sysctl
 author: ocs-l3 contributors (@ocs-l3)
 """
@@ -83,6 +84,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_files:
+  description: With O(install), the files it installed (check mode, would install) before applying them.
+  type: list
+  elements: str
+  returned: with O(install)
 sysctls_set:
   description: With O(sysctl_file), the settings set (C(key=value)) and the file when it was written (check mode, would be).
   type: list
@@ -122,17 +128,18 @@ ipv6_sysctls:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocs.l3.plugins.module_utils.constants import ROUTE_PROTOCOL
 from ansible_collections.ocs.l3.plugins.module_utils.netns import module_runner
-from ansible_collections.ocs.l3.plugins.module_utils import sysctl
+from ansible_collections.ocs.l3.plugins.module_utils import install, sysctl
 from ansible_collections.ocs.l3.plugins.module_utils.route_table import KernelError, read_file, reconcile
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(src=dict(type="path", required=True), protocol=dict(type="int", default=ROUTE_PROTOCOL),
-                           prune=dict(type="bool", default=True), **sysctl.options()),
+                           prune=dict(type="bool", default=True), install=install.install_option(), **sysctl.options()),
         supports_check_mode=True,
     )
     src, protocol = module.params["src"], module.params["protocol"]
+    installed = install.installed_first(module, module.params)
     sysctls_set = sysctl.settle_or_fail(module, "routing")
     try:
         desired = read_file(src, protocol)
@@ -152,6 +159,8 @@ def main():
                            before_header="kernel routes (proto %d), our addresses, tap sysctls" % protocol)
     if sysctls_set:
         res.update(sysctls_set=sysctls_set, changed=True)
+    if module.params["install"]:
+        res.update(changed_files=installed, changed=res["changed"] or bool(installed))
     if error:
         module.fail_json(msg=error, **res)
     module.exit_json(**res)

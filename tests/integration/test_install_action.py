@@ -165,3 +165,61 @@ def test_units_come_up_after_the_files_and_only_where_they_are_not(tmp_path):
     res, calls = run_units(tmp_path, "bad\\n")
     assert res["failed"] and "failed to validate" in res["msg"] and calls == []
     assert (tmp_path / "app.conf").read_text() == "ok 1\n"
+
+
+APPLY_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: install and apply
+      ocs.l3.ocs_iptables_chains:
+        install:
+          directories: ["%(dir)s/state"]
+          files:
+            - dest: "%(dir)s/state/nat.rules"
+              src: "%(dir)s/nat.rules"
+              mode: "0644"
+              validate: iptables-restore --test %%s
+        src: "%(dir)s/state/nat.rules"
+        jumps: [{chain: PREROUTING, target: OCS-PREROUTING}]
+        conntrack: false
+      register: out
+      ignore_errors: true
+    - name: live
+      ansible.builtin.command: iptables-save -t nat
+      changed_when: false
+"""
+NAT_RULES = "*nat\n:OCS-PREROUTING - [0:0]\n-A OCS-PREROUTING -d %s/32 -j DNAT --to-destination 198.18.7.5\nCOMMIT\n"
+
+
+def test_an_apply_module_installs_and_applies_its_file_in_one_module_run(tmp_path):
+    """ocs_iptables_chains with ``install`` (the NAT and firewall roles' one task): the file installed
+    (validated) and applied in one module run, a second run changes nothing, a file that fails
+    validation installs nothing and applies nothing. In a private network (and mount) namespace."""
+    play = tmp_path / "apply.yml"
+    play.write_text(APPLY_PLAY % dict(dir=tmp_path))
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python"), str(play)]
+    script = "; ".join(["set -e", "mount -t tmpfs tmpfs /run", "ip link set lo up"]
+                       + ["cp %s/rules%d %s/nat.rules; %s > %s/out%d.json" % (tmp_path, i, tmp_path, " ".join(cmd),
+                                                                             tmp_path, i) for i in range(3)])
+    for i, rules in enumerate([NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.6" + "x\n"]):
+        (tmp_path / ("rules%d" % i)).write_text(rules)
+    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    proc = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [json.loads((tmp_path / ("out%d.json" % i)).read_text())["plays"][0]["tasks"] for i in range(3)]
+    res = [(r[0]["hosts"]["localhost"], [ln for ln in r[1]["hosts"]["localhost"]["stdout_lines"] if not ln.startswith("#")])
+           for r in runs]
+    installed = str(tmp_path / "state" / "nat.rules")
+    first, live = res[0]
+    assert first["changed"] and first["module_runs"] == 1, first
+    assert first["changed_files"] == [str(tmp_path / "state"), installed]  # the directory made, the file
+    assert "-A OCS-PREROUTING -d 203.0.113.5/32 -j DNAT --to-destination 198.18.7.5" in live
+    assert "-A PREROUTING -j OCS-PREROUTING" in live
+    again, live2 = res[1]
+    assert not again["changed"] and again["changed_files"] == [] and live2 == live
+    bad, live3 = res[2]
+    assert bad["failed"] and "nat.rules: failed to validate" in bad["msg"], bad
+    assert (tmp_path / "state" / "nat.rules").read_text() == NAT_RULES % "203.0.113.5" and live3 == live
