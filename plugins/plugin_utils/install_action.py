@@ -171,7 +171,7 @@ class ApplyAction(ActionBase):
                         **{k: wanted[k] for k in ("directories", "owner", "group", "directory_mode")})
             applied = self._execute_module(self.MODULE, module_args=dict(args, install=sent), task_vars=task_vars)
             result.update(applied, module_runs=1)
-            return result
+            return self._with_names(result)
         installed = install(self, wanted, task_vars)
         if installed.get("failed"):
             result.update(installed)
@@ -179,4 +179,13 @@ class ApplyAction(ActionBase):
         applied = self._execute_module(self.MODULE, module_args=args, task_vars=task_vars)
         result.update(applied, module_runs=installed["module_runs"] + 1, changed_files=installed["changed_files"],
                       changed=bool(applied.get("changed") or installed["changed"]))
+        return self._with_names(result)
+
+    def _with_names(self, result):
+        """With --diff, the names of the files installed beside the module's own diff (the drift report
+        shows a changed file whose apply alone would change nothing, as ocs_install's did)."""
+        if result.get("changed_files") and self._task.diff and not result.get("failed"):
+            own = result.get("diff")
+            result["diff"] = ([] if not own else own if isinstance(own, list) else [own]) + [
+                names_diff(self, result["changed_files"])]
         return result

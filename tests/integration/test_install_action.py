@@ -202,8 +202,12 @@ def test_an_apply_module_installs_and_applies_its_file_in_one_module_run(tmp_pat
            "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python"), str(play)]
     script = "; ".join(["set -e", "mount -t tmpfs tmpfs /run", "ip link set lo up"]
                        + ["cp %s/rules%d %s/nat.rules; %s > %s/out%d.json" % (tmp_path, i, tmp_path, " ".join(cmd),
-                                                                             tmp_path, i) for i in range(3)])
-    for i, rules in enumerate([NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.6" + "x\n"]):
+                                                                             tmp_path, i) for i in range(3)]
+                       + ["cp %s/rules3 %s/nat.rules; %s --check --diff > %s/out3.json" % (
+                           tmp_path, tmp_path, " ".join(cmd), tmp_path)])
+    texts = [NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.6" + "x\n",
+             NAT_RULES % "203.0.113.5" + "# a comment only: the live chains stay equal\n"]
+    for i, rules in enumerate(texts):
         (tmp_path / ("rules%d" % i)).write_text(rules)
     env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     proc = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script],
@@ -223,3 +227,8 @@ def test_an_apply_module_installs_and_applies_its_file_in_one_module_run(tmp_pat
     bad, live3 = res[2]
     assert bad["failed"] and "nat.rules: failed to validate" in bad["msg"], bad
     assert (tmp_path / "state" / "nat.rules").read_text() == NAT_RULES % "203.0.113.5" and live3 == live
+    # check mode with --diff: a file that would change, whose rules would not, is named in the diff
+    check = json.loads((tmp_path / "out3.json").read_text())["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert check["changed"] and check["changed_files"] == [installed], check
+    assert check["diff"][-1] == {"prepared": "would change: %s" % installed}, check["diff"]
+    assert (tmp_path / "state" / "nat.rules").read_text() == NAT_RULES % "203.0.113.5"  # nothing written
