@@ -200,11 +200,11 @@ def test_an_apply_module_installs_and_applies_its_file_in_one_module_run(tmp_pat
     play.write_text(APPLY_PLAY % dict(dir=tmp_path))
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % os.path.join(BIN, "python"), str(play)]
-    script = "; ".join(["set -e", "mount -t tmpfs tmpfs /run", "ip link set lo up"]
-                       + ["cp %s/rules%d %s/nat.rules; %s > %s/out%d.json" % (tmp_path, i, tmp_path, " ".join(cmd),
-                                                                             tmp_path, i) for i in range(3)]
-                       + ["cp %s/rules3 %s/nat.rules; %s --check --diff > %s/out3.json" % (
-                           tmp_path, tmp_path, " ".join(cmd), tmp_path)])
+    run = " ".join(cmd)
+    steps = ["cp {t}/rules{i} {t}/nat.rules; {run} > {t}/out{i}.json".format(t=tmp_path, i=i, run=run)
+             for i in range(3)]
+    steps.append("cp {t}/rules3 {t}/nat.rules; {run} --check --diff > {t}/out3.json".format(t=tmp_path, run=run))
+    script = "; ".join(["set -e", "mount -t tmpfs tmpfs /run", "ip link set lo up"] + steps)
     texts = [NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.5", NAT_RULES % "203.0.113.6" + "x\n",
              NAT_RULES % "203.0.113.5" + "# a comment only: the live chains stay equal\n"]
     for i, rules in enumerate(texts):
@@ -214,8 +214,8 @@ def test_an_apply_module_installs_and_applies_its_file_in_one_module_run(tmp_pat
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = [json.loads((tmp_path / ("out%d.json" % i)).read_text())["plays"][0]["tasks"] for i in range(3)]
-    res = [(r[0]["hosts"]["localhost"], [ln for ln in r[1]["hosts"]["localhost"]["stdout_lines"] if not ln.startswith("#")])
-           for r in runs]
+    res = [(r[0]["hosts"]["localhost"],
+            [ln for ln in r[1]["hosts"]["localhost"]["stdout_lines"] if not ln.startswith("#")]) for r in runs]
     installed = str(tmp_path / "state" / "nat.rules")
     first, live = res[0]
     assert first["changed"] and first["module_runs"] == 1, first
