@@ -71,6 +71,8 @@ from ansible import constants as C
 from ansible import __version__ as ansible_version
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.ocs.l3.plugins.module_utils.files import write_atomic
+
 KEEP = 4
 """Store directories kept (the newest by use)."""
 PREFIXES = ("ansible.modules.", "ansible_collections.ocs.l3.plugins.modules.")
@@ -129,26 +131,19 @@ def with_bytecode(zip_data):
 
 
 def add_bytecode(path):
-    """Rewrite the kept payload ``path`` (Ansible's pickled cache entry, base64 zip in ``zip_data``)
-    with bytecode; False, leaving it as it is, when it is not of that shape."""
+    """Rewrite the kept payload ``path`` (Ansible's pickled cache entry, a dataclass holding the
+    base64 zip in ``zip_data``) with bytecode; leave it as it is when it is not of that shape."""
     with open(path, "rb") as fh:
         entry = pickle.load(fh)
     data = getattr(entry, "zip_data", None)
-    if not isinstance(data, bytes):
-        return False
-    data = base64.b64encode(with_bytecode(base64.b64decode(data)))
-    entry = dataclasses.replace(entry, zip_data=data) if dataclasses.is_dataclass(entry) else None
-    if entry is None:
-        return False
-    part = "%s.%d-part" % (path, os.getpid())
-    with open(part, "wb") as fh:
-        pickle.dump(entry, fh)
-    os.replace(part, path)
-    return True
+    if isinstance(data, bytes) and dataclasses.is_dataclass(entry):
+        entry = dataclasses.replace(entry, zip_data=base64.b64encode(with_bytecode(base64.b64decode(data))))
+        write_atomic(path, pickle.dumps(entry), mode=0o600)
 
 
 def keepable(name):
-    """A finished payload file this store keeps (not a lock or a partial write)."""
+    """A finished payload file this store keeps (not Ansible's lock or partial write; our temporary
+    files start with a dot)."""
     return name.startswith(PREFIXES) and not name.endswith((".lock", "-part"))
 
 
@@ -171,16 +166,15 @@ def private_dir(path):
 
 
 def copy_new(src, dst, names):
-    """Copy each of ``names`` from ``src`` to ``dst`` where ``dst`` lacks it (write, then rename);
-    the number copied."""
+    """Copy each of ``names`` from ``src`` to ``dst`` where ``dst`` lacks it (files.write_atomic: a
+    temporary file renamed over it, so a concurrent run never reads half of one); the number copied."""
     n = 0
     for name in names:
         target = os.path.join(dst, name)
         if os.path.exists(target):
             continue
-        part = "%s.%d-part" % (target, os.getpid())
-        shutil.copyfile(os.path.join(src, name), part)
-        os.replace(part, target)
+        with open(os.path.join(src, name), "rb") as fh:
+            write_atomic(target, fh.read(), mode=0o600)
         n += 1
     return n
 
