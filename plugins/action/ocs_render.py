@@ -28,7 +28,8 @@ import uuid
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ocs.l3.plugins.module_utils.artifacts import fabric_artifacts
+from ansible_collections.ocs.l3.plugins.module_utils.artifact import Artifact
+from ansible_collections.ocs.l3.plugins.module_utils.artifacts import host_artifacts
 from ansible_collections.ocs.l3.plugins.module_utils.bundle import BundleError
 from ansible_collections.ocs.l3.plugins.module_utils.constants import contract
 from ansible_collections.ocs.l3.plugins.module_utils.errors import FabricError
@@ -36,7 +37,9 @@ from ansible_collections.ocs.l3.plugins.module_utils.fabric import HOST_KEYS, bu
 from ansible_collections.ocs.l3.plugins.module_utils.frr import has_secret
 from ansible_collections.ocs.l3.plugins.module_utils import jsontext
 from ansible_collections.ocs.l3.plugins.module_utils.inventory import fabric_input
+from ansible_collections.ocs.l3.plugins.module_utils.memo import forget
 from ansible_collections.ocs.l3.plugins.plugin_utils.bundles import publish_fabric
+from ansible_collections.ocs.l3.plugins.plugin_utils.forks import fork_map, workers_for
 from ansible_collections.ocs.l3.plugins.plugin_utils.host_library import write_archive
 from ansible_collections.ocs.l3.plugins.plugin_utils.inventory import plain as _plain, role_hosts
 from ansible_collections.ocs.l3.plugins.plugin_utils.render import COLLECTION_ROOT, render_host
@@ -56,7 +59,11 @@ class ActionModule(ActionBase):
         bundle_store=dict(type="path"),
         bundle_keys=dict(type="path"),
         bundle_signing_key=dict(type="path", no_log=False),
+        workers=dict(type="int", default=0),
     )
+
+    FORK_MIN_HOSTS = 128
+    """Below this many hosts to render, ``workers: 0`` (auto) renders in this process alone."""
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -69,19 +76,8 @@ class ActionModule(ActionBase):
         if problem:
             result.update(failed=True, msg=problem)
             return result
-        groups = task_vars["groups"]
-        hostvars = task_vars["hostvars"]
-        names = role_hosts(groups)
-        raw_hostvars = {}
-        for name in names:
-            hv = hostvars[name]
-            raw_hostvars[name] = {k: _plain(hv[k]) for k in HOST_KEYS if k in hv}
         try:
-            data = fabric_input(
-                groups, raw_hostvars,
-                _plain(task_vars.get("ocs_racks")), _plain(task_vars.get("ocs_fabric")),
-                base_dir=args.get("inventory_dir"))
-            fab = build(data)
+            fab = build(_input(task_vars, args.get("inventory_dir")))
         except FabricError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result
@@ -90,9 +86,15 @@ class ActionModule(ActionBase):
             return result
         wanted = args.get("hosts")
         full = wanted is None or set(fab.hosts) <= set(wanted)
-        plans = fabric_artifacts(fab, None if full else wanted)
-        rendered = self._render(plans, task_vars)
-        changed, manifest = _write(build_dir, rendered, fab, full=full)
+        names = sorted(fab.hosts) if full else [h for h in wanted if h in fab.hosts]
+        try:
+            workers = workers_for(args["workers"], names, self.FORK_MIN_HOSTS)
+        except ValueError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+        produce = self._producer(fab)
+        changed, manifest, rendered = _write(build_dir, fab, names, produce, full=full, workers=workers,
+                                             keep=bool(args.get("bundle_store")))
         generation = args.get("generation")
         if generation in (None, ""):
             generation = _git_time(args.get("inventory_dir"))
@@ -104,7 +106,8 @@ class ActionModule(ActionBase):
             # included: the roles compare against it); only a real run reports it as a change.
             changed=bool(changed) and not self._task.check_mode, changed_files=changed[:50],
             changed_count=len(changed),
-            hosts=len(plans), files=sum(len(v) for v in rendered.values()), instances=fab.instance_count,
+            hosts=len(names), files=sum(len(manifest["hosts"][h]["files"]) for h in names),
+            instances=fab.instance_count, workers=workers,
             dual_stack=fab.dual_stack,  # IPv6 is routed too (ocs_routes' sysctls)
             build_dir=build_dir, manifest=os.path.join(build_dir, "manifest.json"),
             # The names and paths the roles apply (the shared library's constants): no role copies them.
@@ -135,10 +138,27 @@ class ActionModule(ActionBase):
                       bundles_without_key=bundles["no_key"])
         return result
 
-    def _render(self, plans, task_vars):
+    def _producer(self, fab):
+        """``produce(host)`` -> [(Artifact, text)]: the host's files computed and printed (the
+        template sources and skeletons kept for the run)."""
         managed = self._task.args.get("managed")
         cache = {}
-        return {host: render_host(self._templar, host, artifacts, managed, cache) for host, artifacts in plans.items()}
+
+        def produce(host):
+            return render_host(self._templar, host, host_artifacts(fab, fab.hosts[host]), managed, cache)
+
+        return produce
+
+
+def _input(task_vars, inventory_dir):
+    """The fabric input from the task's variables: each fabric host's own settings, the fabric's."""
+    groups, hostvars = task_vars["groups"], task_vars["hostvars"]
+    raw_hostvars = {}
+    for name in role_hosts(groups):
+        hv = hostvars[name]
+        raw_hostvars[name] = {k: _plain(hv[k]) for k in HOST_KEYS if k in hv}
+    return fabric_input(groups, raw_hostvars, _plain(task_vars.get("ocs_racks")), _plain(task_vars.get("ocs_fabric")),
+                        base_dir=inventory_dir)
 
 
 def build_dir_problem(build_dir, root=COLLECTION_ROOT):
@@ -165,8 +185,10 @@ def _git_time(path):
     return int(out) if out.isdigit() else None
 
 
-def _write(build_dir, rendered, fab, full):
-    """Swap in each changed host directory; return (changed paths, manifest).
+def _write(build_dir, fab, names, produce, full, workers=1, keep=False):
+    """Compute, print and stage each host of ``names`` (``produce(host)`` -> [(Artifact, text)]),
+    shared among ``workers`` processes, then swap in each changed host directory; return
+    (changed paths, manifest, {host: [(Artifact without its variables, text)]} when ``keep``).
 
     A host whose files are all on disk as rendered (same paths, same bytes: read back, not taken
     from the old manifest) keeps its directory: a re-render that changes nothing writes and
@@ -178,41 +200,37 @@ def _write(build_dir, rendered, fab, full):
     with open(os.path.join(build_dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         mpath = os.path.join(build_dir, "manifest.json")
-        try:
-            with open(mpath) as fh:
-                old = json.load(fh).get("hosts", {})
-        except (OSError, ValueError):
-            old = {}
+        old = _manifest_hosts(mpath)
         staging = tempfile.mkdtemp(prefix=".staging-", dir=build_dir)
         trash = tempfile.mkdtemp(prefix=".trash-", dir=build_dir)
         hosts = {} if full else {h: v for h, v in old.items() if h in fab.hosts}
-        changed, swap = [], []
+        changed, swap, rendered = [], [], {}
+
+        def one(host):
+            files = produce(host)
+            staged = _host_files(build_dir, staging, fab.hosts[host], files, old.get(host, {}))
+            return staged + (_without_vars(files) if keep else None,)
+
         try:
-            for host, files in rendered.items():
-                before = {f["path"]: f["sha256"] for f in old.get(host, {}).get("files", [])}
-                entries, blobs = [], []
-                for art, text in files:
-                    data = text.encode()
-                    digest = hashlib.sha256(data).hexdigest()
-                    if before.get(art.path) != digest:
-                        changed.append("%s:%s" % (host, art.path))
-                    entries.append({"path": art.path, "kind": art.kind, "role": art.role, "mode": art.mode,
-                                    "sha256": digest})
-                    blobs.append((art.path.lstrip("/"), data))
-                h = fab.hosts[host]
-                hosts[host] = {"role": h.role, "rack": h.rack.id if h.rack else None, "files": entries}
-                for path in set(before) - {e["path"] for e in entries}:
-                    changed.append("%s:%s (removed)" % (host, path))
-                if not _on_disk(os.path.join(build_dir, host), blobs, before):
-                    _stage(os.path.join(staging, host), blobs)
+            # One host of each role first, here: the fabric-wide values they compute (memo) and the
+            # template skeletons are then inherited by every worker instead of computed by each.
+            order = _heads_first(fab, names)
+            for host, (entry, host_changed, stage, files) in zip(order, fork_map(one, order, workers,
+                                                                                 head=_heads(fab, names))):
+                hosts[host] = entry
+                changed.extend(host_changed)
+                if stage:
                     swap.append(host)
+                if keep:
+                    rendered[host] = files
+            forget(fab)
             for host in swap:
                 live = os.path.join(build_dir, host)
                 if os.path.isdir(live):
                     os.rename(live, os.path.join(trash, host))
                 os.rename(os.path.join(staging, host), live)
             if full:
-                for host in set(old) - set(rendered):
+                for host in set(old) - set(names):
                     changed.append("%s (removed)" % host)
                     if os.path.isdir(os.path.join(build_dir, host)):
                         os.rename(os.path.join(build_dir, host), os.path.join(trash, host))
@@ -224,7 +242,60 @@ def _write(build_dir, rendered, fab, full):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(trash, ignore_errors=True)
-    return sorted(changed), manifest
+    return sorted(changed), manifest, rendered
+
+
+def _manifest_hosts(path):
+    """The hosts of the manifest at ``path`` ({} when there is none, or it cannot be read)."""
+    try:
+        with open(path) as fh:
+            return json.load(fh).get("hosts", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _heads(fab, names):
+    """How many hosts :func:`_heads_first` puts first: one of each role among ``names``."""
+    return len({fab.hosts[h].role for h in names})
+
+
+def _heads_first(fab, names):
+    """``names`` with the first host of each role moved to the front."""
+    seen, heads = set(), []
+    for name in names:
+        role = fab.hosts[name].role
+        if role not in seen:
+            seen.add(role)
+            heads.append(name)
+    first = set(heads)
+    return heads + [n for n in names if n not in first]
+
+
+def _host_files(build_dir, staging, h, files, before_entry):
+    """One host's manifest entry, its changed paths, and whether its directory was staged (its
+    files on disk differ from ``files``)."""
+    before = {f["path"]: f["sha256"] for f in before_entry.get("files", [])}
+    entries, blobs, changed = [], [], []
+    for art, text in files:
+        data = text.encode()
+        digest = hashlib.sha256(data).hexdigest()
+        if before.get(art.path) != digest:
+            changed.append("%s:%s" % (h.name, art.path))
+        entries.append({"path": art.path, "kind": art.kind, "role": art.role, "mode": art.mode, "sha256": digest})
+        blobs.append((art.path.lstrip("/"), data))
+    for path in set(before) - {e["path"] for e in entries}:
+        changed.append("%s:%s (removed)" % (h.name, path))
+    stage = not _on_disk(os.path.join(build_dir, h.name), blobs, before)
+    if stage:
+        _stage(os.path.join(staging, h.name), blobs)
+    entry = {"role": h.role, "rack": h.rack.id if h.rack else None, "files": entries}
+    return entry, changed, stage
+
+
+def _without_vars(files):
+    """[(Artifact, text)] with each artifact's template variables dropped (they are the text's
+    size again; a bundle needs the path, kind, role and mode)."""
+    return [(Artifact(a.path, a.kind, a.role, a.template, {}, a.mode), text) for a, text in files]
 
 
 def _stage(root, blobs):

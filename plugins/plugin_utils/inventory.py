@@ -16,6 +16,8 @@ import importlib
 import os
 import sys
 
+import yaml
+
 from ansible import constants as C
 from ansible.cli import CLI
 from ansible.inventory.manager import InventoryManager
@@ -67,6 +69,23 @@ def init_loaders():
     if not any(type(f).__name__ == "_AnsibleCollectionFinder" for f in sys.meta_path):
         _import_this_collection()
         init_plugin_loader()
+        _give_metadata()
+
+
+def _give_metadata():
+    """The collection's package, imported before the finder, gets the metadata the finder gives each
+    collection it loads (``meta/runtime.yml``; it routes no plugin): Ansible's plugin loader reads it
+    before it loads one of the collection's own plugins (the ``ocs.l3.racks`` inventory plugin of an
+    inventory's ``zz-racks.yml``), and refuses a collection without it."""
+    package = sys.modules.get(__name__.rsplit(".", 3)[0])  # ansible_collections.ocs.l3
+    if package is None or getattr(package, "_collection_meta", None) is not None:
+        return
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "meta", "runtime.yml")) as fh:
+        meta = yaml.safe_load(fh) or {}
+    if "plugin_routing" in meta:  # the finder would canonicalize it; this collection has none
+        raise RuntimeError("meta/runtime.yml routes plugins: load the collection through Ansible's finder")
+    package._collection_meta = meta
 
 
 def role_hosts(groups):

@@ -26,7 +26,7 @@ ALLOWED = re.compile(r"""^(
   | changelogs/(config|changelog)\.yaml
   | docs/[\w-]+\.md
   | playbooks/\w+\.yml
-  | plugins/(action|callback|doc_fragments|filter|modules|module_utils|plugin_utils)/\w+\.py
+  | plugins/(action|callback|doc_fragments|filter|inventory|modules|module_utils|plugin_utils)/\w+\.py
   | roles/ocs_\w+/(README\.md | (defaults|vars|handlers)/main\.yml | meta/(main|argument_specs)\.yml
                    | tasks/\w+\.yml | templates/[\w/.-]+\.j2)
   | tools/(ocs-reconcile|ocs-drift|ocs-topology|ocs-plan|ocs-change|ocs-status|ocs-rollout|ocs-bundle|ocs-pull)
@@ -109,6 +109,16 @@ def test_operator_renders_by_full_name_outside_the_repository(installed, operato
         return d.diff_files + d.left_only + d.right_only + [x for sub in d.subdirs.values() for x in diffs(sub)]
     assert diffs(cmp) == []
     assert (build / "hv-r01-01" / "etc" / "ocs-l3" / "routes.batch").is_file()
+
+
+def test_operator_gets_rack_groups_from_the_installed_plugin(installed, operator):
+    """Ansible's default configuration (no ansible.cfg of ours: its ``auto`` plugin) loads the
+    example's zz-racks.yml (``plugin: ocs.l3.racks``) from the installed collection."""
+    proc = run([os.path.join(BIN, "ansible-inventory"), "-i", "inventory", "--list"], operator,
+               ANSIBLE_COLLECTIONS_PATH=str(installed))
+    assert proc.returncode == 0 and "WARNING" not in proc.stderr, proc.stdout + proc.stderr
+    groups = json.loads(proc.stdout)
+    assert sorted(groups["rack_r02"]["hosts"]) == ["hv-r02-01", "hv-r02-02", "tor-r02"]
 
 
 def test_operator_template_asks_the_filters_by_full_name(installed, operator):
