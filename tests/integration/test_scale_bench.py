@@ -25,3 +25,13 @@ def test_bench_runs_at_tiny_size(tmp_path):
     assert data["dnsmasq"][0]["same_pid_after_sighup"] is True
     assert (tmp_path / "scale.png").stat().st_size > 0
     assert "dense hypervisor" in proc.stdout
+
+
+def test_render_step_bench_runs_with_workers():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "render_loop.py"), "--racks", "2",
+                           "--hypervisors", "3", "--instances", "4", "--workers", "1,2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "workers" in line]
+    changed = [int(line.rsplit(", ", 1)[1].split()[0]) for line in lines]
+    assert len(lines) == 4 and changed[0] == changed[2] > 0 and changed[1] == changed[3] == 0
