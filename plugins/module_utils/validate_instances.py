@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .addr import ntoa, parse_mac, valid_ifname
-from .check import LABEL_RE, conn_limit_field, ip_field, named, show, unknown_keys, where
+from .check import LABEL_RE, Place, conn_limit_field, ip_field, named, show, unknown_keys, where
 from .model import Instance, default_ifname
 from .validate_ip6 import INSTANCE_KEYS6, instance_inbound6, instance_ip6, listed
 
@@ -83,6 +83,7 @@ def _records(chk, fab, hostvars, records):
 
 
 def _file_records(chk, fab, records):
+    fields = listed(FILE_INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack)
     for place, rec in records:
         if isinstance(rec, str):  # a record the file parser could not read
             chk.add(place, rec)
@@ -91,9 +92,8 @@ def _file_records(chk, fab, records):
             chk.add(place, "must be a record {hypervisor, name, mac, ip, floating_ip, interface}")
             continue
         hv_name = rec.get("hypervisor")
-        label = named(place, rec.get("name"), hv_name)
-        unknown_keys(chk, label, rec, FILE_INSTANCE_KEYS,
-                     listed(FILE_INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack))
+        label = Place(named, place, rec.get("name"), hv_name)
+        unknown_keys(chk, label, rec, FILE_INSTANCE_KEYS, fields)
         host = fab.hosts.get(hv_name) if isinstance(hv_name, str) else None
         if host is None or host.role != "hypervisor":
             chk.add(where(label, "hypervisor"), "%s is not a host of group hypervisors" % show(hv_name))
@@ -102,6 +102,7 @@ def _file_records(chk, fab, records):
 
 
 def _host_var_records(chk, fab, hostvars):
+    fields = listed(INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack)
     for host in fab.by_role["hypervisor"]:
         items = (hostvars.get(host.name) or {}).get("ocs_instances") or []
         base = where(host.group, host.name, "ocs_instances")
@@ -112,9 +113,8 @@ def _host_var_records(chk, fab, hostvars):
             if not isinstance(rec, dict):
                 chk.add(where(base, i), "must be a mapping {name, mac, ip, floating_ip, interface}")
                 continue
-            label = named(where(base, i), rec.get("name"))
-            unknown_keys(chk, label, rec, INSTANCE_KEYS,
-                         listed(INSTANCE_KEYS, INSTANCE_KEYS6, fab.dual_stack))
+            label = Place(named, Place(where, base, i), rec.get("name"))
+            unknown_keys(chk, label, rec, INSTANCE_KEYS, fields)
             yield label, host, rec
 
 
@@ -127,7 +127,7 @@ def _instance(chk, fab, seen, label, host, rec):
     ip6, ip6_ok = instance_ip6(chk, seen, label, host, rec.get("ip6"), ip if ip_ok else None)
     inbound6, in6_ok = instance_inbound6(chk, fab, label, rec.get("inbound6"), ip6 is not None or not ip6_ok)
     fip, fip_ok = _floating_ip(chk, fab, seen, label, rec.get("floating_ip"))
-    conn_limit = conn_limit_field(chk, where(label, "conn_limit"), rec.get("conn_limit"))
+    conn_limit = conn_limit_field(chk, Place(where, label, "conn_limit"), rec.get("conn_limit"))
     ok = ok and mac_ok and ip_ok and ip6_ok and in6_ok and fip_ok and (conn_limit is not None or rec.get("conn_limit") is None)
     ifname, ok = _interface(chk, fab, seen, label, host, name, rec.get("interface"), ok)
     if not ok:
@@ -163,7 +163,7 @@ def _mac(chk, seen, label, value):
 def _ip(chk, seen, label, host, value):
     """(ip, its instance subnet, that subnet's gateway IP, ok): a usable address
     of a rack instance subnet of the hypervisor, not its gateway IP, unique."""
-    ip = ip_field(chk, where(label, "ip"), value)
+    ip = ip_field(chk, Place(where, label, "ip"), value)
     rack = host.rack
     if ip is None:
         return None, None, None, False
@@ -192,7 +192,7 @@ def _floating_ip(chk, fab, seen, label, value):
     """(floating IP or None, ok): a usable address of a floating range, unique, no host's public address."""
     if value is None:
         return None, True
-    fip = ip_field(chk, where(label, "floating_ip"), value)
+    fip = ip_field(chk, Place(where, label, "floating_ip"), value)
     if fip is None:
         return None, True
     rng = next((f for f in fab.floating_ranges if fip in f), None)

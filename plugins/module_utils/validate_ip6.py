@@ -36,7 +36,7 @@ rack (a rack whose instances carry explicit addresses keeps them). An explicit
 import bisect
 
 from .addr import DIGITS_RE, Net6, aton6, ntoa, ntoa6, special6
-from .check import ip6_field, net6_items, overlaps, show, where
+from .check import Place, ip6_field, net6_items, overlaps, show, where
 from .model import SERVED6_PLEN, gateway6_of
 
 FABRIC_KEYS6 = {"internal_ranges6", "inbound6", "dns_servers6"}
@@ -205,7 +205,7 @@ def instance_ip6(chk, seen, label, host, value, ip):
     not the subnet's first address, unique. ``seen.ips6`` (IPv6 int -> where) is filled in;
     ``seen.host_addrs6`` holds the hosts' ocs_address6."""
     rack = host.rack
-    place = where(label, "ip6")
+    place = Place(where, label, "ip6")
     if value is None:
         if ip is None or rack is None or not rack.ip6_from_ip4:
             return None, True

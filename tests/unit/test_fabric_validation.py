@@ -544,3 +544,18 @@ def test_dotted_host_name_may_carry_its_address_on_its_uplink(data):
     data["hostvars"]["hv-r01-02"]["ocs_uplinks"][0]["address"] = "198.18.1.11/25"
     assert problems_of(data) == ["hypervisors.hv-r01-02.ocs_uplinks[0].address 198.18.1.11 is also an address of "
                                  "hv.r01.01"]
+
+
+def test_a_place_is_built_only_when_printed_and_once():
+    from ansible_collections.ocs.l3.plugins.module_utils.check import Place, where
+    calls = []
+
+    def build(*parts):
+        calls.append(parts)
+        return where(*parts)
+
+    inner = Place(build, "hypervisors", "hv-1", "ocs_instances", 2)
+    place = Place(where, inner, "ip")
+    assert calls == []
+    assert str(place) == "hypervisors.hv-1.ocs_instances[2].ip" == "%s" % place
+    assert str(place) and len(calls) == 1
