@@ -21,7 +21,10 @@ MAX_WORKERS = 8
 
 
 class ForkError(RuntimeError):
-    """A child failed in a way its exception could not be sent back (the traceback is the message)."""
+    """A child failed: with an exception that could not be sent back (the message is its type and
+    text; ``traceback`` is the child's), or without a result at all."""
+
+    traceback = None
 
 
 def cpu_count():
@@ -112,7 +115,8 @@ def _spawn(fn, share):
                 raised = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 raised = None
-            data = pickle.dumps(("error", raised, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(("error", raised, "%s: %s" % (type(exc).__name__, exc), traceback.format_exc()),
+                                protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(wfd, "wb") as fh:
             fh.write(data)
     except BaseException:
@@ -139,4 +143,6 @@ def _collect(pid, fd):
             raised = None
     if isinstance(raised, BaseException):
         raise raised
-    raise ForkError("a worker process failed:\n%s" % payload[2])
+    error = ForkError(payload[2])
+    error.traceback = payload[3]
+    raise error

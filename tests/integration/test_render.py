@@ -105,3 +105,23 @@ def test_limit_renders_only_the_rack_but_validates_everything(tmp_path):
     proc = render(str(tmp_path / "b2"), str(inv), "--limit", "rack_r02")
     assert proc.returncode != 0
     assert "hypervisors.hv-r01-02.ocs_address 198.18.2.99 is outside rack r01 host_subnet 198.18.1.0/24" in proc.stdout
+
+
+def test_workers_render_the_same_files_and_report_a_hosts_variable_error(tmp_path):
+    """Forced workers on the example (auto forks only from 128 hosts): the same build directory as
+    one process; a host variable Ansible cannot template, read in a worker, still fails the run
+    naming the variable, and nothing is written."""
+    one, three = tmp_path / "one", tmp_path / "three"
+    assert render(str(one), EXAMPLE, "-e", "ocs_render_workers=1").returncode == 0
+    proc = render(str(three), EXAMPLE, "-e", "ocs_render_workers=3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in sorted(p for p in one.rglob("*") if p.is_file() and p.name != ".lock"):
+        assert path.read_bytes() == (three / path.relative_to(one)).read_bytes(), path
+    assert sorted(p.relative_to(one) for p in one.rglob("*")) == sorted(p.relative_to(three) for p in three.rglob("*"))
+    inv = _broken_copy(tmp_path, lambda d: d.update(ocs_address="{{ no_such_variable }}"))
+    proc = render(str(tmp_path / "bad"), str(inv), "-e", "ocs_render_workers=3")
+    assert proc.returncode != 0
+    assert "'no_such_variable' is undefined" in proc.stdout and "Traceback" not in proc.stdout
+    assert not (tmp_path / "bad").exists()
+    proc = render(str(tmp_path / "neg"), EXAMPLE, "-e", "ocs_render_workers=-1")
+    assert proc.returncode != 0 and "workers must be 0 (auto) or a positive number, not -1" in proc.stdout
